@@ -1,0 +1,398 @@
+"""Typed, frozen experiment configs: code defaults, then a YAML file, then ``--set a.b=value`` overrides.
+
+Each experiment kind has one tree of frozen dataclasses. Every default is a single line with a comment saying why;
+a YAML preset lists only what differs from these defaults. Loading validates everything before anything runs:
+an unknown key, a wrong type or an out-of-range value raises :class:`ConfigError` naming the file, the dotted key and
+what would be accepted. This module imports neither torch nor numpy, so ``filterlab --help`` and ``filterlab config``
+stay fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import re
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; the message names the source, the dotted key and what is accepted."""
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Field helpers
+
+
+def opt(default: Any, help: str, *, choices: tuple | None = None, ge: float | None = None, gt: float | None = None,
+        le: float | None = None) -> Any:
+    """A config field: its default, a one-line help text and the accepted range or choices."""
+    meta = {"help": help, "choices": choices, "ge": ge, "gt": gt, "le": le}
+    if isinstance(default, (list, dict)):
+        raise TypeError("use a tuple for sequence defaults so the config stays immutable")
+    return field(default=default, metadata=meta)
+
+
+def section(cls: type) -> Any:
+    """A nested config section whose defaults come from its own class."""
+    return field(default_factory=cls)
+
+
+DEVICES = ("auto", "cpu", "cuda")
+OPTIMIZERS = ("sgd", "adam", "adamw", "adadelta")
+# ColorBrewer's diverging maps that stay distinguishable under the common colour-vision deficiencies.
+DIVERGING_CMAPS = ("RdBu_r", "RdBu", "PuOr_r", "PuOr", "BrBG_r", "BrBG", "RdYlBu_r", "RdYlBu")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The single-image, full-size-filter experiment
+
+
+@dataclass(frozen=True)
+class SingleImageData:
+    image: str = opt("four", "a shipped sample (four, seven, digit-0..digit-9), DATASET:SPLIT:INDEX, or a PNG path")
+    root: str | None = opt(None, "folder with the dataset's IDX files, for DATASET:SPLIT:INDEX images")
+    scale: str = opt("raw", "input scaling: raw 0-255 grey values (as the article), unit [0, 1], or standard "
+                     "(MNIST mean/std)", choices=("raw", "unit", "standard"))
+    target: int | None = opt(None, "class the network is trained towards; null means the image's own label",
+                             ge=0)
+
+
+@dataclass(frozen=True)
+class SingleImageModel:
+    filters: int = opt(5, "number of convolution filters (the article uses 5)", ge=1, le=4096)
+    kernel_size: int = opt(28, "filter side in pixels; 28 = as large as the image, so each filter yields one number",
+                           ge=1, le=28)
+    conv_bias: bool = opt(True, "bias on the convolution, as nn.Conv2d has by default")
+    activation: str = opt("none", "between the convolution and the linear layer (the article has none)",
+                          choices=("none", "relu"))
+    num_classes: int = opt(10, "outputs of the linear layer (MNIST has 10 classes)", ge=2)
+
+
+@dataclass(frozen=True)
+class SingleImageTrain:
+    optimizer: str = opt("adam", "adam (L2 in the gradient, as torch.optim.Adam), adamw or sgd",
+                         choices=("adam", "adamw", "sgd"))
+    lr: float = opt(1e-3, "learning rate (the article: 1e-3)", gt=0)
+    weight_decay: float = opt(1e-5, "L2 weight decay (the article: 1e-5)", ge=0)
+    momentum: float = opt(0.0, "SGD momentum; ignored by adam and adamw", ge=0, le=1)
+    betas: tuple[float, float] = opt((0.9, 0.999), "Adam's beta1, beta2 (torch defaults)", ge=0, le=1)
+    eps: float = opt(1e-8, "Adam's epsilon (torch default)", gt=0)
+    steps: int = opt(5000, "full-batch steps (the article: 5000)", ge=1)
+    batch_size: int = opt(1, "one image is the whole batch; only 1 is meaningful here", ge=1, le=1)
+    flush_denormal: bool = opt(True, "flush floats below 1.2e-38 to zero while training: once the loss saturates the "
+                               "softmax tail is denormal and slows x86 arithmetic ~2.5x; weights move by < 1e-29")
+
+
+@dataclass(frozen=True)
+class Output:
+    snapshot_every: int = opt(50, "steps between filter snapshots (initial and final are always kept)", ge=1)
+    early_snapshots: bool = opt(True, "also snapshot at steps 1, 2, 4, 8, ... below snapshot_every, where filters "
+                                "change fastest")
+    figures: bool = opt(True, "draw the figures at the end of the run")
+    cmap: str = opt("RdBu_r", "colour-blind-safe diverging map for signed weights, centred at zero",
+                    choices=DIVERGING_CMAPS)
+    dpi: int = opt(110, "resolution of saved figures", ge=50, le=600)
+
+
+@dataclass(frozen=True)
+class SingleImageConfig:
+    kind: str = opt("single_image", "experiment kind", choices=("single_image",))
+    name: str = opt("single_image", "run name: the run folder is outputs/NAME/TIMESTAMP-ID")
+    seed: int = opt(0, "seeds the initial filters; the same seed on the CPU gives identical filters", ge=0)
+    device: str = opt("cpu", "auto, cpu or cuda; cpu by default: five filters on one image are launch-bound on a GPU",
+                      choices=DEVICES)
+    threads: int = opt(1, "torch CPU threads; 1 because the tensors are tiny and parallel sweeps share cores", ge=0)
+    data: SingleImageData = section(SingleImageData)
+    model: SingleImageModel = section(SingleImageModel)
+    train: SingleImageTrain = section(SingleImageTrain)
+    output: Output = section(Output)
+
+    def check(self) -> list[tuple[str, str]]:
+        problems = []
+        if self.model.kernel_size > 28:
+            problems.append(("model.kernel_size", "must be at most the image size, 28"))
+        return problems
+
+
+KINDS: dict[str, type] = {"single_image": SingleImageConfig}
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# YAML: safe loading, YAML 1.2 floats, no duplicate keys
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that reads ``1e-3`` as a float and refuses duplicate keys."""
+
+
+# PyYAML follows YAML 1.1, where a float needs a dot: ``1e-3`` would be the string "1e-3". Add the 1.2 form.
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict[Any, yaml.Node] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            mark = key_node.start_mark
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first at line {seen[key].start_mark.line + 1})", mark)
+        seen[key] = key_node
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """Parse YAML safely; a syntax error, duplicate key or unsafe tag becomes a ConfigError with line and column."""
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+        context = e.context or ""
+        if e.context and e.context_mark and e.problem_mark and e.context_mark.line != e.problem_mark.line:
+            context += f" (opened at line {e.context_mark.line + 1}, column {e.context_mark.column + 1})"
+        what = " ".join(x for x in (context, e.problem) if x)
+        raise ConfigError(f"{source}: invalid YAML at {where}: {what}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{source}: invalid YAML: {e}") from None
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Building a typed tree from plain data
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    if value is None:
+        return "null"
+    return f"{type(value).__name__} {value!r}"
+
+
+def _suggest(key: str, names: list[str]) -> str:
+    close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else f"; accepted keys: {', '.join(names)}"
+
+
+def _range_text(meta: dict) -> str:
+    parts = []
+    if meta.get("gt") is not None:
+        parts.append(f"> {meta['gt']:g}")
+    if meta.get("ge") is not None:
+        parts.append(f">= {meta['ge']:g}")
+    if meta.get("le") is not None:
+        parts.append(f"<= {meta['le']:g}")
+    return " and ".join(parts)
+
+
+def _scalar(tp: type, value: Any, key: str, meta: dict) -> Any:
+    bad = ConfigError
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise bad(f"{key}: expected true or false, got {_describe(value)}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            else:
+                raise bad(f"{key}: expected an integer, got {_describe(value)}")
+    elif tp is float:
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise bad(f"{key}: expected a number, got {_describe(value)}") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad(f"{key}: expected a number, got {_describe(value)}")
+        value = float(value)
+        if not math.isfinite(value):
+            raise bad(f"{key}: expected a finite number, got {value}")
+    elif tp is str:
+        if isinstance(value, bool):
+            raise bad(f"{key}: expected a string, got {_describe(value)} "
+                      "(YAML reads yes/no/on/off as booleans: quote the value)")
+        if not isinstance(value, (str, int, float)):
+            raise bad(f"{key}: expected a string, got {_describe(value)}")
+        value = str(value)
+    else:  # pragma: no cover - a programming error in the config classes
+        raise TypeError(f"unsupported config type {tp} for {key}")
+    choices = meta.get("choices")
+    if choices is not None and value not in choices:
+        hint = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1, cutoff=0.5)
+        extra = f"; did you mean {hint[0]!r}?" if hint else ""
+        raise bad(f"{key}: {value!r} is not one of {', '.join(map(str, choices))}{extra}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        lo_ok = meta.get("ge") is None or value >= meta["ge"]
+        gt_ok = meta.get("gt") is None or value > meta["gt"]
+        hi_ok = meta.get("le") is None or value <= meta["le"]
+        if not (lo_ok and gt_ok and hi_ok):
+            raise bad(f"{key}: {value:g} is out of range; accepted: {_range_text(meta)}")
+    return value
+
+
+def _coerce(tp: Any, value: Any, key: str, meta: dict) -> Any:
+    origin = typing.get_origin(tp)
+    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(args[0], value, key, meta)
+    if dataclasses.is_dataclass(tp):
+        return build(tp, value, key)
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {_describe(value)}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            items = [_scalar(args[0], v, f"{key}[{i}]", meta) for i, v in enumerate(value)]
+        else:
+            if len(value) != len(args):
+                raise ConfigError(f"{key}: expected a list of {len(args)} values, got {len(value)}")
+            items = [_scalar(a, v, f"{key}[{i}]", meta) for i, (a, v) in enumerate(zip(args, value))]
+        return tuple(items)
+    if value is None:
+        raise ConfigError(f"{key}: may not be null")
+    return _scalar(tp, value, key, meta)
+
+
+def build(cls: type, data: Any, prefix: str = "") -> Any:
+    """Build the dataclass ``cls`` from plain data, validating every key; ``prefix`` is the dotted path so far."""
+    where = prefix or "the config"
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping of keys to values, got {_describe(data)}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in fields:
+            dotted = f"{prefix}.{key}" if prefix else str(key)
+            raise ConfigError(f"unknown key {dotted!r}{_suggest(str(key), list(fields))}")
+    kwargs = {}
+    for name, f in fields.items():
+        if name in data:
+            dotted = f"{prefix}.{name}" if prefix else name
+            kwargs[name] = _coerce(hints[name], data[name], dotted, dict(f.metadata))
+        elif dataclasses.is_dataclass(hints[name]):
+            kwargs[name] = build(hints[name], {}, f"{prefix}.{name}" if prefix else name)
+    return cls(**kwargs)
+
+
+def to_dict(cfg: Any) -> dict:
+    """Plain, YAML- and JSON-ready data (tuples become lists)."""
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        return v
+
+    return plain(dataclasses.asdict(cfg))
+
+
+def dump_yaml(cfg: Any) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False, default_flow_style=False)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Overrides and loading
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``a.b=value`` -> (["a", "b"], value), the value read as YAML (so 0.01 is a number and 1e-3 too)."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, for example --set train.lr=0.01")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"--set {text!r}: the key must be a dotted path such as train.lr")
+    value = parse_yaml(raw, f"--set {key}") if raw.strip() else ""
+    return key.split("."), value
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Return a copy of ``data`` with each ``a.b=value`` applied; validation happens when the tree is built."""
+    import copy
+
+    out = copy.deepcopy(data)
+    for text in overrides:
+        path, value = parse_override(text)
+        node = out
+        for i, part in enumerate(path[:-1]):
+            nxt = node.get(part)
+            if nxt is None:
+                nxt = node[part] = {}
+            elif not isinstance(nxt, dict):
+                raise ConfigError(f"--set {text}: {'.'.join(path[:i + 1])} is a value, not a section")
+            node = nxt
+        node[path[-1]] = value
+    return out
+
+
+def from_data(data: Any, source: str) -> Any:
+    """Validate plain data (from YAML plus overrides) into the typed tree of its ``kind``."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping with at least a 'kind' key, got {_describe(data)}")
+    kind = data.get("kind")
+    if kind is None:
+        raise ConfigError(f"{source}: missing key 'kind'; accepted: {', '.join(KINDS)}")
+    if kind not in KINDS:
+        raise ConfigError(f"{source}: kind: {kind!r} is not one of {', '.join(KINDS)}{_suggest(str(kind), list(KINDS))}")
+    try:
+        cfg = build(KINDS[kind], data)
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
+    problems = cfg.check()
+    if problems:
+        key, what = problems[0]
+        raise ConfigError(f"{source}: {key}: {what}")
+    return cfg
+
+
+def load(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Any:
+    """Read a YAML config, apply ``--set`` overrides and validate: the one way a config enters filterlab."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read the config: {e}") from None
+    data = parse_yaml(text, str(path))
+    if data is None:
+        raise ConfigError(f"{path}: the file is empty; expected a mapping with at least a 'kind' key")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with at least a 'kind' key, got {_describe(data)}")
+    source = str(path)
+    if overrides:
+        data = apply_overrides(data, list(overrides))
+        source = f"{path} with --set {' '.join(overrides)}"
+    return from_data(data, source)
+
+
+def diff(a: dict, b: dict, prefix: str = "") -> dict[str, tuple[Any, Any]]:
+    """Dotted keys whose values differ between two plain config dicts."""
+    out: dict[str, tuple[Any, Any]] = {}
+    for key in sorted(set(a) | set(b)):
+        dotted = f"{prefix}.{key}" if prefix else key
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out.update(diff(va, vb, dotted))
+        elif va != vb:
+            out[dotted] = (va, vb)
+    return out

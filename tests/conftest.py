@@ -1,0 +1,39 @@
+"""Shared fixtures: where the real datasets are, and a quiet CLI runner.
+
+The real data lives in ``../shared/datasets`` beside the repository (or wherever FILTERLAB_DATASETS points). Tests
+that need it are skipped on a machine without it, except under CI (CI=true), where missing data is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DATASETS = Path(os.environ.get("FILTERLAB_DATASETS", REPO.parent / "shared" / "datasets"))
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def need_dataset(name: str) -> Path:
+    """The folder of a shared dataset; skip (or, under CI, fail) when it is not there."""
+    path = DATASETS / name
+    if not path.is_dir():
+        msg = f"dataset folder {path} is missing"
+        if os.environ.get("CI"):
+            pytest.fail(msg + " (CI must have it)")
+        pytest.skip(msg)
+    return path
+
+
+@pytest.fixture
+def runner():
+    from typer.testing import CliRunner
+
+    return CliRunner()
+
+
+@pytest.fixture
+def configs() -> Path:
+    return REPO / "configs"
