@@ -49,7 +49,8 @@ def single_image_net(model_cfg: dict[str, Any]) -> SingleImageNet:
                           num_classes=model_cfg["num_classes"])
 
 
-def build_model(config: dict[str, Any], in_channels: int = 1, image_size: int = 28) -> nn.Module:
+def build_model(config: dict[str, Any], in_channels: int = 1, image_size: int = 28, num_classes: int = 10
+                ) -> nn.Module:
     """The model of a resolved config (plain dict, as stored in run directories and checkpoints)."""
     kind = config["kind"]
     if kind == "single_image":
@@ -57,7 +58,7 @@ def build_model(config: dict[str, Any], in_channels: int = 1, image_size: int = 
     if kind == "classifier":
         from .classifier import TwoConvNet
 
-        return TwoConvNet.from_config(config["model"], in_channels=in_channels, image_size=image_size)
+        return TwoConvNet.from_config(config["model"], in_channels, image_size, num_classes)
     raise ValueError(f"unknown experiment kind {kind!r}")
 
 
@@ -66,6 +67,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     ckpt = torch.load(path, map_location=map_location, weights_only=True)
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: not a filterlab checkpoint")
-    model = build_model(ckpt["config"], in_channels=ckpt.get("in_channels", 1), image_size=ckpt.get("image_size", 28))
+    model = build_model(ckpt["config"], ckpt.get("in_channels", 1), ckpt.get("image_size", 28),
+                        ckpt.get("num_classes", 10))
     model.load_state_dict(ckpt["model"])
     return model.eval(), ckpt

@@ -1,0 +1,175 @@
+"""The two-conv classifier: shapes, device rules, data handling, and runs whose files agree with each other."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import FIXTURES, need_dataset
+from filterlab import config as C
+from filterlab.classifier import TwoConvNet, evaluate, layer_shapes, random_shift, to_tensor
+from filterlab.cli import app
+from filterlab.idx import read_idx, write_idx
+from filterlab.models import load_checkpoint
+from filterlab.train import DeviceError, resolve_device
+
+MINI = FIXTURES / "mnist-mini"
+
+
+@pytest.mark.parametrize("cin", [1, 3])
+@pytest.mark.parametrize(
+    "model",
+    [
+        {},
+        {"channels": [8, 16], "kernel_size": [5, 5], "padding": [2, 0], "pool": [2, 1], "hidden": 0},
+        {"stride": [2, 1], "padding": [0, 0], "pool": [1, 2], "batch_norm": False, "activation": "tanh"},
+        {"kernel_size": [7, 3], "padding": [3, 1], "pool": [4, 2], "pool_type": "avg", "activation": "gelu"},
+    ],
+)
+def test_shapes_follow_the_config(cin, model):
+    cfg = C.from_data({"kind": "classifier", "model": model}, "test")
+    m = C.to_dict(cfg)["model"]
+    net = TwoConvNet.from_config(m, in_channels=cin)
+    x = torch.zeros(4, cin, 28, 28)
+    assert net(x).shape == (4, 10)
+    maps = net.feature_maps(x)
+    shapes = dict(layer_shapes(m, cin))
+    assert tuple(maps["conv1"].shape[1:]) == shapes["conv1"] and tuple(maps["conv2"].shape[1:]) == shapes["conv2"]
+    last = layer_shapes(m, cin)[-1][1]
+    assert net.flat_features == int(np.prod(last))
+    assert net.conv1.conv.weight.shape[1] == cin
+
+
+def test_device_rules(monkeypatch):
+    assert resolve_device("cpu").type == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto").type == "cpu"
+    with pytest.raises(DeviceError, match="cuda was asked for, but torch sees no CUDA GPU"):
+        resolve_device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto").type == "cuda"  # auto picks the GPU when there is one
+
+
+def test_random_shift_moves_whole_images_within_range():
+    x = to_tensor(read_idx(MINI / "t10k-images-idx3-ubyte.gz")[:16], (0.1307,), (0.3081,), True, torch.device("cpu"))
+    fill = torch.tensor([-0.1307 / 0.3081])
+    gen = torch.Generator().manual_seed(0)
+    y = random_shift(x, 2, fill, gen)
+    assert y.shape == x.shape
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2), value=float(fill))
+    offsets = set()
+    for b in range(16):
+        hits = [(dy, dx) for dy in range(5) for dx in range(5) if torch.equal(padded[b, :, dy:dy + 28, dx:dx + 28], y[b])]
+        assert hits, f"image {b} is not a shifted copy"
+        offsets.add(hits[0])
+    assert len(offsets) > 3  # the offsets really vary
+
+
+def smoke_args(out: Path, *sets: str) -> list[str]:
+    base = ["train", str(Path(__file__).resolve().parents[1] / "configs" / "smoke_two_conv.yaml"), "--out", str(out),
+            "-q", "--set", f"data.root={MINI}", "--set", "data.train_limit=0", "--set", "data.test_limit=0"]
+    for s in sets:
+        base += ["--set", s]
+    return base
+
+
+def test_run_files_agree_with_the_checkpoint(runner, tmp_path):
+    r = runner.invoke(app, smoke_args(tmp_path, "train.epochs=2", "output.snapshot_every=4", "train.log_every=5"))
+    assert r.exit_code == 0, r.output
+    run = Path(r.output.strip().splitlines()[-1])
+    summary = json.loads((run / "summary.json").read_text())
+    records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    epochs = [x for x in records if x["event"] == "epoch"]
+    assert [e["epoch"] for e in epochs] == [1, 2] and summary["epochs_done"] == 2
+    assert summary["steps"] == 2 * 8  # 500 images in batches of 64
+    assert [x["step"] for x in records if x["event"] == "step"] == [5, 10, 15]
+
+    model, ckpt = load_checkpoint(run / "checkpoint.pt")
+    assert ckpt["epoch"] == 2 and ckpt["step"] == summary["steps"]
+    test_x = to_tensor(read_idx(MINI / "t10k-images-idx3-ubyte.gz"), tuple(ckpt["mean"]), tuple(ckpt["std"]), True,
+                       torch.device("cpu"))
+    test_y = torch.from_numpy(read_idx(MINI / "t10k-labels-idx1-ubyte.gz").astype(np.int64))
+    ev = evaluate(model, test_x, test_y, 1000, 10, confusion=True)
+    assert ev["accuracy"] == pytest.approx(summary["test_accuracy"])
+    assert ev["accuracy"] == pytest.approx(epochs[-1]["test_accuracy"])
+    assert ev["confusion"].sum() == 200
+
+    snaps = torch.load(run / "snapshots.pt", weights_only=True)
+    assert snaps["layer"] == "conv1" and snaps["steps"][0] == 0 and snaps["steps"][-1] == summary["steps"]
+    assert torch.equal(snaps["filters"][-1], model.conv1.conv.weight)
+    assert snaps["filters"].shape[1:] == (8, 1, 3, 3)
+
+    figs = {p.stem for p in (run / "figures").glob("*.png")}
+    assert figs == {"conv1_filters", "feature_maps", "curves", "confusion"}
+    for stem in figs:
+        side = json.loads((run / "figures" / f"{stem}.json").read_text())
+        assert side["caption"] and side["alt"]
+    assert "label 7" in json.loads((run / "figures" / "feature_maps.json").read_text())["caption"]
+    assert summary["sample"]["label"] == 7
+
+
+def test_same_seed_same_run_on_cpu(runner, tmp_path):
+    dirs = []
+    for _ in range(2):
+        r = runner.invoke(app, smoke_args(tmp_path, "output.figures=false"))
+        assert r.exit_code == 0, r.output
+        dirs.append(Path(r.output.strip().splitlines()[-1]))
+    a, b = (torch.load(d / "checkpoint.pt", weights_only=True)["model"] for d in dirs)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    ma, mb = ([json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines()] for d in dirs)
+    strip = lambda rs: [{k: v for k, v in r.items() if k != "train_seconds"} for r in rs]  # noqa: E731
+    assert strip(ma) == strip(mb)
+
+
+def test_rgb_idx_dataset_trains(runner, tmp_path):
+    """Three input channels: the user's own IDX files of 28x28x3 images (the real digits, tinted per class)."""
+    root = tmp_path / "rgb"
+    root.mkdir()
+    for split, stem in (("train", "train"), ("test", "t10k")):
+        x = read_idx(MINI / f"{stem}-images-idx3-ubyte.gz")
+        y = read_idx(MINI / f"{stem}-labels-idx1-ubyte.gz")
+        tint = np.stack([(y % 3 == c) * 0.6 + 0.4 for c in range(3)], axis=1)[:, None, None, :]
+        write_idx(root / f"{stem}-images-idx3-ubyte.gz", (x[..., None] * tint).astype(np.uint8))
+        write_idx(root / f"{stem}-labels-idx1-ubyte.gz", y)
+    r = runner.invoke(app, smoke_args(tmp_path / "out", f"data.root={root}", "data.dataset=idx", "data.download=false"))
+    assert r.exit_code == 0, r.output
+    run = Path(r.output.strip().splitlines()[-1])
+    model, ckpt = load_checkpoint(run / "checkpoint.pt")
+    assert ckpt["in_channels"] == 3 and model.conv1.conv.weight.shape[1] == 3
+    assert len(ckpt["mean"]) == 3
+
+
+def test_missing_data_offline_fails_fast_without_a_run(runner, tmp_path):
+    r = runner.invoke(app, smoke_args(tmp_path / "out", f"data.root={tmp_path / 'nothing'}"))
+    assert r.exit_code == 2
+    assert "train-images-idx3-ubyte[.gz]" in r.output and str(tmp_path / "nothing") in r.output
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("meta.json"))
+
+
+def test_truncated_dataset_file_is_named(runner, tmp_path):
+    root = tmp_path / "broken"
+    root.mkdir()
+    for f in MINI.iterdir():
+        (root / f.name).write_bytes(f.read_bytes())
+    raw = (root / "t10k-images-idx3-ubyte.gz").read_bytes()
+    (root / "t10k-images-idx3-ubyte.gz").write_bytes(raw[:-100])
+    r = runner.invoke(app, smoke_args(tmp_path / "out", f"data.root={root}"))
+    assert r.exit_code == 2 and "t10k-images-idx3-ubyte.gz" in r.output
+    assert not any((tmp_path / "out").rglob("meta.json"))
+
+
+@pytest.mark.slow
+def test_fashion_mnist_full_reaches_its_accuracy(tmp_path, configs):
+    """The real thing, in CI too: the Fashion preset on all 60,000 training images, >= 91.5% test accuracy."""
+    root = need_dataset("fashion-mnist")
+    from filterlab.train import train_config
+
+    cfg = C.load(configs / "fashion_two_conv.yaml", [f"data.root={root}", "data.download=false"])
+    out = train_config(cfg, out_root=tmp_path)
+    assert out.status == "completed", out.error
+    assert out.summary["train_images"] == 60000 and out.summary["test_images"] == 10000
+    assert out.summary["test_accuracy"] >= 0.915, out.summary["test_accuracy"]
