@@ -273,7 +273,7 @@ def make_schedule(opt: torch.optim.Optimizer, t: Any, steps_per_epoch: int) -> A
         return torch.optim.lr_scheduler.StepLR(opt, step_size=t.step_size * steps_per_epoch, gamma=t.gamma)
     if t.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=t.lr, total_steps=t.epochs * steps_per_epoch,
-                                                   pct_start=0.25)
+                                                   pct_start=t.warmup)
     return None
 
 
@@ -306,24 +306,47 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
 class LoopState:
     step: int = 0
     epoch: int = 0
-    train_seconds: float = 0.0
+    train_seconds: float = 0.0  # time spent training, evaluation excluded (see start_clock/stop_clock)
     reached_target_at: float | None = None  # training seconds when the target accuracy was first reached
+    device: str = "cpu"
+    _t0: float | None = None
+
+    def start_clock(self) -> None:
+        self._t0 = time.perf_counter()
+
+    def stop_clock(self) -> None:
+        """Add the time since start_clock; on a GPU, wait for queued work first so the time is real."""
+        if self._t0 is None:
+            return
+        if self.device == "cuda":
+            torch.cuda.synchronize()
+        self.train_seconds += time.perf_counter() - self._t0
+        self._t0 = None
 
 
 def train_one_epoch(model: nn.Module, opt: torch.optim.Optimizer, sched: Any, x: torch.Tensor, y: torch.Tensor,
                     cfg: Any, gen: torch.Generator, state: LoopState, fill: torch.Tensor,
-                    on_step: Callable[[int, torch.Tensor], bool]) -> dict[str, Any]:
-    """One pass over the training split in shuffled batches; ``on_step`` may ask to stop early (returns True)."""
+                    on_step: Callable[[int, torch.Tensor], bool], partial: dict[str, Any] | None = None
+                    ) -> dict[str, Any]:
+    """One pass over the training split in shuffled batches; ``on_step`` may ask to stop early (returns True).
+
+    A stopped epoch returns its ``partial`` progress (order, position, running sums); passing it back in continues
+    the same epoch exactly where it stopped.
+    """
     t = cfg.train
     model.train()
     n = len(x)
-    perm = torch.randperm(n, generator=gen, device=gen.device).to(x.device)
-    total = torch.zeros((), device=x.device)
-    correct = torch.zeros((), device=x.device, dtype=torch.long)
-    seen = 0
-    t0 = time.perf_counter()
-    stop = False
-    for i in range(0, n, t.batch_size):
+    if partial is None:
+        perm = torch.randperm(n, generator=gen, device=gen.device).to(x.device)
+        start, seen = 0, 0
+        total = torch.zeros((), device=x.device)
+        correct = torch.zeros((), device=x.device, dtype=torch.long)
+    else:
+        perm, start, seen = partial["perm"].to(x.device), int(partial["position"]), int(partial["seen"])
+        total, correct = partial["total"].to(x.device), partial["correct"].to(x.device)
+    state.start_clock()
+    stopped_at = None
+    for i in range(start, n, t.batch_size):
         idx = perm[i:i + t.batch_size]
         xb, yb = x[idx], y[idx]
         if cfg.data.augment_shift:
@@ -340,20 +363,26 @@ def train_one_epoch(model: nn.Module, opt: torch.optim.Optimizer, sched: Any, x:
         correct += (logits.detach().argmax(1) == yb).sum()
         seen += len(idx)
         if on_step(state.step, loss.detach()):
-            stop = True
+            stopped_at = i + t.batch_size
             break
-    state.train_seconds += time.perf_counter() - t0
-    return {"loss": float(total) / max(seen, 1), "accuracy": int(correct) / max(seen, 1), "stopped": stop}
+    state.stop_clock()
+    out: dict[str, Any] = {"loss": float(total) / max(seen, 1), "accuracy": int(correct) / max(seen, 1),
+                           "partial": None}
+    if stopped_at is not None and stopped_at < n:
+        out["partial"] = {"perm": perm.cpu(), "position": stopped_at, "seen": seen, "total": total.cpu(),
+                          "correct": correct.cpu()}
+    return out
 
 
-def _sched_steps(sched: Any) -> int:
-    return sched.last_epoch if sched is not None else 0
+def run(cfg: Any, data: Data, run_dir: Any, device: torch.device, hooks: Any,
+        resume: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train one classifier config into ``run_dir``; returns the summary.
 
-
-def run(cfg: Any, data: Data, run_dir: Any, device: torch.device, hooks: Any) -> dict[str, Any]:
-    """Train one classifier config into ``run_dir``; returns the summary."""
+    ``resume``: this run's checkpoint (end of an epoch, or mid-epoch at an interruption); training continues from it
+    with the model, optimiser, schedule, random states and epoch position restored, to the same end on the CPU.
+    """
     from . import config as C
-    from .runs import CHECKPOINT_FILE, SNAPSHOTS_FILE, atomic_torch_save
+    from .runs import CHECKPOINT_FILE, SNAPSHOTS_FILE, atomic_torch_save, read_metrics
 
     cfgd = C.to_dict(cfg)
     t = cfg.train
@@ -375,13 +404,48 @@ def run(cfg: Any, data: Data, run_dir: Any, device: torch.device, hooks: Any) ->
         total_steps = steps_per_epoch * t.epochs
         opt = make_optimizer(model.parameters(), t)
         sched = make_schedule(opt, t, steps_per_epoch)
-        state = LoopState()
+        state = LoopState(device=device.type)
         snap_steps_planned = set(_snapshot_steps(total_steps, cfg.output.snapshot_every, cfg.output.early_snapshots))
         snaps = [model.conv1.conv.weight.detach().cpu().clone()]
         snap_steps, snap_loss = [0], [float("nan")]
         history: list[dict[str, Any]] = []
         step_loss: list[tuple[int, float]] = []
         stop_reason: str | None = None
+        partial = None
+        first_epoch = 1
+        if resume is not None:
+            model.load_state_dict(resume["model"])
+            opt.load_state_dict(resume["optimizer"])
+            if sched is not None:
+                sched.load_state_dict(resume["scheduler"])
+            gen.set_state(resume["generator"].to(gen.get_state().device))
+            torch.set_rng_state(resume["rng"])
+            if device.type == "cuda" and resume.get("cuda_rng") is not None:
+                torch.cuda.set_rng_state(resume["cuda_rng"], device)
+            state = LoopState(int(resume["step"]), int(resume["epoch"]), float(resume["train_seconds"]),
+                              device=device.type)
+            partial = resume.get("partial")
+            first_epoch = state.epoch if partial is not None else state.epoch + 1
+            old = torch.load(run_dir.dir / SNAPSHOTS_FILE, weights_only=True)
+            keep = old["steps"] <= state.step
+            snaps = list(old["filters"][keep])
+            snap_steps = old["steps"][keep].tolist()
+            snap_loss = old["loss"][keep].tolist()
+            for rec in read_metrics(run_dir.dir):
+                if rec.get("event") == "epoch":
+                    history.append(rec)
+                elif rec.get("event") == "step":
+                    step_loss.append((rec["step"], rec["loss"]))
+
+        def save_snapshots() -> None:
+            atomic_torch_save({"format": "filterlab-snapshots/1", "layer": "conv1",
+                               "steps": torch.tensor(snap_steps), "filters": torch.stack(snaps),
+                               "loss": torch.tensor(snap_loss)}, run_dir.dir / SNAPSHOTS_FILE)
+
+        def checkpoint(partial_epoch: dict[str, Any] | None) -> None:
+            save_snapshots()  # first: the checkpoint never points at snapshots that are not on disk
+            _save_checkpoint(run_dir.dir / CHECKPOINT_FILE, cfgd, model, opt, sched, state, data, gen, device,
+                             partial_epoch, atomic_torch_save)
 
         def log_eval(kind: str) -> dict[str, Any]:
             rec: dict[str, Any] = {"event": kind, "epoch": state.epoch, "step": state.step,
@@ -400,7 +464,7 @@ def run(cfg: Any, data: Data, run_dir: Any, device: torch.device, hooks: Any) ->
             if step in snap_steps_planned:
                 snaps.append(model.conv1.conv.weight.detach().cpu().clone())
                 snap_steps.append(step)
-                snap_loss.append(float(loss.detach()))
+                snap_loss.append(float(loss))
             if step % t.log_every == 0:
                 value = float(loss)
                 step_loss.append((step, value))
@@ -412,8 +476,10 @@ def run(cfg: Any, data: Data, run_dir: Any, device: torch.device, hooks: Any) ->
                     return True
             hooks.progress(step, total_steps)
             if t.eval_every and step % t.eval_every == 0:
+                state.stop_clock()  # evaluation is not training time
                 rec = log_eval("eval")
                 run_dir.log(rec)
+                state.start_clock()
                 if state.reached_target_at is not None:
                     stop_reason = "target_accuracy"
                     return True
@@ -422,43 +488,43 @@ def run(cfg: Any, data: Data, run_dir: Any, device: torch.device, hooks: Any) ->
                 return True
             return False
 
-        for epoch in range(1, t.epochs + 1):
+        for epoch in range(first_epoch, t.epochs + 1):
             state.epoch = epoch
-            tr = train_one_epoch(model, opt, sched, xs["train"], ys["train"], cfg, gen, state, fill, on_step)
-            if stop_reason == "diverged":
-                break
-            if not math.isfinite(tr["loss"]):
-                stop_reason = "diverged"
-                hooks.diverged(state.step, tr["loss"])
+            tr = train_one_epoch(model, opt, sched, xs["train"], ys["train"], cfg, gen, state, fill, on_step,
+                                 partial)
+            partial = None
+            if stop_reason == "diverged" or not math.isfinite(tr["loss"]):
+                if stop_reason != "diverged":
+                    stop_reason = "diverged"
+                    hooks.diverged(state.step, tr["loss"])
+                break  # the checkpoint on disk is the last one whose loss was finite
+            if stop_reason == "interrupted" and tr["partial"] is not None:
+                checkpoint(tr["partial"])  # mid-epoch: resumable exactly here
                 break
             rec = log_eval("epoch")
             rec.update(train_loss=tr["loss"], train_accuracy=tr["accuracy"], lr=opt.param_groups[0]["lr"])
             run_dir.log(rec)
             history.append(rec)
-            _save_checkpoint(run_dir.dir / CHECKPOINT_FILE, cfgd, model, opt, sched, state, data, gen,
-                             atomic_torch_save)
+            checkpoint(None)
             if stop_reason is not None:
                 break
             if state.reached_target_at is not None:
                 stop_reason = "target_accuracy"
                 break
-        if snap_steps[-1] != state.step and stop_reason != "diverged":
+        if stop_reason not in ("diverged", "interrupted") and snap_steps[-1] != state.step:
             snaps.append(model.conv1.conv.weight.detach().cpu().clone())
             snap_steps.append(state.step)
             snap_loss.append(history[-1]["train_loss"] if history else float("nan"))
-        atomic_torch_save({"format": "filterlab-snapshots/1", "layer": "conv1", "steps": torch.tensor(snap_steps),
-                           "filters": torch.stack(snaps), "loss": torch.tensor(snap_loss)},
-                          run_dir.dir / SNAPSHOTS_FILE)
+            save_snapshots()
         final = evaluate(model, xs["test"], ys["test"], t.eval_batch_size, n_classes, confusion=True)
-        model.eval()
-        sample = to_tensor(data.sample[None], data.mean, data.std, cfg.data.normalize, device)
-        with torch.no_grad():
-            maps = {k: v[0].cpu().numpy() for k, v in model.feature_maps(sample).items()}
-            sample_probs = F.softmax(model(sample), 1)[0].cpu().numpy()
+        # feature maps from the CPU model rebuilt from its weights: exactly what `filterlab visualize` computes
+        cpu_model = TwoConvNet.from_config(cfgd["model"], data.channels, data.image_size, n_classes)
+        cpu_model.load_state_dict({k: v.detach().cpu() for k, v in model.state_dict().items()})
+        maps, sample_probs = sample_maps(cpu_model, data.sample, data.mean, data.std, cfg.data.normalize)
     summary = {
         "kind": "classifier",
         "dataset": data.dataset,
-        "epochs_done": state.epoch if history else 0,
+        "epochs_done": history[-1]["epoch"] if history else 0,
         "steps": state.step,
         "stopped": stop_reason,
         "test_accuracy": final["accuracy"],
@@ -476,17 +542,31 @@ def run(cfg: Any, data: Data, run_dir: Any, device: torch.device, hooks: Any) ->
                    "predicted": int(sample_probs.argmax()), "probability": float(sample_probs.max())},
         "data_notes": data.notes,
         "data_files": data.files,
+        "classes": list(data.classes),
+        "confusion": final["confusion"].tolist(),
     }
     run_dir.write_summary(summary)
     if cfg.output.figures and stop_reason not in ("diverged", "interrupted"):
         hooks.figures("classifier", {
             "filters": torch.stack(snaps).numpy(), "steps": np.asarray(snap_steps), "history": history,
+            "snap_loss": np.asarray(snap_loss, dtype=float),
             "step_loss": np.asarray(step_loss, dtype=float).reshape(-1, 2),
             "maps": maps, "sample": data.sample, "sample_desc": data.sample_desc, "sample_label": data.sample_label,
             "sample_pred": int(sample_probs.argmax()), "confusion": final["confusion"], "classes": data.classes,
             "test_accuracy": final["accuracy"], "dataset": data.dataset,
         })
     return summary
+
+
+def sample_maps(model: nn.Module, sample: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...],
+                normalize: bool) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Feature maps of one uint8 image through each conv layer, and the class probabilities, on the CPU."""
+    model.eval()
+    x = to_tensor(sample[None], mean, std, normalize, torch.device("cpu"))
+    with torch.no_grad():
+        maps = {k: v[0].numpy() for k, v in model.feature_maps(x).items()}
+        probs = F.softmax(model(x), 1)[0].numpy()
+    return maps, probs
 
 
 def _snapshot_steps(total: int, every: int, early: bool) -> list[int]:
@@ -496,14 +576,18 @@ def _snapshot_steps(total: int, every: int, early: bool) -> list[int]:
 
 
 def _save_checkpoint(path: Any, cfgd: dict, model: nn.Module, opt: Any, sched: Any, state: LoopState, data: Data,
-                     gen: torch.Generator, save: Callable) -> None:
+                     gen: torch.Generator, device: torch.device, partial: dict[str, Any] | None, save: Callable
+                     ) -> None:
     save({"format": CHECKPOINT_FORMAT, "kind": "classifier", "config": cfgd,
           "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
           "optimizer": opt.state_dict(), "scheduler": sched.state_dict() if sched is not None else None,
-          "epoch": state.epoch, "step": state.step, "train_seconds": state.train_seconds,
+          "epoch": state.epoch, "step": state.step, "train_seconds": state.train_seconds, "partial": partial,
           "generator": gen.get_state().cpu(), "rng": torch.get_rng_state(),
+          "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
           "in_channels": data.channels, "image_size": data.image_size, "num_classes": len(data.classes),
-          "classes": list(data.classes), "mean": list(data.mean), "std": list(data.std)}, path)
+          "classes": list(data.classes), "mean": list(data.mean), "std": list(data.std),
+          "normalize": bool(cfgd["data"]["normalize"]), "sample": torch.from_numpy(np.array(data.sample)),
+          "sample_label": data.sample_label, "sample_desc": data.sample_desc}, path)
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -47,30 +47,53 @@ def _load(config: Path, sets: list[str] | None, device: str | None = None, seed:
 
 @app.command()
 def train(
-    configs: Annotated[list[Path], typer.Argument(help="One or more YAML configs; each becomes one run.",
-                                                  show_default=False, metavar="CONFIG...")],
+    configs: Annotated[Optional[list[Path]], typer.Argument(help="One or more YAML configs; each becomes one run.",
+                                                            show_default=False, metavar="CONFIG...")] = None,
     set_: SetOpt = None,
     out: OutOpt = Path("outputs"),
     device: Annotated[Optional[str], typer.Option(help="auto, cpu or cuda (overrides the config's device).")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed (overrides the config's seed).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    resume: Annotated[Optional[Path], typer.Option(help="Continue this interrupted run from its last checkpoint.",
+                                                   metavar="RUN_DIR")] = None,
 ) -> None:
-    """Train each CONFIG into a new run directory under OUT and print the run directory as the last line."""
-    cfgs = [_load(c, set_, device, seed) for c in configs]  # every config is checked before any run starts
-    from .runs import RunDirError
-    from .train import InputError, train_config
+    """Train each CONFIG into a new run directory under OUT and print the run directory as the last line.
 
+    Exit status: 0 completed, 1 failed, 2 bad input (nothing created), 3 diverged, 130/143 interrupted by
+    SIGINT/SIGTERM (resumable with --resume).
+    """
+    from .runs import RunDirError
+    from .train import InputError, resume_run, train_config
+
+    if resume is not None:
+        if configs or set_ or device or seed is not None:
+            raise fail("--resume takes the run's own config; give no CONFIG, --set, --device or --seed with it")
+        try:
+            outcome = resume_run(resume, argv=sys.argv, quiet=quiet, figure_helper=True)
+        except InputError as e:
+            raise fail(str(e)) from None
+        _report(outcome)
+        raise typer.Exit(outcome.exit_code)
+    if not configs:
+        raise fail("give one or more CONFIG files, or --resume RUN_DIR")
+    cfgs = [_load(c, set_, device, seed) for c in configs]  # every config is checked before any run starts
     worst = 0
     for cfg in cfgs:
         try:
             outcome = train_config(cfg, out_root=out, argv=sys.argv, quiet=quiet, figure_helper=True)
         except (InputError, RunDirError) as e:
             raise fail(str(e)) from None
-        if outcome.error:
-            typer.echo(f"filterlab: run {outcome.status}: {outcome.error}", err=True)
-        typer.echo(str(outcome.run_dir))
+        _report(outcome)
         worst = worst or outcome.exit_code
+        if outcome.status == "interrupted":
+            break  # the user asked to stop: the remaining configs do not start
     raise typer.Exit(worst)
+
+
+def _report(outcome) -> None:
+    if outcome.error:
+        typer.echo(f"filterlab: run {outcome.status}: {outcome.error}", err=True)
+    typer.echo(str(outcome.run_dir))
 
 
 @app.command("config")
@@ -82,6 +105,76 @@ def show_config(
     from . import config as C
 
     typer.echo(C.dump_yaml(_load(config, set_)), nl=False)
+
+
+@app.command()
+def visualize(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.", show_default=False)],
+    image: Annotated[Optional[str], typer.Option(help="Input for the feature maps: SPLIT:INDEX, SPLIT:first-LABEL "
+                                                      "(e.g. test:first-7), a shipped sample, or a PNG path.")] = None,
+    layer: Annotated[Optional[str], typer.Option(help="Only this layer's feature maps (conv1 or conv2).")] = None,
+    cmap: Annotated[Optional[str], typer.Option(help="Diverging map for signed weights (colour-blind-safe ones "
+                                                     "only).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Write the figures here instead of RUN_DIR/figures.")] = None,
+) -> None:
+    """Draw every figure of a run again from its checkpoint, snapshots and metrics, without retraining."""
+    from .visualize import VisualizeError, visualize as draw
+
+    try:
+        paths = draw(run_dir, image=image, layer=layer, cmap=cmap, out=out)
+    except VisualizeError as e:
+        raise fail(str(e)) from None
+    for p in paths:
+        typer.echo(str(p))
+
+
+@app.command("runs")
+def list_runs(
+    root: Annotated[Path, typer.Argument(help="Folder of runs (or one run).")] = Path("outputs"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List runs with kind, status, start time, key metrics and what their configs change from the defaults."""
+    import json
+
+    from .runs import describe_run, find_runs
+
+    if not root.exists():
+        raise fail(f"{root}: no such folder")
+    records = [describe_run(d) for d in find_runs(root)]
+    if as_json:
+        typer.echo(json.dumps(records, indent=2))
+        return
+    if not records:
+        typer.echo(f"no runs under {root}")
+        return
+    fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else ("-" if v is None else str(v))  # noqa: E731
+    rows = [[r["run"], r.get("kind") or "?", r["status"], (r.get("start_time") or "")[:19],
+             " ".join(f"{k}={fmt(v)}" for k, v in (r.get("metrics") or {}).items()),
+             " ".join(f"{k}={v}" for k, v in (r.get("changes") or {}).items() if k != "name")] for r in records]
+    head = ["run", "kind", "status", "started", "metrics", "config changes"]
+    widths = [max(len(x) for x in col) for col in zip(head, *rows)]
+    for row in [head, *rows]:
+        typer.echo("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+
+
+@app.command("compare")
+def compare_runs(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Two or more run directories of one kind.",
+                                                   show_default=False, metavar="RUN_DIR...")],
+    out: Annotated[Optional[Path], typer.Option(help="Folder for the comparison (default: a new one under "
+                                                     "outputs/compare/).")] = None,
+) -> None:
+    """The same figures from several runs side by side, labelled by what differs, and a table of final metrics."""
+    from .compare import CompareError, compare
+    from .runs import RunDirError, create_run_dir
+
+    try:
+        target = out if out is not None else create_run_dir("outputs", "compare")
+        result = compare(run_dirs, Path(target))
+    except (CompareError, RunDirError) as e:
+        raise fail(str(e)) from None
+    typer.echo(result["table"])
+    typer.echo(str(target))
 
 
 def main() -> None:  # pragma: no cover - the console-script entry point

@@ -67,6 +67,10 @@ class FigureWorker:
         if pid == 0:  # the helper: never returns into the caller's code
             code = 0
             try:
+                import signal
+
+                # Ctrl-C reaches the whole process group: the parent decides, the helper just finishes or exits
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
                 os.close(job_w)
                 os.close(result_r)
                 _warm_up()

@@ -10,6 +10,7 @@ take plain NumPy arrays, so they serve a run in progress and ``filterlab visuali
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -317,7 +318,7 @@ def classifier_figures(d: dict[str, Any], out_dir: Path, cmap: str, dpi: int,
         sample = d["sample"].astype(float)
         maps = d["maps"]
         layer_tiles = []
-        for name in ("conv1", "conv2"):
+        for name in [n for n in ("conv1", "conv2") if n in maps]:
             m = maps[name]
             c = m.shape[0]
             mc = min(16, c)
@@ -347,9 +348,9 @@ def classifier_figures(d: dict[str, Any], out_dir: Path, cmap: str, dpi: int,
             f"Feature maps of {d['sample_desc']} (label {label}, predicted {d['sample_pred']}): the activations "
             "after each conv layer (after batch norm and the activation, before pooling), one grayscale panel per "
             f"channel, white = strongest response. One scale per layer: {'; '.join(scales)}.",
-            f"The input digit on the left; to its right a grid of {maps['conv1'].shape[0]} conv1 maps that still "
-            f"look like the digit's strokes, and below a grid of {maps['conv2'].shape[0]} smaller, more abstract "
-            "conv2 maps.",
+            "The input image on the left; to its right " + " and below it ".join(
+                f"a grid of {m.shape[0]} {name} maps of {m.shape[1]}x{m.shape[2]} pixels" for name, m, _ in layer_tiles)
+            + "; conv1 maps still follow the strokes, conv2 maps are smaller and more abstract.",
             dpi))
     hist = d["history"]
     if (want is None or "curves" in want) and hist:
@@ -415,4 +416,106 @@ def classifier_figures(d: dict[str, Any], out_dir: Path, cmap: str, dpi: int,
             f"A {nc} by {nc} grid with a dark diagonal of correct predictions; the largest off-diagonal count is "
             f"{off[i, j]}, true {classes[i]} taken for {classes[j]}.",
             dpi))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Filter evolution, for both kinds: a contact sheet and an animated GIF, on one fixed scale
+
+
+def evolution_columns(steps: Sequence[int], max_cols: int = 12) -> list[int]:
+    """Indices of the snapshots shown in the contact sheet: the first, the last, and between them the snapshots
+    nearest to geometrically spaced steps, since filters change fastest early on."""
+    steps = np.asarray(steps)
+    if len(steps) <= max_cols:
+        return list(range(len(steps)))
+    targets = np.geomspace(1, max(int(steps[-1]), 2), max_cols - 1)
+    picked = {0, len(steps) - 1}
+    for t in targets:
+        picked.add(int(np.abs(steps - t).argmin()))
+    return sorted(picked)
+
+
+def contact_sheet(filters: np.ndarray, cols: Sequence[int], max_rows: int = 16) -> np.ndarray:
+    """(S, N, k, k) snapshots -> (rows, len(cols), k, k) panels: filters as rows, the chosen steps as columns."""
+    n = min(filters.shape[1], max_rows)
+    return np.stack([filters[list(cols), i] for i in range(n)])
+
+
+def evolution_figures(filters: np.ndarray, steps: np.ndarray, loss: np.ndarray, out_dir: Path, cmap: str, dpi: int,
+                      layer: str) -> list[FigureInfo]:
+    """``filters``: (S, N, k, k) snapshots of one layer (first input channel) at ``steps``, ``loss`` at each."""
+    import matplotlib
+    from PIL import Image, ImageDraw
+
+    out: list[FigureInfo] = []
+    s_count, n, k = filters.shape[0], filters.shape[1], filters.shape[-1]
+    vlim = sym_limit(filters)
+    cols = evolution_columns(steps)
+    panels = contact_sheet(filters, cols)
+    rows = panels.shape[0]
+    gap = max(1, k // 7)
+    tiles = mosaic(panels, gap)
+    panel = 0.62 if k > 8 else 0.42
+    mos_w, mos_h = panel * len(cols) * (k + gap) / k, panel * rows * (k + gap) / k
+    width, height = mos_w + 2.2, mos_h + 1.0
+    fig = new_figure(width, height)
+    ax = fig.add_axes((0.9 / width, 0.25 / height, mos_w / width, mos_h / height))
+    im = ax.imshow(tiles, cmap=_cmap(cmap), vmin=-vlim, vmax=vlim, interpolation="nearest")
+    ax.set_xticks([j * (k + gap) + (k - 1) / 2 for j in range(len(cols))], [str(int(steps[c])) for c in cols],
+                  fontsize=7, rotation=90)
+    ax.set_yticks([i * (k + gap) + (k - 1) / 2 for i in range(rows)], [str(i + 1) for i in range(rows)], fontsize=7)
+    ax.tick_params(length=0)
+    ax.xaxis.set_ticks_position("top")
+    ax.set_xlabel("training step", fontsize=9)
+    ax.xaxis.set_label_position("top")
+    ax.set_ylabel(f"{layer} filter", fontsize=9)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    cax = fig.add_axes(((width - 1.0) / width, 0.25 / height, 0.15 / width, mos_h / height))
+    fig.colorbar(im, cax=cax, label="weight")
+    shown = f"the first {rows} of {n} filters" if rows < n else f"all {n} filters"
+    out.append(save(
+        fig, out_dir, "evolution",
+        f"Filter evolution: {shown} of {layer} (rows) at {len(cols)} of the {s_count} snapshot steps (columns, from "
+        f"step {int(steps[0])} to {int(steps[-1])}), raw weights on the {cmap} diverging map centred at zero with "
+        f"one scale for every panel, -{vlim:.3g} to +{vlim:.3g}. evolution.gif shows every snapshot.",
+        f"A grid of small filter images, one row per filter and one column per training step, changing from noise "
+        f"on the left to their trained form on the right.",
+        dpi))
+
+    # The GIF: one frame per snapshot, every filter on the same fixed scale, step and loss written in each frame
+    lut = (matplotlib.colormaps[cmap](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
+    grid_cols = min(8, n)
+    scale = max(2, 96 // k)
+    frames = []
+    for j in range(s_count):
+        g = mosaic(_grid(filters[j], grid_cols), 1)
+        idx = np.clip(np.round((np.nan_to_num(g) + vlim) / (2 * vlim) * 255), 0, 255).astype(np.uint8)
+        rgb = lut[idx]
+        rgb[np.isnan(g)] = 184  # the gap grey
+        body = Image.fromarray(rgb).resize((rgb.shape[1] * scale, rgb.shape[0] * scale), Image.NEAREST)
+        frame = Image.new("RGB", (max(body.width, 260), body.height + 34), "white")
+        frame.paste(body, (0, 34))
+        lv = float(loss[j]) if j < len(loss) else float("nan")
+        text = f"step {int(steps[j])}   loss {'-' if not np.isfinite(lv) else f'{lv:.4g}'}   scale +/-{vlim:.3g}"
+        ImageDraw.Draw(frame).text((6, 10), text, fill="black")
+        frames.append(frame)
+    gif = out_dir / "evolution.gif"
+    from .runs import _temp_beside
+
+    fd, tmp = _temp_beside(gif, ".gif")
+    os.close(fd)
+    try:
+        frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], duration=120, loop=0,
+                       optimize=False, disposal=1)
+        os.replace(tmp, gif)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    caption = (f"Animation of {layer}'s {n} filters over the {s_count} snapshots (one frame each, step and loss "
+               f"written on every frame), on the {cmap} map with one fixed scale, -{vlim:.3g} to +{vlim:.3g}.")
+    alt = f"An animation of {n} filters changing from random noise to their trained form over {int(steps[-1])} steps."
+    atomic_write_json(out_dir / "evolution_gif.json", {"figure": gif.name, "caption": caption, "alt": alt})
+    out.append(FigureInfo("evolution_gif", gif, caption, alt))
     return out

@@ -242,3 +242,52 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
 def is_run_dir(path: str | Path) -> bool:
     p = Path(path)
     return (p / META_FILE).is_file() and (p / CONFIG_FILE).is_file()
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Listing runs (for `filterlab runs`; no torch)
+
+
+def find_runs(root: str | Path) -> list[Path]:
+    """Run directories at ROOT itself, or up to two levels below it (OUT/NAME/RUN), sorted by path."""
+    root = Path(root)
+    if is_run_dir(root):
+        return [root]
+    found = {p.parent for p in root.glob("*/meta.json")} | {p.parent for p in root.glob("*/*/meta.json")}
+    return sorted(p for p in found if (p / CONFIG_FILE).is_file())
+
+
+KEY_METRICS = {
+    "single_image": ("final_loss", "weight_cosine_abs_mean", "change_cosine_abs_min"),
+    "classifier": ("test_accuracy", "train_seconds", "epochs_done"),
+}
+
+
+def describe_run(run_dir: Path) -> dict[str, Any]:
+    """One run as a plain record: status, times, key metrics, and the config keys that differ from the defaults."""
+    import yaml
+
+    from . import config as C
+
+    rec: dict[str, Any] = {"run": str(run_dir), "name": run_dir.parent.name}
+    try:
+        meta = read_json(run_dir / META_FILE)
+    except (OSError, ValueError) as e:
+        return {**rec, "kind": None, "status": "unreadable", "error": f"meta.json: {e}"}
+    rec.update(kind=meta.get("kind"), status=meta.get("status"), start_time=meta.get("start_time"),
+               end_time=meta.get("end_time"), error=meta.get("error"))
+    try:
+        cfg = yaml.safe_load((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))
+        defaults = C.to_dict(C.from_data({"kind": cfg["kind"]}, "defaults"))
+        rec["changes"] = {k: b for k, (_, b) in C.diff(defaults, cfg).items()}
+    except Exception as e:  # noqa: BLE001 - a broken config is reported, not fatal for the listing
+        rec["changes"] = None
+        rec["error"] = rec.get("error") or f"config.yaml: {e}"
+    summary = {}
+    if (run_dir / SUMMARY_FILE).is_file():
+        try:
+            summary = read_json(run_dir / SUMMARY_FILE)
+        except (OSError, ValueError):
+            summary = {}
+    rec["metrics"] = {k: summary.get(k) for k in KEY_METRICS.get(rec["kind"], ())}
+    return rec

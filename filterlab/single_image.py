@@ -56,6 +56,8 @@ class TrainResult:
     logits: torch.Tensor  # (classes,) final
     stopped: str | None  # None, "diverged" or "interrupted"
     seconds: float
+    optimizer: dict[str, torch.Tensor]  # the optimiser's state after steps_done updates
+    diverged_at: tuple[int, float] | None = None  # (step, loss) where the loss stopped being finite
 
 
 class FlatParams:
@@ -94,8 +96,12 @@ class FlatParams:
             net.fc.bias.copy_(self.fc_b)
 
 
-def make_update(train: dict[str, Any], theta: torch.Tensor, grad: torch.Tensor) -> Callable[[int], None]:
-    """One optimiser step on the flat buffer, element for element what torch.optim does (single-tensor path)."""
+def make_update(train: dict[str, Any], theta: torch.Tensor, grad: torch.Tensor
+                ) -> tuple[Callable[[int], None], dict[str, torch.Tensor]]:
+    """One optimiser step on the flat buffer, element for element what torch.optim does (single-tensor path).
+
+    Returns the step function and its state tensors (updated in place; saved in checkpoints for resuming).
+    """
     name, lr, wd = train["optimizer"], float(train["lr"]), float(train["weight_decay"])
     if name == "sgd":
         momentum = float(train["momentum"])
@@ -113,7 +119,7 @@ def make_update(train: dict[str, Any], theta: torch.Tensor, grad: torch.Tensor) 
             else:
                 theta.add_(grad, alpha=-lr)
 
-        return sgd
+        return sgd, {"momentum_buffer": buf}
     beta1, beta2 = (float(b) for b in train["betas"])
     eps = float(train["eps"])
     m, v, denom = torch.zeros_like(theta), torch.zeros_like(theta), torch.empty_like(theta)
@@ -131,7 +137,7 @@ def make_update(train: dict[str, Any], theta: torch.Tensor, grad: torch.Tensor) 
         denom.div_(math.sqrt(1 - beta2 ** t)).add_(eps)
         theta.addcdiv_(m, denom, value=-step_size)
 
-    return adam
+    return adam, {"exp_avg": m, "exp_avg_sq": v}
 
 
 def snapshot_schedule(steps: int, every: int, early: bool) -> list[int]:
@@ -142,10 +148,25 @@ def snapshot_schedule(steps: int, every: int, early: bool) -> list[int]:
     return sorted(out)
 
 
+@dataclass
+class Resume:
+    """Where an interrupted run stopped: ``net`` already holds the weights after ``step`` updates."""
+
+    step: int
+    optimizer: dict[str, torch.Tensor]
+    loss: torch.Tensor  # (step + 1,) losses of steps 0..step
+    snap_steps: list[int]
+    snapshots: torch.Tensor
+
+
 def train(net: SingleImageNet, x: torch.Tensor, target: int, train_cfg: dict[str, Any], snap_steps: list[int],
           progress: Callable[[int, int], None] | None = None, should_stop: Callable[[], bool] | None = None,
-          ) -> TrainResult:
-    """Full-batch training of ``net`` on the one image ``x`` (1, H, W); ``net`` holds the trained weights after."""
+          resume: Resume | None = None) -> TrainResult:
+    """Full-batch training of ``net`` on the one image ``x`` (1, H, W); ``net`` holds the trained weights after.
+
+    ``should_stop`` is asked after every step; when it says yes, training stops with ``stopped="interrupted"`` and
+    the result holds everything needed to :class:`Resume` to the same end, bit for bit.
+    """
     device = x.device
     steps = int(train_cfg["steps"])
     relu = net.activation == "relu"
@@ -168,11 +189,21 @@ def train(net: SingleImageNet, x: torch.Tensor, target: int, train_cfg: dict[str
     onehot = torch.zeros_like(logits)
     onehot[target] = 1.0
     losses = torch.empty(steps + 1, device=device)
-    update = make_update(train_cfg, fp.theta, fp.grad)
+    update, opt_state = make_update(train_cfg, fp.theta, fp.grad)
 
     snaps = torch.empty(len(snap_steps), n_filters, 1, k, k, device=device)
     next_snap = 0
     stopped = None
+    start = 0
+    if resume is not None:
+        start = resume.step
+        for key, value in resume.optimizer.items():
+            opt_state[key].copy_(value)
+        losses[: start + 1] = resume.loss[: start + 1]
+        next_snap = len(resume.snap_steps)
+        if resume.snap_steps != snap_steps[:next_snap]:
+            raise ValueError("the checkpoint's snapshot steps do not match this config's schedule")
+        snaps[:next_snap] = resume.snapshots
 
     def forward(s: int) -> torch.Tensor:
         if bcol is not None:
@@ -190,10 +221,15 @@ def train(net: SingleImageNet, x: torch.Tensor, target: int, train_cfg: dict[str
         bad = ~torch.isfinite(losses[: upto + 1])
         return int(bad.nonzero()[0]) if bool(bad.any()) else None
 
+    # the last state whose loss was checked finite: what a diverged run keeps
+    good_step, good_theta = start, fp.theta.clone()
+    good_opt = {k: v.clone() for k, v in opt_state.items()}
+    diverged_at: tuple[int, float] | None = None
+
     t0 = time.perf_counter()
-    s = 0
-    for s in range(steps + 1):
-        if s == snap_steps[next_snap]:
+    s = start
+    for s in range(start, steps + 1):
+        if next_snap < len(snap_steps) and s == snap_steps[next_snap]:
             snaps[next_snap].copy_(fp.conv_w)
             next_snap += 1
         ls = forward(s)
@@ -201,14 +237,18 @@ def train(net: SingleImageNet, x: torch.Tensor, target: int, train_cfg: dict[str
             bad = check_finite(s)
             if bad is not None:
                 stopped = "diverged"
-                s = bad
+                diverged_at = (bad, float(losses[bad]))
                 break
+            good_step = s
+            good_theta.copy_(fp.theta)
+            for key, value in opt_state.items():
+                good_opt[key].copy_(value)
             if progress is not None:
                 progress(s, steps)
-            if should_stop is not None and should_stop() and s < steps:
-                stopped = "interrupted"
-                break
         if s == steps:
+            break
+        if should_stop is not None and should_stop():
+            stopped = "interrupted"
             break
         # backward: d(-log softmax[target]) / d logits = softmax - onehot
         torch.exp(ls, out=gc)
@@ -223,13 +263,16 @@ def train(net: SingleImageNet, x: torch.Tensor, target: int, train_cfg: dict[str
         update(s + 1)
     seconds = time.perf_counter() - t0
     losses.add_(0.0)  # -log softmax of exactly 1 is -0.0; report it as 0.0
-    if stopped != "diverged":
-        fp.write_back(net)
     taken = snap_steps[:next_snap]
-    if stopped == "diverged":  # keep only the snapshots taken before the loss stopped being finite
-        taken = [st for st in taken if st < s]
+    if stopped == "diverged":  # fall back to the last checked state and the snapshots up to it
+        s = good_step
+        fp.theta.copy_(good_theta)
+        for key, value in good_opt.items():
+            opt_state[key].copy_(value)
+        taken = [st for st in taken if st <= s]
+    fp.write_back(net)
     return TrainResult(s, losses[: s + 1].cpu(), taken, snaps[: len(taken)].cpu(), logits.detach().cpu(), stopped,
-                       seconds)
+                       seconds, {k: v.detach().cpu().clone() for k, v in opt_state.items()}, diverged_at)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -347,8 +390,12 @@ def figure_data(image: torch.Tensor, scale: str, target: int, steps: list[int], 
             "filters": snapshots[:, :, 0].numpy(), "loss": loss.numpy(), "similarity": sim}
 
 
-def run(cfg: Any, image: Any, run_dir: Any, device: torch.device, hooks: Any) -> dict[str, Any]:
-    """Train one single-image config into ``run_dir`` (a :class:`filterlab.runs.Run`); returns the summary."""
+def run(cfg: Any, image: Any, run_dir: Any, device: torch.device, hooks: Any,
+        resume: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train one single-image config into ``run_dir`` (a :class:`filterlab.runs.Run`); returns the summary.
+
+    ``resume``: a checkpoint of this run saved at an interruption; training continues from its step.
+    """
     from . import config as C
     from .models import CHECKPOINT_FORMAT, single_image_net
     from .runs import CHECKPOINT_FILE, SNAPSHOTS_FILE, atomic_torch_save
@@ -360,22 +407,33 @@ def run(cfg: Any, image: Any, run_dir: Any, device: torch.device, hooks: Any) ->
         torch.manual_seed(cfg.seed)
         net = single_image_net(cfgd["model"])
     schedule = snapshot_schedule(cfg.train.steps, cfg.output.snapshot_every, cfg.output.early_snapshots)
+    state = None
+    logged_upto = -1
+    if resume is not None:
+        net.load_state_dict(resume["model"])
+        snaps_file = torch.load(run_dir.dir / SNAPSHOTS_FILE, weights_only=True)
+        step = int(resume["step"])
+        keep = int((snaps_file["steps"] <= step).sum())
+        state = Resume(step, resume["optimizer"], snaps_file["loss_history"][: step + 1],
+                       snaps_file["steps"][:keep].tolist(), snaps_file["filters"][:keep])
+        logged_upto = state.snap_steps[-1]
     with flush_denormal(cfg.train.flush_denormal):
         result = train(net.to(device), x.to(device), target, cfgd["train"], schedule,
-                       progress=hooks.progress, should_stop=hooks.should_stop)
+                       progress=hooks.progress, should_stop=hooks.should_stop, resume=state)
     net = net.cpu()
     snaps = result.snapshots
     sim = similarity(snaps, snaps[0], x)
     for rec in metric_records(result, sim):
-        run_dir.log(rec)
+        if rec["step"] > logged_upto:
+            run_dir.log(rec)
     atomic_torch_save({"format": "filterlab-snapshots/1", "layer": "conv", "steps": torch.tensor(result.snap_steps),
                        "filters": snaps, "loss": result.loss[result.snap_steps], "loss_history": result.loss},
                       run_dir.dir / SNAPSHOTS_FILE)
-    if result.stopped != "diverged":
-        atomic_torch_save({"format": CHECKPOINT_FORMAT, "kind": "single_image", "config": cfgd,
-                           "model": net.state_dict(), "step": result.steps_done,
-                           "image": torch.from_numpy(np.array(image.pixels)), "target": target},
-                          run_dir.dir / CHECKPOINT_FILE)
+    # written in every case: a diverged run keeps its last state whose loss was finite, an interrupted one its last
+    atomic_torch_save({"format": CHECKPOINT_FORMAT, "kind": "single_image", "config": cfgd,
+                       "model": net.state_dict(), "step": result.steps_done, "optimizer": result.optimizer,
+                       "image": torch.from_numpy(np.array(image.pixels)), "target": target},
+                      run_dir.dir / CHECKPOINT_FILE)
     summary = summarise(result, sim, target)
     summary["image"] = {"spec": image.spec, "description": image.description, "label": image.label,
                         "notes": list(image.notes)}
@@ -384,7 +442,6 @@ def run(cfg: Any, image: Any, run_dir: Any, device: torch.device, hooks: Any) ->
     if cfg.output.figures and result.stopped is None:
         hooks.figures("single_image", figure_data(x, cfg.data.scale, target, result.snap_steps, snaps, result.loss,
                                                   sim))
-    if result.stopped == "diverged":
-        bad = float(result.loss[-1])
-        hooks.diverged(result.steps_done, bad)
+    if result.diverged_at is not None:
+        hooks.diverged(*result.diverged_at)
     return summary

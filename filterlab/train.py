@@ -9,6 +9,7 @@ training loop to stop at its next step.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -19,8 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import numpy as np
+
 from . import config as C
-from .runs import CONFIG_FILE, Run, atomic_write_text, base_meta, create_run_dir
+from .runs import CONFIG_FILE, Run, atomic_write_text, base_meta, create_run_dir, now_iso
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DIVERGED = 0, 1, 2, 3
 
@@ -167,13 +170,16 @@ def prepare(cfg: Any) -> dict[str, Any]:
 
 
 def render_figures(kind: str, data: dict, out_dir: Path, cmap: str, dpi: int) -> list:
+    """Every figure of a run, from plain arrays (in a figure helper process or in-process)."""
     from . import figures
 
     if kind == "single_image":
-        return figures.single_image_figures(data, out_dir, cmap, dpi)
-    from .classifier import classifier_figures
-
-    return classifier_figures(data, out_dir, cmap, dpi)
+        out = figures.single_image_figures(data, out_dir, cmap, dpi)
+        snap_loss = np.asarray(data["loss"])[np.asarray(data["steps"])]
+        return out + figures.evolution_figures(data["filters"], data["steps"], snap_loss, out_dir, cmap, dpi, "conv")
+    out = figures.classifier_figures(data, out_dir, cmap, dpi)
+    return out + figures.evolution_figures(data["filters"][:, :, 0], data["steps"], data["snap_loss"], out_dir, cmap,
+                                           dpi, "conv1")
 
 
 def train_config(cfg: Any, out_root: str | Path = "outputs", argv: list[str] | None = None, quiet: bool = True,
@@ -196,18 +202,78 @@ def train_config(cfg: Any, out_root: str | Path = "outputs", argv: list[str] | N
         if worker:
             worker.cancel()
         raise
-    return _train_in(run_dir, cfg, inputs, device, argv, quiet, stop, worker)
+    try:
+        import torch
+
+        atomic_write_text(run_dir / CONFIG_FILE, C.dump_yaml(cfg))
+        meta = base_meta(argv)
+        meta.update(kind=cfg.kind, name=cfg.name, seed=cfg.seed, device=str(device), torch_version=torch.__version__,
+                    cuda_device=torch.cuda.get_device_name(device) if device.type == "cuda" else None)
+        run = Run(run_dir, meta)
+    except BaseException:
+        if worker:
+            worker.cancel()
+        raise
+    return _train_in(run, cfg, inputs, device, quiet, stop, worker)
 
 
-def _train_in(run_dir: Path, cfg: Any, inputs: dict, device: Any, argv: list[str] | None, quiet: bool,
-              stop: StopFlag | None, worker: Any) -> Outcome:
+def resume_run(run_dir: str | Path, argv: list[str] | None = None, quiet: bool = True, stop: StopFlag | None = None,
+               figure_helper: bool = False) -> Outcome:
+    """Continue an interrupted, killed or failed run from its last complete checkpoint, in its own directory.
+
+    Metrics logged after that checkpoint are dropped first, so the finished run's files are those of a run that was
+    never interrupted (on the CPU, with the same seed: bit for bit).
+    """
+    from .runs import CHECKPOINT_FILE, META_FILE, METRICS_FILE, atomic_write_text as write, is_run_dir, read_json
+    from .runs import read_metrics
+
+    run_dir = Path(run_dir)
+    if not is_run_dir(run_dir):
+        raise InputError(f"--resume {run_dir}: not a run directory (no meta.json and config.yaml)")
+    meta = read_json(run_dir / META_FILE)
+    if meta.get("status") == "completed":
+        raise InputError(f"--resume {run_dir}: the run is already completed; nothing to resume")
+    try:
+        cfg = C.load(run_dir / CONFIG_FILE)
+    except C.ConfigError as e:
+        raise InputError(f"--resume {run_dir}: {e}") from None
+    ckpt_path = run_dir / CHECKPOINT_FILE
+    if not ckpt_path.is_file():
+        raise InputError(f"--resume {run_dir}: no checkpoint to resume from (the run stopped before its first one); "
+                         f"start it again with: filterlab train {run_dir / CONFIG_FILE}")
+    inputs = prepare(cfg)
+    device = resolve_device(cfg.device)
     import torch
 
-    atomic_write_text(run_dir / CONFIG_FILE, C.dump_yaml(cfg))
-    meta = base_meta(argv)
-    meta.update(kind=cfg.kind, name=cfg.name, seed=cfg.seed, device=str(device), torch_version=torch.__version__,
-                cuda_device=torch.cuda.get_device_name(device) if device.type == "cuda" else None)
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    if ckpt.get("kind") != cfg.kind or (cfg.kind == "single_image" and "optimizer" not in ckpt):
+        raise InputError(f"--resume {run_dir}: the checkpoint cannot be resumed")
+    if cfg.kind == "single_image":
+        from .images import Image28
+
+        old = inputs["image"]
+        inputs["image"] = Image28(ckpt["image"].numpy(), old.label, old.description, old.spec, old.notes)
+    step = int(ckpt["step"])
+    kept = [r for r in read_metrics(run_dir) if r.get("step", 0) <= step]
+    write(run_dir / METRICS_FILE, "".join(json.dumps(r) + "\n" for r in kept))
+    resumes = list(meta.get("resumed", [])) + [{"time": now_iso(), "from_step": step,
+                                                 "previous_status": meta.get("status")}]
+    meta.update(status="running", error=None, end_time=None, resumed=resumes,
+                command_line=list(sys.argv if argv is None else argv))
     run = Run(run_dir, meta)
+    worker = None
+    if figure_helper and cfg.output.figures:
+        from .figure_worker import FigureWorker
+
+        worker = FigureWorker.start(render_figures)  # after torch: it falls back to drawing in-process
+    return _train_in(run, cfg, inputs, device, quiet, stop, worker, resume=ckpt)
+
+
+def _train_in(run: Run, cfg: Any, inputs: dict, device: Any, quiet: bool, stop: StopFlag | None, worker: Any,
+              resume: dict | None = None) -> Outcome:
+    import torch
+
+    run_dir = run.dir
     stop = stop or StopFlag()
     progress = Progress(cfg.name, quiet)
     diverged: list[tuple[int, float]] = []
@@ -227,31 +293,49 @@ def _train_in(run_dir: Path, cfg: Any, inputs: dict, device: Any, argv: list[str
             if cfg.kind == "single_image":
                 from . import single_image
 
-                summary = single_image.run(cfg, inputs["image"], run, device, hooks)
+                summary = single_image.run(cfg, inputs["image"], run, device, hooks, resume=resume)
             else:
                 from . import classifier
 
-                summary = classifier.run(cfg, inputs["data"], run, device, hooks)
+                summary = classifier.run(cfg, inputs["data"], run, device, hooks, resume=resume)
             if worker is not None:
-                worker.wait()
+                if stop() or diverged:
+                    worker.cancel()  # no figures for a run that did not finish
+                else:
+                    worker.wait()
     except KeyboardInterrupt:
         if worker is not None:
             worker.cancel()
         run.finish("interrupted", error="interrupted by a second Ctrl-C")
+        write_report(run_dir)
         return Outcome(run_dir, "interrupted", 128 + signal.SIGINT, error="interrupted")
     except Exception as e:
         if worker is not None:
             worker.cancel()
         tb = traceback.format_exc(limit=-3)
         run.finish("failed", error=f"{type(e).__name__}: {e}", traceback=tb)
+        write_report(run_dir)
         return Outcome(run_dir, "failed", EXIT_FAILED, error=f"{type(e).__name__}: {e}")
     if diverged:
         step, value = diverged[0]
-        msg = f"the loss became {value} at step {step}; the last good snapshot is kept"
+        msg = f"the loss became {value} at step {step}; the last checkpoint with a finite loss is kept"
         run.finish("diverged", error=msg)
-        return Outcome(run_dir, "diverged", EXIT_DIVERGED, summary, error=msg)
-    if stop():
+        outcome = Outcome(run_dir, "diverged", EXIT_DIVERGED, summary, error=msg)
+    elif stop():
         run.finish("interrupted", error=f"stopped by signal {stop.signum}")
-        return Outcome(run_dir, "interrupted", 128 + int(stop.signum), summary, error="interrupted")
-    run.finish("completed")
-    return Outcome(run_dir, "completed", EXIT_OK, summary)
+        outcome = Outcome(run_dir, "interrupted", 128 + int(stop.signum), summary, error="interrupted")
+    else:
+        run.finish("completed")
+        outcome = Outcome(run_dir, "completed", EXIT_OK, summary)
+    write_report(run_dir)
+    return outcome
+
+
+def write_report(run_dir: Path) -> None:
+    """The run's report.html; a failure here is reported but does not change how the run ended."""
+    from .report import build_report
+
+    try:
+        build_report(run_dir)
+    except Exception as e:  # noqa: BLE001 - the run's own files are complete; only the report is missing
+        print(f"filterlab: warning: could not write {run_dir}/report.html: {type(e).__name__}: {e}", file=sys.stderr)

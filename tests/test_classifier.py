@@ -104,7 +104,8 @@ def test_run_files_agree_with_the_checkpoint(runner, tmp_path):
     assert snaps["filters"].shape[1:] == (8, 1, 3, 3)
 
     figs = {p.stem for p in (run / "figures").glob("*.png")}
-    assert figs == {"conv1_filters", "feature_maps", "curves", "confusion"}
+    assert figs == {"conv1_filters", "feature_maps", "curves", "confusion", "evolution"}
+    assert (run / "figures" / "evolution.gif").is_file() and (run / "report.html").is_file()
     for stem in figs:
         side = json.loads((run / "figures" / f"{stem}.json").read_text())
         assert side["caption"] and side["alt"]

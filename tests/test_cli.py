@@ -77,12 +77,14 @@ def test_train_writes_a_complete_run_directory(runner, configs, tmp_path):
     assert int(model(x).argmax()) == summary["predicted_class"]
 
     figs = {p.stem for p in (run / "figures").glob("*.png")}
-    assert figs == {"filters_raw", "filters_binarised", "filter_change", "similarity", "loss"}
+    assert figs == {"filters_raw", "filters_binarised", "filter_change", "similarity", "loss", "evolution"}
     for stem in figs:
         side = json.loads((run / "figures" / f"{stem}.json").read_text())
         assert len(side["caption"]) > 40 and len(side["alt"]) > 20
         with Image.open(run / "figures" / f"{stem}.png") as im:
             assert im.text["Description"] == side["alt"] and im.text["Comment"] == side["caption"]
+    gif = json.loads((run / "figures" / "evolution_gif.json").read_text())
+    assert gif["figure"] == "evolution.gif" and gif["caption"] and gif["alt"]
     assert not list(run.rglob(".*.tmp")), "no temporary files left behind"
 
 

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from filterlab import config as C
 from filterlab.images import load_image
 from filterlab.models import SingleImageNet
-from filterlab.single_image import flush_denormal, scale_image, similarity, snapshot_schedule, train
+from filterlab.single_image import Resume, flush_denormal, scale_image, similarity, snapshot_schedule, train
 
 FOUR = load_image("four")
 
@@ -141,5 +141,30 @@ def test_divergence_stops_and_reports_the_step():
     r = train(net, x, 4, train_cfg(optimizer="sgd", lr=1e30, weight_decay=0.0, steps=200),
               snapshot_schedule(200, 10, False))
     assert r.stopped == "diverged"
-    assert not torch.isfinite(r.loss[-1]) and torch.isfinite(r.loss[:-1]).all()
-    assert all(s < r.steps_done for s in r.snap_steps) and torch.isfinite(r.snapshots).all()
+    bad_step, bad_value = r.diverged_at
+    assert not np.isfinite(bad_value) and bad_step > r.steps_done
+    # what is kept is the last checked state: finite, a snapshot step, and the net holds it
+    assert torch.isfinite(r.loss).all() and r.snap_steps[-1] == r.steps_done
+    assert torch.isfinite(r.snapshots).all() and torch.equal(net.conv.weight.detach(), r.snapshots[-1])
+
+
+def test_interrupt_then_resume_is_bit_identical():
+    x = scale_image(FOUR.pixels, "raw")
+    cfg = train_cfg(steps=400)
+    sched = snapshot_schedule(400, 50, True)
+    torch.manual_seed(0)
+    whole = SingleImageNet()
+    full = train(whole, x, 4, cfg, sched)
+
+    torch.manual_seed(0)
+    part = SingleImageNet()
+    calls = iter(range(10**6))
+    first = train(part, x, 4, cfg, sched, should_stop=lambda: next(calls) >= 123)
+    assert first.stopped == "interrupted" and first.steps_done == 123
+    keep = [s for s in first.snap_steps]
+    resumed = train(part, x, 4, cfg, sched, resume=Resume(first.steps_done, first.optimizer, first.loss, keep,
+                                                          first.snapshots))
+    assert resumed.stopped is None and resumed.steps_done == 400
+    assert torch.equal(resumed.loss, full.loss) and torch.equal(resumed.snapshots, full.snapshots)
+    for a, b in zip(part.parameters(), whole.parameters()):
+        assert torch.equal(a, b)
