@@ -442,12 +442,54 @@ def contact_sheet(filters: np.ndarray, cols: Sequence[int], max_rows: int = 16) 
     return np.stack([filters[list(cols), i] for i in range(n)])
 
 
+GIF_LEVELS = 250  # palette entries for the colour map; then gap grey, white, black
+GIF_GAP, GIF_WHITE, GIF_BLACK = GIF_LEVELS, GIF_LEVELS + 1, GIF_LEVELS + 2
+
+
+def gif_palette(cmap: str) -> list[int]:
+    import matplotlib
+
+    colours = (matplotlib.colormaps[cmap](np.linspace(0, 1, GIF_LEVELS))[:, :3] * 255).round().astype(int)
+    return [*colours.ravel().tolist(), 184, 184, 184, 255, 255, 255, 0, 0, 0]
+
+
+def gif_indices(panels: np.ndarray, vlim: float) -> np.ndarray:
+    """Weights -> palette indices on the fixed scale [-vlim, vlim]; NaN (gaps) -> the gap grey."""
+    idx = np.clip(np.round((np.nan_to_num(panels) + vlim) / (2 * vlim) * (GIF_LEVELS - 1)), 0, GIF_LEVELS - 1)
+    idx = idx.astype(np.uint8)
+    idx[np.isnan(panels)] = GIF_GAP
+    return idx
+
+
+def gif_frames(filters: np.ndarray, steps: np.ndarray, loss: np.ndarray, cmap: str, vlim: float) -> list:
+    """One palette image per snapshot: every filter in a grid, one shared palette and scale, step and loss on top.
+
+    The frames share one fixed palette, so the GIF needs no per-frame colour quantisation (and none can shift a
+    colour between frames).
+    """
+    from PIL import Image, ImageDraw
+
+    n, k = filters.shape[1], filters.shape[-1]
+    palette = gif_palette(cmap)
+    grid_cols = min(8, n)
+    scale = max(2, 96 // k)
+    frames = []
+    for j in range(len(filters)):
+        idx = gif_indices(mosaic(_grid(filters[j], grid_cols), 1), vlim)
+        body = Image.fromarray(idx, mode="P").resize((idx.shape[1] * scale, idx.shape[0] * scale), Image.NEAREST)
+        frame = Image.new("P", (max(body.width, 260), body.height + 34), GIF_WHITE)
+        frame.putpalette(palette)
+        frame.paste(body, (0, 34))
+        lv = float(loss[j]) if j < len(loss) else float("nan")
+        text = f"step {int(steps[j])}   loss {'-' if not np.isfinite(lv) else f'{lv:.4g}'}   scale +/-{vlim:.3g}"
+        ImageDraw.Draw(frame).text((6, 10), text, fill=GIF_BLACK)
+        frames.append(frame)
+    return frames
+
+
 def evolution_figures(filters: np.ndarray, steps: np.ndarray, loss: np.ndarray, out_dir: Path, cmap: str, dpi: int,
                       layer: str) -> list[FigureInfo]:
     """``filters``: (S, N, k, k) snapshots of one layer (first input channel) at ``steps``, ``loss`` at each."""
-    import matplotlib
-    from PIL import Image, ImageDraw
-
     out: list[FigureInfo] = []
     s_count, n, k = filters.shape[0], filters.shape[1], filters.shape[-1]
     vlim = sym_limit(filters)
@@ -485,22 +527,7 @@ def evolution_figures(filters: np.ndarray, steps: np.ndarray, loss: np.ndarray, 
         dpi))
 
     # The GIF: one frame per snapshot, every filter on the same fixed scale, step and loss written in each frame
-    lut = (matplotlib.colormaps[cmap](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
-    grid_cols = min(8, n)
-    scale = max(2, 96 // k)
-    frames = []
-    for j in range(s_count):
-        g = mosaic(_grid(filters[j], grid_cols), 1)
-        idx = np.clip(np.round((np.nan_to_num(g) + vlim) / (2 * vlim) * 255), 0, 255).astype(np.uint8)
-        rgb = lut[idx]
-        rgb[np.isnan(g)] = 184  # the gap grey
-        body = Image.fromarray(rgb).resize((rgb.shape[1] * scale, rgb.shape[0] * scale), Image.NEAREST)
-        frame = Image.new("RGB", (max(body.width, 260), body.height + 34), "white")
-        frame.paste(body, (0, 34))
-        lv = float(loss[j]) if j < len(loss) else float("nan")
-        text = f"step {int(steps[j])}   loss {'-' if not np.isfinite(lv) else f'{lv:.4g}'}   scale +/-{vlim:.3g}"
-        ImageDraw.Draw(frame).text((6, 10), text, fill="black")
-        frames.append(frame)
+    frames = gif_frames(filters, steps, loss, cmap, vlim)
     gif = out_dir / "evolution.gif"
     from .runs import _temp_beside
 
@@ -508,7 +535,7 @@ def evolution_figures(filters: np.ndarray, steps: np.ndarray, loss: np.ndarray, 
     os.close(fd)
     try:
         frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], duration=120, loop=0,
-                       optimize=False, disposal=1)
+                       optimize=False)
         os.replace(tmp, gif)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

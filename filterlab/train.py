@@ -170,16 +170,16 @@ def prepare(cfg: Any) -> dict[str, Any]:
 
 
 def render_figures(kind: str, data: dict, out_dir: Path, cmap: str, dpi: int) -> list:
-    """Every figure of a run, from plain arrays (in a figure helper process or in-process)."""
+    """Every figure of a run, from plain arrays (in the figure helper process or in-process)."""
     from . import figures
 
     if kind == "single_image":
         out = figures.single_image_figures(data, out_dir, cmap, dpi)
-        snap_loss = np.asarray(data["loss"])[np.asarray(data["steps"])]
-        return out + figures.evolution_figures(data["filters"], data["steps"], snap_loss, out_dir, cmap, dpi, "conv")
-    out = figures.classifier_figures(data, out_dir, cmap, dpi)
-    return out + figures.evolution_figures(data["filters"][:, :, 0], data["steps"], data["snap_loss"], out_dir, cmap,
-                                           dpi, "conv1")
+        filters, loss, layer = data["filters"], np.asarray(data["loss"])[np.asarray(data["steps"])], "conv"
+    else:
+        out = figures.classifier_figures(data, out_dir, cmap, dpi)
+        filters, loss, layer = data["filters"][:, :, 0], data["snap_loss"], "conv1"
+    return out + figures.evolution_figures(filters, data["steps"], loss, out_dir, cmap, dpi, layer)
 
 
 def train_config(cfg: Any, out_root: str | Path = "outputs", argv: list[str] | None = None, quiet: bool = True,
