@@ -108,6 +108,44 @@ def show_config(
 
 
 @app.command()
+def sweep(
+    config: Annotated[Path, typer.Argument(help="The YAML config every run starts from.", show_default=False)],
+    grid: Annotated[list[str], typer.Option("--grid", "-g", metavar="KEY=V1,V2,...",
+                                            help="Values of one key; repeat for a grid (every combination).")],
+    seeds: Annotated[int, typer.Option(min=1, help="Runs per combination, with seeds seed, seed+1, ...")] = 1,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker processes at once; the cores are "
+                                                                  "divided between them.")] = 1,
+    set_: SetOpt = None,
+    out: OutOpt = Path("outputs"),
+) -> None:
+    """Run every combination of a grid (times --seeds), one run directory each, in long-lived workers.
+
+    Writes sweep.json, sweep.csv and comparison figures into OUT/sweeps/NAME/...; prints that folder last.
+    Exit status: 0 when every run completed, 1 when any did not, 2 for bad input, 130 when interrupted.
+    """
+    from .sweep import SweepError, parse_grid, run_sweep
+
+    def progress(job, total) -> None:
+        r = job.result
+        typer.echo(f"[{job.index + 1}/{total}] {r['status']}: {r.get('run_dir') or '-'}"
+                   f"{'  (' + str(r['error']).splitlines()[0] + ')' if r.get('error') else ''}", err=True)
+
+    _load(config, set_)  # the base config must be valid before anything starts
+    try:
+        summary = run_sweep(config, parse_grid(grid), seeds=seeds, jobs=jobs, out=out, base_sets=list(set_ or []),
+                            argv=sys.argv, progress=progress)
+    except SweepError as e:
+        raise fail(str(e)) from None
+    if summary.get("compare"):
+        typer.echo(summary["compare"])
+    if summary["failed"]:
+        typer.echo(f"filterlab: {len(summary['failed'])} run(s) did not complete: {', '.join(summary['failed'])}",
+                   err=True)
+    typer.echo(summary["sweep_dir"])
+    raise typer.Exit(130 if summary["interrupted"] else (1 if summary["failed"] else 0))
+
+
+@app.command()
 def visualize(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.", show_default=False)],
     image: Annotated[Optional[str], typer.Option(help="Input for the feature maps: SPLIT:INDEX, SPLIT:first-LABEL "

@@ -1,0 +1,248 @@
+"""Sweeps: every combination of a grid, times seeds, one run directory each, in a few long-lived worker processes.
+
+A worker imports torch once and trains run after run, so start-up is paid per worker, not per run. Each worker is
+its own process: a run that fails, or a worker that is killed, is recorded as failed and the sweep goes on with a
+fresh worker. ``--jobs J`` runs J workers at once and divides the machine's cores between them, so parallel runs
+never oversubscribe the CPU. The sweep folder gets ``sweep.json``, ``sweep.csv`` and the comparison figures.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import os
+import selectors
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import config as C
+from .runs import atomic_write_text, create_run_dir
+
+
+class SweepError(ValueError):
+    pass
+
+
+def parse_grid(items: list[str]) -> dict[str, list[str]]:
+    """``["train.lr=0.1,0.01", "seed=0,1"]`` -> {"train.lr": ["0.1", "0.01"], "seed": ["0", "1"]}."""
+    grid: dict[str, list[str]] = {}
+    for item in items:
+        key, sep, values = item.partition("=")
+        vals = [v.strip() for v in values.split(",")] if sep else []
+        if not key.strip() or not vals or any(v == "" for v in vals):
+            raise SweepError(f"--grid {item!r}: expected KEY=V1,V2,..., for example --grid train.lr=0.1,0.01")
+        if key.strip() in grid:
+            raise SweepError(f"--grid {key.strip()!r} is given twice")
+        grid[key.strip()] = vals
+    return grid
+
+
+@dataclass
+class Job:
+    index: int
+    sets: list[str]  # --set overrides of this run
+    point: dict[str, Any]  # the grid values (and seed) of this run, as the config reads them
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+def plan(config: Path, grid: dict[str, list[str]], seeds: int, base_sets: list[str], threads: int) -> list[Job]:
+    """Every combination, validated now: a bad value stops the sweep before any run starts."""
+    keys = list(grid)
+    jobs = []
+    base = C.load(config, base_sets)
+    for combo in itertools.product(*(grid[k] for k in keys)):
+        for s in range(seeds):
+            sets = list(base_sets) + [f"{k}={v}" for k, v in zip(keys, combo)]
+            if seeds > 1:
+                sets.append(f"seed={base.seed + s}")
+            try:
+                cfg = C.load(config, sets)
+                if cfg.threads == 0 or cfg.threads > threads:  # share the cores between the parallel workers
+                    sets.append(f"threads={threads}")
+                    cfg = C.load(config, sets)
+            except C.ConfigError as e:
+                raise SweepError(str(e)) from None
+            flat = {k: v for k, v in _flatten(C.to_dict(cfg)).items() if k in keys or (seeds > 1 and k == "seed")}
+            jobs.append(Job(len(jobs), sets, flat))
+    return jobs
+
+
+def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}.{k}" if prefix else k
+        out.update(_flatten(v, key) if isinstance(v, dict) else {key: v})
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The worker: one process, many runs; one JSON line in, one JSON line out per run
+
+
+def worker_main() -> None:  # pragma: no cover - runs in the worker process; exercised through the sweep tests
+    """Read jobs from stdin, train each, answer on the protocol stream (stdout is kept clean for it)."""
+    proto = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # anything else printed goes to stderr, never into the protocol
+    from .train import InputError, train_config
+
+    for line in sys.stdin:
+        job = json.loads(line)
+        try:
+            cfg = C.load(job["config"], job["sets"])
+            outcome = train_config(cfg, out_root=job["out"], argv=job["argv"], quiet=True)
+            answer = {"run_dir": str(outcome.run_dir), "status": outcome.status, "exit_code": outcome.exit_code,
+                      "error": outcome.error}
+        except (C.ConfigError, InputError, OSError) as e:
+            answer = {"run_dir": None, "status": "failed", "exit_code": 2, "error": str(e)}
+        proto.write(json.dumps(answer) + "\n")
+        if answer["status"] == "interrupted":
+            break
+
+
+class Worker:
+    def __init__(self) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen([sys.executable, "-m", "filterlab.sweep"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, env=env)
+        self.job: Job | None = None
+
+    def send(self, job: Job, payload: dict) -> None:
+        self.job = job
+        self.proc.stdin.write(json.dumps(payload) + "\n")
+        self.proc.stdin.flush()
+
+    def close(self) -> None:
+        if self.proc.stdin and not self.proc.stdin.closed:
+            try:
+                self.proc.stdin.close()
+            except BrokenPipeError:
+                pass
+
+
+def run_sweep(config: Path, grid: dict[str, list[str]], seeds: int = 1, jobs: int = 1, out: Path = Path("outputs"),
+              base_sets: list[str] | None = None, argv: list[str] | None = None,
+              progress: Any = None) -> dict[str, Any]:
+    """Run the sweep; returns the summary (also written as sweep.json and sweep.csv in the sweep folder)."""
+    from .train import default_threads
+
+    cores = default_threads()
+    jobs = max(1, min(jobs, cores))
+    threads = max(1, cores // jobs)
+    todo = plan(config, grid, seeds, list(base_sets or []), threads)
+    name = C.load(config, list(base_sets or [])).name
+    sweep_dir = create_run_dir(Path(out) / "sweeps", name)
+    (sweep_dir / "figures").rmdir()
+    started = time.time()
+    queue = list(todo)
+    workers = [Worker() for _ in range(min(jobs, len(queue)))]
+    sel = selectors.DefaultSelector()
+    for w in workers:
+        sel.register(w.proc.stdout, selectors.EVENT_READ, w)
+    interrupted = False
+
+    def dispatch(w: Worker) -> None:
+        if queue and not interrupted:
+            job = queue.pop(0)
+            w.send(job, {"config": str(config), "sets": job.sets, "out": str(out),
+                         "argv": list(argv or sys.argv) + [f"(sweep run {job.index + 1} of {len(todo)})"]})
+        else:
+            w.job = None
+            w.close()
+
+    for w in workers:
+        dispatch(w)
+    try:
+        while sel.get_map():
+            for key, _ in sel.select():
+                w: Worker = key.data
+                line = w.proc.stdout.readline()
+                if line:
+                    w.job.result = json.loads(line)
+                    if progress:
+                        progress(w.job, len(todo))
+                    if w.job.result["status"] == "interrupted":
+                        interrupted = True
+                    dispatch(w)
+                    continue
+                # the worker is gone: its run (if any) failed, and a fresh worker takes the rest
+                sel.unregister(w.proc.stdout)
+                code = w.proc.wait()
+                if w.job is not None and not w.job.result:
+                    w.job.result = {"run_dir": _find_run_dir(out, w.job, started), "status": "failed",
+                                    "exit_code": 1, "error": f"the worker process died (exit status {code})"}
+                    if progress:
+                        progress(w.job, len(todo))
+                    if queue and not interrupted:
+                        nw = Worker()
+                        sel.register(nw.proc.stdout, selectors.EVENT_READ, nw)
+                        dispatch(nw)
+    except KeyboardInterrupt:
+        interrupted = True
+        for key in list(sel.get_map().values()):
+            key.data.close()
+            key.data.proc.wait()
+    summary = summarise(todo, grid, seeds, sweep_dir, config, interrupted)
+    return summary
+
+
+def _find_run_dir(out: Path, job: Job, since: float) -> str | None:
+    """The run directory a dead worker was writing, found by the job marker in its command line."""
+    from .runs import find_runs, read_json
+
+    marker = f"(sweep run {job.index + 1} of "
+    for d in find_runs(out):
+        try:
+            meta = read_json(d / "meta.json")
+        except (OSError, ValueError):
+            continue
+        if any(marker in a for a in meta.get("command_line", [])) and d.stat().st_mtime >= since - 1:
+            if meta.get("status") == "running":
+                meta.update(status="failed", error="the sweep worker running it was killed")
+                from .runs import atomic_write_json
+
+                atomic_write_json(d / "meta.json", meta)
+            return str(d)
+    return None
+
+
+def summarise(todo: list[Job], grid: dict, seeds: int, sweep_dir: Path, config: Path,
+              interrupted: bool) -> dict[str, Any]:
+    from .runs import describe_run
+
+    rows = []
+    for job in todo:
+        res = job.result or {"run_dir": None, "status": "not started", "error": None}
+        metrics = {}
+        if res.get("run_dir") and Path(res["run_dir"]).is_dir():
+            metrics = describe_run(Path(res["run_dir"])).get("metrics") or {}
+        rows.append({**job.point, "run_dir": res.get("run_dir"), "status": res["status"], "error": res.get("error"),
+                     **metrics})
+    keys = list(grid) + (["seed"] if seeds > 1 else [])
+    summary = {"config": str(config), "grid": grid, "seeds": seeds, "varied": keys, "sweep_dir": str(sweep_dir),
+               "runs": rows, "completed": sum(r["status"] == "completed" for r in rows),
+               "failed": [r["run_dir"] or f"run {i + 1}" for i, r in enumerate(rows)
+                          if r["status"] not in ("completed", "not started")],
+               "interrupted": interrupted}
+    atomic_write_text(sweep_dir / "sweep.json", json.dumps(summary, indent=2) + "\n")
+    fields = list(dict.fromkeys(k for r in rows for k in r))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=fields)
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_text(sweep_dir / "sweep.csv", buf.getvalue())
+    done = [r["run_dir"] for r in rows if r["status"] == "completed"]
+    if len(done) >= 2:
+        from .compare import compare
+
+        summary["compare"] = compare(done, sweep_dir)["table"]
+    return summary
+
+
+if __name__ == "__main__":  # pragma: no cover
+    worker_main()
