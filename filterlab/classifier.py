@@ -326,8 +326,8 @@ class LoopState:
 
 def train_one_epoch(model: nn.Module, opt: torch.optim.Optimizer, sched: Any, x: torch.Tensor, y: torch.Tensor,
                     cfg: Any, gen: torch.Generator, state: LoopState, fill: torch.Tensor,
-                    on_step: Callable[[int, torch.Tensor], bool], partial: dict[str, Any] | None = None
-                    ) -> dict[str, Any]:
+                    on_step: Callable[[int, torch.Tensor], bool], partial: dict[str, Any] | None = None,
+                    scaler: Any = None) -> dict[str, Any]:
     """One pass over the training split in shuffled batches; ``on_step`` may ask to stop early (returns True).
 
     A stopped epoch returns its ``partial`` progress (order, position, running sums); passing it back in continues
@@ -344,18 +344,26 @@ def train_one_epoch(model: nn.Module, opt: torch.optim.Optimizer, sched: Any, x:
     else:
         perm, start, seen = partial["perm"].to(x.device), int(partial["position"]), int(partial["seen"])
         total, correct = partial["total"].to(x.device), partial["correct"].to(x.device)
+    cuda = x.device.type == "cuda"
+    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(t.amp) if cuda else None
     state.start_clock()
     stopped_at = None
     for i in range(start, n, t.batch_size):
         idx = perm[i:i + t.batch_size]
-        xb, yb = x[idx], y[idx]
+        xb, yb = x[idx], y[idx]  # indexing on the device: no host round trip, no synchronisation
         if cfg.data.augment_shift:
             xb = random_shift(xb, cfg.data.augment_shift, fill, gen)
-        logits = model(xb)
-        loss = F.cross_entropy(logits, yb, label_smoothing=t.label_smoothing)
+        with torch.autocast("cuda", dtype=amp_dtype, enabled=amp_dtype is not None):
+            logits = model(xb)
+            loss = F.cross_entropy(logits, yb, label_smoothing=t.label_smoothing)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+        else:
+            loss.backward()
+            opt.step()
         if sched is not None:
             sched.step()
         state.step += 1
@@ -404,6 +412,7 @@ def run(cfg: Any, data: Data, run_dir: Any, device: torch.device, hooks: Any,
         total_steps = steps_per_epoch * t.epochs
         opt = make_optimizer(model.parameters(), t)
         sched = make_schedule(opt, t, steps_per_epoch)
+        scaler = torch.amp.GradScaler("cuda") if (t.amp == "fp16" and device.type == "cuda") else None
         state = LoopState(device=device.type)
         snap_steps_planned = set(_snapshot_steps(total_steps, cfg.output.snapshot_every, cfg.output.early_snapshots))
         snaps = [model.conv1.conv.weight.detach().cpu().clone()]
@@ -491,7 +500,7 @@ def run(cfg: Any, data: Data, run_dir: Any, device: torch.device, hooks: Any,
         for epoch in range(first_epoch, t.epochs + 1):
             state.epoch = epoch
             tr = train_one_epoch(model, opt, sched, xs["train"], ys["train"], cfg, gen, state, fill, on_step,
-                                 partial)
+                                 partial, scaler)
             partial = None
             if stop_reason == "diverged" or not math.isfinite(tr["loss"]):
                 if stop_reason != "diverged":

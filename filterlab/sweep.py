@@ -93,6 +93,15 @@ def worker_main() -> None:  # pragma: no cover - runs in the worker process; exe
 
     for line in sys.stdin:
         job = json.loads(line)
+        if "compare" in job:  # the sweep's last step, done here where torch and matplotlib are already loaded
+            from .compare import CompareError, compare
+
+            try:
+                answer = {"table": compare(job["compare"], Path(job["out"]))["table"]}
+            except (CompareError, OSError) as e:
+                answer = {"table": None, "error": str(e)}
+            proto.write(json.dumps(answer) + "\n")
+            continue
         try:
             cfg = C.load(job["config"], job["sets"])
             outcome = train_config(cfg, out_root=job["out"], argv=job["argv"], quiet=True)
@@ -146,14 +155,25 @@ def run_sweep(config: Path, grid: dict[str, list[str]], seeds: int = 1, jobs: in
         sel.register(w.proc.stdout, selectors.EVENT_READ, w)
     interrupted = False
 
+    compare_table: list[str | None] = []
+
     def dispatch(w: Worker) -> None:
         if queue and not interrupted:
             job = queue.pop(0)
             w.send(job, {"config": str(config), "sets": job.sets, "out": str(out),
                          "argv": list(argv or sys.argv) + [f"(sweep run {job.index + 1} of {len(todo)})"]})
-        else:
-            w.job = None
-            w.close()
+            return
+        w.job = None
+        busy = [x.data for x in sel.get_map().values() if x.data is not w and x.data.job is not None]
+        done = [j.result["run_dir"] for j in todo if j.result.get("status") == "completed"]
+        if not busy and not interrupted and not compare_table and len(done) >= 2:
+            # the last worker draws the comparison: it has torch and matplotlib loaded already
+            compare_table.append(None)
+            w.proc.stdin.write(json.dumps({"compare": done, "out": str(sweep_dir)}) + "\n")
+            w.proc.stdin.flush()
+            answer = json.loads(w.proc.stdout.readline() or "{}")
+            compare_table[0] = answer.get("table")
+        w.close()
 
     for w in workers:
         dispatch(w)
@@ -188,6 +208,8 @@ def run_sweep(config: Path, grid: dict[str, list[str]], seeds: int = 1, jobs: in
             key.data.close()
             key.data.proc.wait()
     summary = summarise(todo, grid, seeds, sweep_dir, config, interrupted)
+    if compare_table and compare_table[0]:
+        summary["compare"] = compare_table[0]
     return summary
 
 
@@ -236,11 +258,6 @@ def summarise(todo: list[Job], grid: dict, seeds: int, sweep_dir: Path, config: 
     w.writeheader()
     w.writerows(rows)
     atomic_write_text(sweep_dir / "sweep.csv", buf.getvalue())
-    done = [r["run_dir"] for r in rows if r["status"] == "completed"]
-    if len(done) >= 2:
-        from .compare import compare
-
-        summary["compare"] = compare(done, sweep_dir)["table"]
     return summary
 
 
