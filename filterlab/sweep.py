@@ -34,13 +34,28 @@ def parse_grid(items: list[str]) -> dict[str, list[str]]:
     grid: dict[str, list[str]] = {}
     for item in items:
         key, sep, values = item.partition("=")
-        vals = [v.strip() for v in values.split(",")] if sep else []
+        vals = [v.strip() for v in split_top_level(values)] if sep else []
         if not key.strip() or not vals or any(v == "" for v in vals):
             raise SweepError(f"--grid {item!r}: expected KEY=V1,V2,..., for example --grid train.lr=0.1,0.01")
         if key.strip() in grid:
             raise SweepError(f"--grid {key.strip()!r} is given twice")
         grid[key.strip()] = vals
     return grid
+
+
+def split_top_level(text: str) -> list[str]:
+    """Split on commas outside brackets: "[16,32],[32,64]" -> ["[16,32]", "[32,64]"]."""
+    parts, depth, cur = [], 0, []
+    for ch in text:
+        depth += ch in "[{"
+        depth -= ch in "]}"
+        if ch == "," and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    parts.append("".join(cur))
+    return parts
 
 
 @dataclass

@@ -21,6 +21,7 @@ FOUR = REPO / "configs" / "single_four.yaml"
 
 def test_parse_grid():
     assert parse_grid(["train.lr=0.1,0.01", "seed=0"]) == {"train.lr": ["0.1", "0.01"], "seed": ["0"]}
+    assert parse_grid(["model.channels=[16,32],[32, 64]"]) == {"model.channels": ["[16,32]", "[32, 64]"]}
     for bad in (["train.lr"], ["train.lr="], ["=1,2"], ["a=1,,2"], ["a=1", "a=2"]):
         with pytest.raises(SweepError):
             parse_grid(bad)
