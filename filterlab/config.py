@@ -444,7 +444,8 @@ def from_data(data: Any, source: str) -> Any:
     if kind is None:
         raise ConfigError(f"{source}: missing key 'kind'; accepted: {', '.join(KINDS)}")
     if kind not in KINDS:
-        raise ConfigError(f"{source}: kind: {kind!r} is not one of {', '.join(KINDS)}{_suggest(str(kind), list(KINDS))}")
+        hint = _suggest(str(kind), list(KINDS))
+        raise ConfigError(f"{source}: kind: {kind!r} is not one of {', '.join(KINDS)}{hint}")
     try:
         cfg = build(KINDS[kind], data)
     except ConfigError as e:

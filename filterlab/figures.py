@@ -10,14 +10,13 @@ take plain NumPy arrays, so they serve a run in progress and ``filterlab visuali
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from .runs import atomic_savefig, atomic_write_json
+from .runs import atomic_open, atomic_savefig, atomic_write_json
 
 # Okabe & Ito (2008), ordered for contrast on white; yellow last.
 OKABE_ITO = ("#000000", "#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#F0E442")
@@ -223,7 +222,8 @@ def single_image_figures(d: dict[str, Any], out_dir: Path, cmap: str, dpi: int,
             f"change since initialisation and the image (right), over training. At the end the filters' cosines "
             f"range {np.nanmin(wend):.2f} to {np.nanmax(wend):.2f} and the changes' {np.nanmin(dend):.2f} to "
             f"{np.nanmax(dend):.2f}; 1 means the same shape, 0 no resemblance, -1 the negative image.",
-            f"Two line charts, one line per filter over {int(steps[-1])} training steps on a -1 to 1 axis. Final filter "
+            f"Two line charts, one line per filter over {int(steps[-1])} training steps on a -1 to 1 axis. "
+            "Final filter "
             f"cosines range {np.nanmin(wend):.2f} to {np.nanmax(wend):.2f}; final change cosines range "
             f"{np.nanmin(dend):.2f} to {np.nanmax(dend):.2f}.",
             dpi))
@@ -528,24 +528,16 @@ def evolution_figures(filters: np.ndarray, steps: np.ndarray, loss: np.ndarray, 
         f"Filter evolution: {shown} of {layer} (rows) at {len(cols)} of the {s_count} snapshot steps (columns, from "
         f"step {int(steps[0])} to {int(steps[-1])}), raw weights on the {cmap} diverging map centred at zero with "
         f"one scale for every panel, -{vlim:.3g} to +{vlim:.3g}. evolution.gif shows every snapshot.",
-        f"A grid of small filter images, one row per filter and one column per training step, changing from noise "
-        f"on the left to their trained form on the right.",
+        "A grid of small filter images, one row per filter and one column per training step, changing from noise "
+        "on the left to their trained form on the right.",
         dpi))
 
     # The GIF: one frame per snapshot, every filter on the same fixed scale, step and loss written in each frame
     frames = gif_frames(filters, steps, loss, cmap, vlim)
     gif = out_dir / "evolution.gif"
-    from .runs import _temp_beside
-
-    fd, tmp = _temp_beside(gif, ".gif")
-    os.close(fd)
-    try:
-        frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], duration=120, loop=0,
+    with atomic_open(gif, ".gif") as f:
+        frames[0].save(f, format="GIF", save_all=True, append_images=frames[1:], duration=120, loop=0,
                        optimize=False)
-        os.replace(tmp, gif)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     caption = (f"Animation of {layer}'s {n} filters over the {s_count} snapshots (one frame each, step and loss "
                f"written on every frame), on the {cmap} map with one fixed scale, -{vlim:.3g} to +{vlim:.3g}.")
     alt = f"An animation of {n} filters changing from random noise to their trained form over {int(steps[-1])} steps."

@@ -64,7 +64,8 @@ def write_idx(path: str | Path, array: np.ndarray, compress: bool | None = None)
     """Write a uint8 array as IDX (gzip when ``compress`` is true or the name ends in .gz)."""
     path = Path(path)
     array = np.ascontiguousarray(array, dtype=np.uint8)
-    payload = struct.pack(">HBB", 0, _UBYTE, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
+    header = struct.pack(">HBB", 0, _UBYTE, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    payload = header + array.tobytes()
     if compress if compress is not None else path.suffix == ".gz":
         payload = gzip.compress(payload, mtime=0)
     path.write_bytes(payload)

@@ -9,6 +9,7 @@ not import torch at import time (``filterlab runs`` must stay fast).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -17,7 +18,7 @@ import secrets
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Iterator
 
 STATUSES = ("running", "completed", "failed", "interrupted", "diverged")
 
@@ -53,19 +54,27 @@ def _temp_beside(path: Path, suffix: str = ".tmp") -> tuple[int, str]:
     raise FileExistsError(f"cannot create a temporary file beside {path}")  # pragma: no cover
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder, fsync'ed, then renamed."""
+@contextlib.contextmanager
+def atomic_open(path: str | Path, suffix: str = ".tmp") -> Iterator[BinaryIO]:
+    """A binary file that appears at ``path`` only once the block completes: written beside it under a temporary
+    name, flushed, fsync'ed and renamed over ``path``. If the block raises, ``path`` keeps its previous content and
+    the temporary file is removed."""
     path = Path(path)
-    fd, tmp = _temp_beside(path)
+    fd, tmp = _temp_beside(path, suffix)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         _unlink_quietly(tmp)
         raise
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    with atomic_open(path) as f:
+        f.write(data)
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -77,33 +86,18 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` through a temporary file: the file at ``path`` is always a complete checkpoint or absent."""
+    """``torch.save`` through atomic_open: the file at ``path`` is always a complete checkpoint (or absent)."""
     import torch
 
-    path = Path(path)
-    fd, tmp = _temp_beside(path)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
+    with atomic_open(path) as f:
+        torch.save(obj, f)
 
 
 def atomic_savefig(fig: Any, path: str | Path, **kwargs: Any) -> None:
-    """``fig.savefig`` through a temporary file, so an interrupted run never leaves half a PNG."""
+    """``fig.savefig`` through atomic_open, so an interrupted run never leaves half a PNG."""
     path = Path(path)
-    fd, tmp = _temp_beside(path, path.suffix)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, **kwargs)
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
+    with atomic_open(path, path.suffix) as f:
+        fig.savefig(f, format=path.suffix.lstrip("."), **kwargs)
 
 
 def _unlink_quietly(path: str | Path) -> None:

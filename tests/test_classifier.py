@@ -63,7 +63,8 @@ def test_random_shift_moves_whole_images_within_range():
     padded = torch.nn.functional.pad(x, (2, 2, 2, 2), value=float(fill))
     offsets = set()
     for b in range(16):
-        hits = [(dy, dx) for dy in range(5) for dx in range(5) if torch.equal(padded[b, :, dy:dy + 28, dx:dx + 28], y[b])]
+        hits = [(dy, dx) for dy in range(5) for dx in range(5)
+                if torch.equal(padded[b, :, dy:dy + 28, dx:dx + 28], y[b])]
         assert hits, f"image {b} is not a shifted copy"
         offsets.add(hits[0])
     assert len(offsets) > 3  # the offsets really vary
@@ -174,3 +175,16 @@ def test_fashion_mnist_full_reaches_its_accuracy(tmp_path, configs):
     assert out.status == "completed", out.error
     assert out.summary["train_images"] == 60000 and out.summary["test_images"] == 10000
     assert out.summary["test_accuracy"] >= 0.915, out.summary["test_accuracy"]
+
+
+@pytest.mark.slow
+def test_mnist_default_config_reaches_its_accuracy(tmp_path, configs):
+    """The MNIST preset on the 5,000 shared training digits, tested on all 10,000: >= 98.5% test accuracy."""
+    root = need_dataset("mnist")
+    from filterlab.train import train_config
+
+    cfg = C.load(configs / "mnist_two_conv.yaml", [f"data.root={root}", "data.download=false", "output.figures=false"])
+    out = train_config(cfg, out_root=tmp_path)
+    assert out.status == "completed", out.error
+    assert out.summary["train_images"] == 5000 and out.summary["test_images"] == 10000
+    assert out.summary["test_accuracy"] >= 0.985, out.summary["test_accuracy"]

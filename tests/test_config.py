@@ -81,6 +81,11 @@ def test_dump_round_trips(tmp_path, configs):
         ("kind: single_image\n", ["train.lr.x=1"], ["train.lr", "expected a number"]),
         ("kind: single_image\n", ["train.batch_size=nan"], ["train.batch_size", "integer"]),
         ("kind: single_image\n", ["train.lr=nan"], ["train.lr", "finite"]),
+        ("kind: classifier\ntrain:\n  batch_size: -8\n", [], ["train.batch_size", ">= 1"]),
+        ("kind: classifier\ntrain:\n  batch_size: 0\n", [], ["train.batch_size", ">= 1"]),
+        ("kind: classifier\n", ["train.batch_size=.nan"], ["train.batch_size", "integer"]),
+        ("kind: classifier\ndata:\n  dataset: idx\n", [], ["data.download", "cannot be downloaded"]),
+        ("kind: classifier\nmodel:\n  channels: [16]\n", [], ["model.channels", "2 values"]),
     ],
 )
 def test_bad_configs_are_refused(tmp_path, text, sets, needles):
