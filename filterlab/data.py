@@ -93,15 +93,20 @@ def find_files(root: str | Path, name: str, split: str) -> tuple[Path, Path] | N
     return None
 
 
-def missing_message(root: str | Path, name: str, split: str, why: str = "") -> str:
+def placement_hint(root: str | Path, name: str, offer_download: bool = True) -> str:
+    info = dataset_info(name)
+    how = (f"Place the four IDX files ({', '.join(f for s in SPLITS for f in info.files(s))}, gzip or not) in "
+           f"{root}, or set data.root to the folder that holds them")
+    if info.torchvision_class and offer_download:
+        how += ", or allow downloading with data.download=true on a machine with a network"
+    return how + "."
+
+
+def missing_message(root: str | Path, name: str, split: str) -> str:
     info = dataset_info(name)
     dirs = ", ".join(str(d) for d in candidate_dirs(Path(root), info))
     files = ", ".join(f"{b}[.gz]" for b in info.files(split))
-    how = (f"Place the four IDX files ({', '.join(f for s in SPLITS for f in info.files(s))}, gzip or not) in "
-           f"{root}, or set data.root to the folder that holds them")
-    if info.torchvision_class:
-        how += ", or allow downloading with data.download=true on a machine with a network"
-    return f"{name} {split} split not found: looked for {files} in {dirs}. {why}{how}."
+    return f"{name} {split} split not found: looked for {files} in {dirs}. {placement_hint(root, name)}"
 
 
 def load_split(root: str | Path, name: str, split: str) -> Split:
@@ -136,6 +141,7 @@ def download(root: str | Path, name: str) -> None:
     if info.torchvision_class is None:
         raise DataError(f"dataset {name!r} cannot be downloaded; place its IDX files by hand")
     root = Path(root)
+    created = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
     import socket
 
@@ -155,8 +161,11 @@ def download(root: str | Path, name: str) -> None:
             if not f.name.endswith(".gz"):
                 os.replace(f, dest / f.name)
     except Exception as e:  # torchvision raises RuntimeError, URLError, OSError ... on a failed download
-        raise DataError(f"downloading {name} into {root} failed ({type(e).__name__}: {e}). "
-                        + missing_message(root, name, "train").split(". ", 1)[1]) from None
+        reason = " ".join(str(e).split())
+        raise DataError(f"downloading {name} into {root} failed ({type(e).__name__}: {reason}). "
+                        + placement_hint(root, name, offer_download=False)) from None
     finally:
         socket.setdefaulttimeout(old_timeout)
         shutil.rmtree(tmp, ignore_errors=True)
+        if created and root.is_dir() and not any(root.iterdir()):
+            root.rmdir()  # leave no empty folder behind when nothing arrived

@@ -112,3 +112,6 @@ def test_failed_download_is_one_clear_message_and_leaves_no_files(tmp_path, monk
     msg = str(e.value)
     assert msg.startswith("downloading mnist into") and "name resolution" in msg and "set data.root" in msg
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+    with pytest.raises(DataError):
+        download(tmp_path / "new", "mnist")
+    assert not (tmp_path / "new").exists()  # a folder made for the download goes again when nothing arrived
