@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .models import CHECKPOINT_FORMAT, conv_out
+from .models import CHECKPOINT_FORMAT
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh}
 
@@ -91,20 +91,6 @@ class TwoConvNet(nn.Module):
         a1 = self.conv1.feature_map(x)
         a2 = self.conv2.feature_map(self.conv1.pool(a1))
         return {"conv1": a1, "conv2": a2}
-
-
-def layer_shapes(m: dict[str, Any], in_channels: int = 1, image_size: int = 28) -> list[tuple[str, tuple[int, ...]]]:
-    """Each stage's output shape (C, H, W) by the size arithmetic alone, for error messages before building."""
-    shapes = []
-    c, s = in_channels, image_size
-    for i in range(2):
-        s = conv_out(s, m["kernel_size"][i], m["stride"][i], m["padding"][i])
-        c = m["channels"][i]
-        shapes.append((f"conv{i + 1}", (c, s, s)))
-        if m["pool"][i] > 1:
-            s = conv_out(s, m["pool"][i], m["pool"][i])
-            shapes.append((f"pool{i + 1}", (c, s, s)))
-    return shapes
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ take plain NumPy arrays, so they serve a run in progress and ``filterlab visuali
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -47,11 +46,6 @@ def save(fig: Any, out_dir: Path, name: str, caption: str, alt: str, dpi: int) -
     atomic_savefig(fig, path, dpi=dpi, metadata=meta)
     atomic_write_json(out_dir / f"{name}.json", {"figure": path.name, "caption": caption, "alt": alt})
     return FigureInfo(name, path, caption, alt)
-
-
-def read_info(png: Path) -> FigureInfo:
-    meta = json.loads(png.with_suffix(".json").read_text(encoding="utf-8"))
-    return FigureInfo(png.stem, png, meta["caption"], meta["alt"])
 
 
 def sym_limit(*arrays: np.ndarray) -> float:

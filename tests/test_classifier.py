@@ -11,7 +11,8 @@ import torch
 
 from conftest import FIXTURES, need_dataset
 from filterlab import config as C
-from filterlab.classifier import TwoConvNet, evaluate, layer_shapes, random_shift, to_tensor
+from filterlab.classifier import TwoConvNet, evaluate, random_shift, to_tensor
+from filterlab.explain import layer_table
 from filterlab.cli import app
 from filterlab.idx import read_idx, write_idx
 from filterlab.models import load_checkpoint
@@ -37,10 +38,11 @@ def test_shapes_follow_the_config(cin, model):
     x = torch.zeros(4, cin, 28, 28)
     assert net(x).shape == (4, 10)
     maps = net.feature_maps(x)
-    shapes = dict(layer_shapes(m, cin))
+    rows = layer_table(C.to_dict(cfg), in_channels=cin)
+    shapes = {r["layer"]: r["shape"] for r in rows}
     assert tuple(maps["conv1"].shape[1:]) == shapes["conv1"] and tuple(maps["conv2"].shape[1:]) == shapes["conv2"]
-    last = layer_shapes(m, cin)[-1][1]
-    assert net.flat_features == int(np.prod(last))
+    assert net.flat_features == shapes["flatten"][0]
+    assert sum(r["params"] for r in rows) == sum(p.numel() for p in net.parameters())
     assert net.conv1.conv.weight.shape[1] == cin
 
 
