@@ -14,8 +14,10 @@ import itertools
 import json
 import os
 import selectors
+import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,6 +172,18 @@ def run_sweep(config: Path, grid: dict[str, list[str]], seeds: int = 1, jobs: in
         sel.register(w.proc.stdout, selectors.EVENT_READ, w)
     interrupted = False
 
+    def on_signal(signum: int, frame: Any) -> None:
+        """Ctrl-C or SIGTERM: start nothing new, and ask the running runs to stop at their next step (they save a
+        checkpoint and end interrupted); the sweep then writes its summary as usual."""
+        nonlocal interrupted
+        interrupted = True
+        for key in list(sel.get_map().values()):
+            if key.data.job is not None and key.data.proc.poll() is None:
+                try:
+                    os.kill(key.data.proc.pid, signal.SIGINT)
+                except ProcessLookupError:
+                    pass
+
     compare_table: list[str | None] = []
 
     def dispatch(w: Worker) -> None:
@@ -192,6 +206,9 @@ def run_sweep(config: Path, grid: dict[str, list[str]], seeds: int = 1, jobs: in
 
     for w in workers:
         dispatch(w)
+    old_handlers = {}
+    if threading.current_thread() is threading.main_thread():
+        old_handlers = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         while sel.get_map():
             for key, _ in sel.select():
@@ -217,11 +234,9 @@ def run_sweep(config: Path, grid: dict[str, list[str]], seeds: int = 1, jobs: in
                         nw = Worker()
                         sel.register(nw.proc.stdout, selectors.EVENT_READ, nw)
                         dispatch(nw)
-    except KeyboardInterrupt:
-        interrupted = True
-        for key in list(sel.get_map().values()):
-            key.data.close()
-            key.data.proc.wait()
+    finally:
+        for sig, handler in old_handlers.items():
+            signal.signal(sig, handler)
     summary = summarise(todo, grid, seeds, sweep_dir, config, interrupted)
     if compare_table and compare_table[0]:
         summary["compare"] = compare_table[0]

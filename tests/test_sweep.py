@@ -88,3 +88,25 @@ def test_killing_one_run_leaves_the_others_complete(tmp_path):
     killed = Path(by_steps[3000000]["run_dir"])
     assert json.loads((killed / "meta.json").read_text())["status"] == "failed"
     assert summary["failed"] == [str(killed)]
+
+
+def test_interrupting_a_sweep_stops_its_runs_and_still_writes_the_summary(tmp_path):
+    p = subprocess.Popen([sys.executable, "-m", "filterlab", "sweep", str(FOUR), "--grid",
+                          "train.steps=3000000,3000001,120", "--set", "output.snapshot_every=1000000",
+                          "--out", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         cwd=REPO)
+    deadline = time.monotonic() + 60
+    while not any(json.loads(m.read_text())["status"] == "running" for m in tmp_path.glob("single_four/*/meta.json")):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    time.sleep(1.0)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
+    summary = json.loads((Path(out.strip().splitlines()[-1]) / "sweep.json").read_text())
+    assert summary["interrupted"] is True
+    status = [row["status"] for row in summary["runs"]]
+    assert status == ["interrupted", "not started", "not started"]
+    run = Path(summary["runs"][0]["run_dir"])
+    assert json.loads((run / "meta.json").read_text())["status"] == "interrupted"
+    assert (run / "checkpoint.pt").is_file()
