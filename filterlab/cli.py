@@ -390,8 +390,11 @@ def main() -> None:  # pragma: no cover - the console-script entry point
         code = 1
     code = int(code or 0)
     if "torch" in sys.modules:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (BrokenPipeError, ValueError):  # a reader that went away (| head) must not change the status
+                pass
         os._exit(code)
     sys.exit(code)
 
