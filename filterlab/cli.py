@@ -178,7 +178,7 @@ def convolve(
     if not rgb and kernel is None:
         raise fail("--kernel is required (or --rgb for the colour example)")
     try:
-        target = Path(out) if out is not None else create_run_dir("outputs", "convolve")
+        target = Path(out) if out is not None else create_run_dir("outputs", "convolve", figures=False)
         target.mkdir(parents=True, exist_ok=True)
     except (RunDirError, OSError) as e:
         raise fail(str(e)) from None
@@ -364,7 +364,7 @@ def compare_runs(
     from .runs import RunDirError, create_run_dir
 
     try:
-        target = out if out is not None else create_run_dir("outputs", "compare")
+        target = out if out is not None else create_run_dir("outputs", "compare", figures=False)
         result = compare(run_dirs, Path(target))
     except (CompareError, RunDirError) as e:
         raise fail(str(e)) from None

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from .config import flatten
 from .runs import CONFIG_FILE, SNAPSHOTS_FILE, KEY_METRICS, atomic_write_text, describe_run, is_run_dir
 
 IGNORED = {"name"}  # differs between presets without changing the experiment
@@ -19,17 +20,6 @@ IGNORED = {"name"}  # differs between presets without changing the experiment
 
 class CompareError(ValueError):
     pass
-
-
-def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}.{k}" if prefix else k
-        if isinstance(v, dict):
-            out.update(flatten(v, key))
-        else:
-            out[key] = v
-    return out
 
 
 def varying_keys(configs: list[dict]) -> list[str]:

@@ -479,6 +479,15 @@ def load(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Any:
     return from_data(data, source)
 
 
+def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    """Nested plain config data -> {"train.lr": 0.001, ...}."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}.{k}" if prefix else k
+        out.update(flatten(v, key) if isinstance(v, dict) else {key: v})
+    return out
+
+
 def diff(a: dict, b: dict, prefix: str = "") -> dict[str, tuple[Any, Any]]:
     """Dotted keys whose values differ between two plain config dicts."""
     out: dict[str, tuple[Any, Any]] = {}

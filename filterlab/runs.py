@@ -124,8 +124,8 @@ def _safe_name(name: str) -> str:
     return cleaned or "run"
 
 
-def create_run_dir(out_root: str | Path, name: str) -> Path:
-    """Create ``OUT/NAME/YYYYmmdd-HHMMSS-RANDOM`` and return it.
+def create_run_dir(out_root: str | Path, name: str, figures: bool = True) -> Path:
+    """Create ``OUT/NAME/YYYYmmdd-HHMMSS-RANDOM`` (with ``figures/`` inside for a run) and return it.
 
     ``os.mkdir`` fails if the folder exists, and the 48-bit random suffix makes a clash between runs started in the same
     second practically impossible; on a clash we simply draw again, so two runs never share a folder.
@@ -148,7 +148,8 @@ def create_run_dir(out_root: str | Path, name: str) -> Path:
             continue
         except OSError as e:
             raise RunDirError(f"cannot create run folder {run_dir}: {e.strerror or e}") from None
-        (run_dir / FIGURES_DIR).mkdir()
+        if figures:
+            (run_dir / FIGURES_DIR).mkdir()
         return run_dir
     raise RunDirError(f"cannot find a free run folder name under {parent}")
 

@@ -85,17 +85,9 @@ def plan(config: Path, grid: dict[str, list[str]], seeds: int, base_sets: list[s
                     cfg = C.load(config, sets)
             except C.ConfigError as e:
                 raise SweepError(str(e)) from None
-            flat = {k: v for k, v in _flatten(C.to_dict(cfg)).items() if k in keys or (seeds > 1 and k == "seed")}
+            flat = {k: v for k, v in C.flatten(C.to_dict(cfg)).items() if k in keys or (seeds > 1 and k == "seed")}
             jobs.append(Job(len(jobs), sets, flat))
     return jobs
-
-
-def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}.{k}" if prefix else k
-        out.update(_flatten(v, key) if isinstance(v, dict) else {key: v})
-    return out
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -162,8 +154,7 @@ def run_sweep(config: Path, grid: dict[str, list[str]], seeds: int = 1, jobs: in
     threads = max(1, cores // jobs)
     todo = plan(config, grid, seeds, list(base_sets or []), threads)
     name = C.load(config, list(base_sets or [])).name
-    sweep_dir = create_run_dir(Path(out) / "sweeps", name)
-    (sweep_dir / "figures").rmdir()
+    sweep_dir = create_run_dir(Path(out) / "sweeps", name, figures=False)
     started = time.time()
     queue = list(todo)
     workers = [Worker() for _ in range(min(jobs, len(queue)))]

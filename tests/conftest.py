@@ -7,6 +7,7 @@ that need it are skipped on a machine without it, except under CI (CI=true), whe
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,16 @@ def need_dataset(name: str) -> Path:
             pytest.fail(msg + " (CI must have it)")
         pytest.skip(msg)
     return path
+
+
+def wait_for(predicate, timeout: float = 60.0) -> None:
+    """Poll ``predicate`` every 50 ms until it holds; fail after ``timeout`` seconds."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting")
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import FIXTURES, REPO
+from conftest import FIXTURES, REPO, wait_for
 from filterlab import runs
 from filterlab.cli import app
 
@@ -31,15 +31,6 @@ def cli(*args: str, **kw) -> subprocess.Popen:
 
 def meta(run: Path) -> dict:
     return json.loads((run / "meta.json").read_text())
-
-
-def wait_for(predicate, timeout: float = 60.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting")
 
 
 def only_run(out: Path) -> Path:

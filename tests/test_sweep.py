@@ -12,11 +12,24 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, wait_for
 from filterlab.cli import app
 from filterlab.sweep import SweepError, parse_grid
 
 FOUR = REPO / "configs" / "single_four.yaml"
+
+
+def running_run(out: Path) -> dict:
+    """Wait until a run of the sweep under ``out`` is training; its meta.json."""
+    found: list[dict] = []
+
+    def look() -> bool:
+        found[:] = [m for m in (json.loads(p.read_text()) for p in out.glob("single_four/*/meta.json"))
+                    if m["status"] == "running"]
+        return bool(found)
+
+    wait_for(look)
+    return found[0]
 
 
 def test_parse_grid():
@@ -68,15 +81,7 @@ def test_killing_one_run_leaves_the_others_complete(tmp_path):
                           "train.steps=3000000,120,140", "--set", "output.snapshot_every=1000000",
                           "--out", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          cwd=REPO)
-    deadline = time.monotonic() + 60
-    victim = None
-    while victim is None and time.monotonic() < deadline:
-        for meta_path in tmp_path.glob("single_four/*/meta.json"):
-            meta = json.loads(meta_path.read_text())
-            if meta["status"] == "running":
-                victim = meta
-        time.sleep(0.1)
-    assert victim is not None
+    victim = running_run(tmp_path)
     time.sleep(1.0)
     os.kill(victim["pid"], signal.SIGKILL)
     out, err = p.communicate(timeout=180)
@@ -95,10 +100,7 @@ def test_interrupting_a_sweep_stops_its_runs_and_still_writes_the_summary(tmp_pa
                           "train.steps=3000000,3000001,120", "--set", "output.snapshot_every=1000000",
                           "--out", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          cwd=REPO)
-    deadline = time.monotonic() + 60
-    while not any(json.loads(m.read_text())["status"] == "running" for m in tmp_path.glob("single_four/*/meta.json")):
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    running_run(tmp_path)
     time.sleep(1.0)
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=120)
