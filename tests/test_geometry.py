@@ -38,7 +38,7 @@ def test_a_layer_that_does_not_fit_is_named():
 
 def test_receptive_field_agrees_with_gradients():
     torch = pytest.importorskip("torch")
-    net = torch.nn.Sequential(torch.nn.Conv2d(1, 1, 5, padding=2), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 1, 5, padding=2), torch.nn.ReLU(), torch.nn.AvgPool2d(2),
                               torch.nn.Conv2d(1, 1, 3, padding=1, dilation=1))
     torch.nn.init.constant_(net[0].weight, 1.0)
     torch.nn.init.constant_(net[3].weight, 1.0)
