@@ -1,16 +1,29 @@
 """The ``filterlab`` command line: thin Typer commands that hand off to the library.
 
-Nothing heavy is imported at module level (``filterlab --help`` must not import torch); each command imports what
-it needs. Errors in the user's input are printed as one ``filterlab: error: ...`` line on stderr with exit status 2.
+Nothing that imports torch is imported at module level (``filterlab --help``, ``config`` and ``runs`` stay fast); the
+commands that train or draw import their library module when they run. One error boundary serves every command: an
+:class:`InputError` (a file, key or value the user gave) becomes one ``filterlab: error: ...`` line and exit status 2;
+anything else is a bug, shown with its traceback and a request to report it.
 """
 
 from __future__ import annotations
 
+import functools
+import json
+import os
 import sys
+import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, TypeVar
 
 import typer
+
+from . import experiments
+from .core import config as C
+from .core.errors import EXIT_USAGE, InputError
+from .core.rundir import SNAPSHOTS_FILE, atomic_write_text, create_run_dir, find_runs, is_run_dir
+from .runs import describe_run
 
 app = typer.Typer(
     help="Watch a CNN's random filters turn into meaningful shapes while it trains.",
@@ -20,41 +33,56 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-SetOpt = Annotated[Optional[list[str]], typer.Option("--set", "-s", metavar="KEY=VALUE",
+SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", metavar="KEY=VALUE",
                                                      help="Override a config value, e.g. --set train.lr=0.01 "
                                                           "(repeatable; applied after the YAML file).")]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Folder that receives the run directories.")]
 
 
-def fail(message: str, code: int = 2) -> typer.Exit:
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
     typer.echo(f"filterlab: error: {message}", err=True)
     return typer.Exit(code)
 
 
-def _load(config: Path, sets: list[str] | None, device: str | None = None, seed: int | None = None):
-    from . import config as C
+def command(name: str | None = None) -> Callable[[F], F]:
+    """``app.command`` with the error boundary: InputError -> one line on stderr, exit 2, never a traceback."""
 
+    def decorate(f: F) -> F:
+        @functools.wraps(f)
+        def bounded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return f(*args, **kwargs)
+            except InputError as e:
+                raise fail(str(e)) from None
+
+        app.command(name)(bounded)
+        return f
+
+    return decorate
+
+
+def _load(config: Path, sets: list[str] | None, device: str | None = None, seed: int | None = None) -> Any:
     overrides = list(sets or [])
     if device is not None:
         overrides.append(f"device={device}")
     if seed is not None:
         overrides.append(f"seed={seed}")
-    try:
-        return C.load(config, overrides)
-    except C.ConfigError as e:
-        raise fail(str(e)) from None
+    return experiments.load_config(config, overrides)
 
 
-@app.command()
+@command()
 def train(
-    configs: Annotated[Optional[list[Path]], typer.Argument(help="One or more YAML configs; each becomes one run.",
+    configs: Annotated[list[Path] | None, typer.Argument(help="One or more YAML configs; each becomes one run.",
                                                             show_default=False, metavar="CONFIG...")] = None,
     set_: SetOpt = None,
     out: OutOpt = Path("outputs"),
-    device: Annotated[Optional[str], typer.Option(help="auto, cpu or cuda (overrides the config's device).")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seed (overrides the config's seed).")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda (overrides the config's device).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed (overrides the config's seed).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
-    resume: Annotated[Optional[Path], typer.Option(help="Continue this interrupted run from its last checkpoint.",
+    resume: Annotated[Path | None, typer.Option(help="Continue this interrupted run from its last checkpoint.",
                                                    metavar="RUN_DIR")] = None,
 ) -> None:
     """Train each CONFIG into a new run directory under OUT and print the run directory as the last line.
@@ -62,52 +90,53 @@ def train(
     Exit status: 0 completed, 1 failed, 2 bad input (nothing created), 3 diverged, 130/143 interrupted by
     SIGINT/SIGTERM (resumable with --resume).
     """
-    from .runs import RunDirError
-    from .train import InputError, resume_run, train_config
+    from .core.lifecycle import check_config, resume_run, train_config  # imports torch: only when training
 
     if resume is not None:
         if configs or set_ or device or seed is not None:
             raise fail("--resume takes the run's own config; give no CONFIG, --set, --device or --seed with it")
-        try:
-            outcome = resume_run(resume, argv=sys.argv, quiet=quiet, figure_helper=True)
-        except InputError as e:
-            raise fail(str(e)) from None
-        _report(outcome)
+        outcome = resume_run(resume, argv=sys.argv, quiet=quiet, figure_helper=True)
+        _report(outcome, quiet)
         raise typer.Exit(outcome.exit_code)
     if not configs:
         raise fail("give one or more CONFIG files, or --resume RUN_DIR")
     cfgs = [_load(c, set_, device, seed) for c in configs]  # every config is checked before any run starts
+    for cfg in cfgs:
+        check_config(cfg)
     worst = 0
     for cfg in cfgs:
-        try:
-            outcome = train_config(cfg, out_root=out, argv=sys.argv, quiet=quiet, figure_helper=True)
-        except (InputError, RunDirError) as e:
-            raise fail(str(e)) from None
-        _report(outcome)
+        outcome = train_config(cfg, out_root=out, argv=sys.argv, quiet=quiet, figure_helper=True)
+        _report(outcome, quiet)
         worst = worst or outcome.exit_code
         if outcome.status == "interrupted":
             break  # the user asked to stop: the remaining configs do not start
     raise typer.Exit(worst)
 
 
-def _report(outcome) -> None:
+def _report(outcome: Any, quiet: bool) -> None:
+    """The result on stderr (unless quiet), then the run folder as the last line of stdout, for shell loops."""
     if outcome.error:
         typer.echo(f"filterlab: run {outcome.status}: {outcome.error}", err=True)
+    if not quiet and outcome.summary:
+        card = experiments.card(outcome.summary.get("kind") or "")
+        for line in card.headline(outcome.summary):
+            typer.echo(line, err=True)
+        report = outcome.run_dir / "report.html"
+        if report.is_file():
+            typer.echo(f"report: {report}", err=True)
     typer.echo(str(outcome.run_dir))
 
 
-@app.command("config")
+@command("config")
 def show_config(
     config: Annotated[Path, typer.Argument(help="A YAML config.", show_default=False)],
     set_: SetOpt = None,
 ) -> None:
     """Print the resolved config (defaults, then the file, then --set) without running anything."""
-    from . import config as C
-
     typer.echo(C.dump_yaml(_load(config, set_)), nl=False)
 
 
-@app.command()
+@command()
 def sweep(
     config: Annotated[Path, typer.Argument(help="The YAML config every run starts from.", show_default=False)],
     grid: Annotated[list[str], typer.Option("--grid", "-g", metavar="KEY=V1,V2,...",
@@ -123,7 +152,7 @@ def sweep(
     Writes sweep.json, sweep.csv and comparison figures into OUT/sweeps/NAME/...; prints that folder last.
     Exit status: 0 when every run completed, 1 when any did not, 2 for bad input, 130 when interrupted.
     """
-    from .sweep import SweepError, parse_grid, run_sweep
+    from .sweep import parse_grid, run_sweep  # imports torch in the workers' parent: only when sweeping
 
     def progress(job, total) -> None:
         r = job.result
@@ -131,11 +160,8 @@ def sweep(
                    f"{'  (' + str(r['error']).splitlines()[0] + ')' if r.get('error') else ''}", err=True)
 
     _load(config, set_)  # the base config must be valid before anything starts
-    try:
-        summary = run_sweep(config, parse_grid(grid), seeds=seeds, jobs=jobs, out=out, base_sets=list(set_ or []),
-                            argv=sys.argv, progress=progress)
-    except SweepError as e:
-        raise fail(str(e)) from None
+    summary = run_sweep(config, parse_grid(grid), seeds=seeds, jobs=jobs, out=out, base_sets=list(set_ or []),
+                        argv=sys.argv, progress=progress)
     if summary.get("compare"):
         typer.echo(summary["compare"])
     if summary["failed"]:
@@ -145,9 +171,9 @@ def sweep(
     raise typer.Exit(130 if summary["interrupted"] else (1 if summary["failed"] else 0))
 
 
-@app.command()
+@command()
 def convolve(
-    kernel: Annotated[Optional[str], typer.Option(help="A built-in kernel (identity, box_blur, gaussian_blur, "
+    kernel: Annotated[str | None, typer.Option(help="A built-in kernel (identity, box_blur, gaussian_blur, "
                                                        "sharpen, laplacian, laplacian4, sobel_x, sobel_y, prewitt_x, "
                                                        "prewitt_y, emboss) or a text/YAML file of numbers.")] = None,
     image: Annotated[str, typer.Option(help="An image spec (seven, four, digit-3, DATASET:SPLIT:INDEX, a PNG) or a "
@@ -155,34 +181,32 @@ def convolve(
     stride: Annotated[int, typer.Option(min=1, help="Stride S.")] = 1,
     padding: Annotated[int, typer.Option(min=0, help="Zero padding P.")] = 0,
     dilation: Annotated[int, typer.Option(min=1, help="Dilation D.")] = 1,
-    pool: Annotated[Optional[str], typer.Option(metavar="max|avg:K", help="Pool the feature map, e.g. max:2.")] = None,
-    at: Annotated[Optional[str], typer.Option(metavar="ROW,COL", help="Output pixel to work out by hand "
+    pool: Annotated[str | None, typer.Option(metavar="max|avg:K", help="Pool the feature map, e.g. max:2.")] = None,
+    at: Annotated[str | None, typer.Option(metavar="ROW,COL", help="Output pixel to work out by hand "
                                                                      "(default: the strongest response).")] = None,
     flip: Annotated[bool, typer.Option("--flip", help="Compute the textbook convolution (kernel flipped) instead "
                                                       "of PyTorch's cross-correlation.")] = False,
     rgb: Annotated[bool, typer.Option("--rgb", help="The colour example: 26x26x3 through six 3x3x3 kernels.")] = False,
-    data_root: Annotated[Optional[str], typer.Option(help="Dataset folder for DATASET:SPLIT:INDEX images.")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Folder for the figure (default: a new one under "
+    data_root: Annotated[str | None, typer.Option(help="Dataset folder for DATASET:SPLIT:INDEX images.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for the figure (default: a new one under "
                                                      "outputs/convolve/).")] = None,
     cmap: Annotated[str, typer.Option(help="Diverging map for signed values.")] = "RdBu_r",
 ) -> None:
     """What one convolution computes: the figure, the output-size arithmetic and one output pixel by hand."""
     import numpy as np
 
-    from . import config as C
     from . import explain as E
-    from .runs import RunDirError, create_run_dir
+    from .viz import explain_figures as figures
 
     if cmap not in C.DIVERGING_CMAPS:
         raise fail(f"--cmap: {cmap!r} is not one of {', '.join(C.DIVERGING_CMAPS)}")
     if not rgb and kernel is None:
         raise fail("--kernel is required (or --rgb for the colour example)")
+    target = Path(out) if out is not None else create_run_dir("outputs", "convolve", figures=False)
     try:
-        target = Path(out) if out is not None else create_run_dir("outputs", "convolve", figures=False)
         target.mkdir(parents=True, exist_ok=True)
-    except (RunDirError, OSError) as e:
-        raise fail(str(e)) from None
-    from . import figures
+    except OSError as e:
+        raise fail(f"--out {target}: {e.strerror or e}") from None
 
     if rgb:
         ex = E.rgb_example()
@@ -252,14 +276,13 @@ def convolve(
     typer.echo(str(target))
 
 
-@app.command()
+@command()
 def shapes(
     config: Annotated[Path, typer.Argument(help="An experiment config.", show_default=False)],
     set_: SetOpt = None,
     channels: Annotated[int, typer.Option(min=1, help="Input channels (1 for MNIST-like data, 3 for RGB).")] = 1,
 ) -> None:
     """Each layer's output shape (C x H x W), parameter count and the size flattened into the linear layer."""
-    from . import config as C
     from . import explain as E
 
     cfg = _load(config, set_)
@@ -274,65 +297,53 @@ def shapes(
     typer.echo(f"flattened into the linear layer: {flat}; total parameters: {sum(r['params'] for r in rows):,}")
 
 
-@app.command()
+@command()
 def match(
     run_dir: Annotated[Path, typer.Argument(help="A classifier run directory.", show_default=False)],
 ) -> None:
     """Each learned conv1 filter's nearest hand-made kernel by cosine (after matching the size): table and figure."""
-    import json
-
     from . import explain as E
-    from .runs import SNAPSHOTS_FILE, atomic_write_text, is_run_dir
+    from .core.artifacts import Snapshots  # imports torch
+    from .viz import explain_figures as figures
 
     if not is_run_dir(run_dir) or not (run_dir / SNAPSHOTS_FILE).is_file():
         raise fail(f"{run_dir}: not a run directory with snapshots.pt")
-    import torch
-
-    snaps = torch.load(run_dir / SNAPSHOTS_FILE, map_location="cpu", weights_only=True)
-    filters = snaps["filters"][-1].sum(1).numpy()  # (N, k, k): summed over input channels
+    snaps = Snapshots.load(run_dir)
+    filters = snaps.weights[snaps.first_layer][-1].sum(1).numpy()  # (N, k, k): summed over input channels
     rows = E.nearest_kernels(filters)
     typer.echo(f"{'filter':>6}  {'nearest kernel':<14}{'cosine':>8}")
     for r in rows:
         typer.echo(f"{r['filter']:>6}  {r['nearest']:<14}{r['cosine']:>8.3f}")
-    from . import figures
-
     out = run_dir / "figures"
     info = figures.match_figure(filters, rows, out, "RdBu_r", 110)
     atomic_write_text(out / "nearest_kernels.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     typer.echo(f"figure: {info.path}")
 
 
-@app.command()
+@command()
 def visualize(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.", show_default=False)],
-    image: Annotated[Optional[str], typer.Option(help="Input for the feature maps: SPLIT:INDEX, SPLIT:first-LABEL "
+    image: Annotated[str | None, typer.Option(help="Input for the feature maps: SPLIT:INDEX, SPLIT:first-LABEL "
                                                       "(e.g. test:first-7), a shipped sample, or a PNG path.")] = None,
-    layer: Annotated[Optional[str], typer.Option(help="Only this layer's feature maps (conv1 or conv2).")] = None,
-    cmap: Annotated[Optional[str], typer.Option(help="Diverging map for signed weights (colour-blind-safe ones "
+    layer: Annotated[str | None, typer.Option(help="Only this layer's feature maps (conv1 or conv2).")] = None,
+    cmap: Annotated[str | None, typer.Option(help="Diverging map for signed weights (colour-blind-safe ones "
                                                      "only).")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Write the figures here instead of RUN_DIR/figures.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the figures here instead of RUN_DIR/figures.")] = None,
 ) -> None:
     """Draw every figure of a run again from its checkpoint, snapshots and metrics, without retraining."""
-    from .visualize import VisualizeError, visualize as draw
+    from .viz.visualize import visualize as draw  # imports torch
 
-    try:
-        paths = draw(run_dir, image=image, layer=layer, cmap=cmap, out=out)
-    except VisualizeError as e:
-        raise fail(str(e)) from None
+    paths = draw(run_dir, image=image, layer=layer, cmap=cmap, out=out)
     for p in paths:
         typer.echo(str(p))
 
 
-@app.command("runs")
+@command("runs")
 def list_runs(
     root: Annotated[Path, typer.Argument(help="Folder of runs (or one run).")] = Path("outputs"),
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """List runs with kind, status, start time, key metrics and what their configs change from the defaults."""
-    import json
-
-    from .runs import describe_run, find_runs
-
     if not root.exists():
         raise fail(f"{root}: no such folder")
     records = [describe_run(d) for d in find_runs(root)]
@@ -352,22 +363,20 @@ def list_runs(
         typer.echo("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
 
 
-@app.command("compare")
+@command("compare")
 def compare_runs(
     run_dirs: Annotated[list[Path], typer.Argument(help="Two or more run directories of one kind.",
                                                    show_default=False, metavar="RUN_DIR...")],
-    out: Annotated[Optional[Path], typer.Option(help="Folder for the comparison (default: a new one under "
-                                                     "outputs/compare/).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for the comparison (default: a new one in a compare/ "
+                                                     "folder beside the runs).")] = None,
 ) -> None:
     """The same figures from several runs side by side, labelled by what differs, and a table of final metrics."""
-    from .compare import CompareError, compare
-    from .runs import RunDirError, create_run_dir
+    from .viz.compare import compare  # imports torch
 
-    try:
-        target = out if out is not None else create_run_dir("outputs", "compare", figures=False)
-        result = compare(run_dirs, Path(target))
-    except (CompareError, RunDirError) as e:
-        raise fail(str(e)) from None
+    # beside the runs compared: OUT/compare/... where the first run is OUT/NAME/RUN
+    target = out if out is not None else create_run_dir(run_dirs[0].resolve().parent.parent, "compare",
+                                                        figures=False)
+    result = compare(run_dirs, Path(target))
     typer.echo(result["table"])
     typer.echo(str(target))
 
@@ -378,13 +387,16 @@ def main() -> None:  # pragma: no cover - the console-script entry point
     Tearing down an interpreter that imported torch takes ~0.5 s here, a sixth of a short run. By the time a command
     returns, every file it wrote is closed and fsync'ed, so only the standard streams need flushing.
     """
-    import os
-
     try:
         app()
         code = 0
     except SystemExit as e:
         code = e.code
+    except Exception:  # noqa: BLE001 - the error boundary: anything not an InputError is a bug
+        traceback.print_exc()
+        print("filterlab: internal error: this is a bug in filterlab, not in your input; please report it with the "
+              "command line and the traceback above", file=sys.stderr)
+        code = 1
     if isinstance(code, str):
         print(code, file=sys.stderr)
         code = 1

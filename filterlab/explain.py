@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .core.errors import InputError
+
 KERNELS: dict[str, tuple[np.ndarray, str]] = {
     "identity": (np.array([[0, 0, 0], [0, 1, 0], [0, 0, 0]], float), "leaves the image as it is"),
     "box_blur": (np.full((3, 3), 1 / 9), "averages each 3x3 neighbourhood"),
@@ -27,7 +29,7 @@ KERNELS: dict[str, tuple[np.ndarray, str]] = {
 }
 
 
-class ExplainError(ValueError):
+class ExplainError(InputError):
     pass
 
 
@@ -81,7 +83,7 @@ def read_matrix(path: Path, what: str) -> np.ndarray:
 
 def load_input(spec: str, root: str | None = None) -> tuple[np.ndarray, str]:
     """An image spec (see filterlab.images) as 0-1 floats, or a small matrix file (.txt, .csv, .yaml) as it is."""
-    from .images import ImageError, load_image
+    from .data.images import ImageError, load_image  # noqa: PLC0415 - Pillow only when an image is read
 
     path = Path(spec)
     if path.suffix.lower() in (".txt", ".csv", ".yaml", ".yml"):
@@ -164,7 +166,7 @@ def rgb_example() -> dict:
     The three channels are three real MNIST test digits (the first 7, 3 and 1), centre-cropped to 26x26, so every
     kernel's per-channel slices act on visibly different content.
     """
-    from .images import load_image
+    from .data.images import load_image  # noqa: PLC0415 - Pillow only when an image is read
 
     chans = [load_image(n).pixels[1:27, 1:27].astype(float) / 255 for n in ("digit-7", "digit-3", "digit-1")]
     x = np.stack(chans)  # (3, 26, 26)

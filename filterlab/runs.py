@@ -1,288 +1,63 @@
-"""Run directories: unique creation, atomic writes, metadata and status.
+"""Listing runs for `filterlab runs` and `compare`: status, times, key metrics, what the config changed.
 
-A run directory describes itself: ``config.yaml`` (the resolved config, enough to redo the run), ``meta.json``
-(versions, device, seed, threads, command line, times, status), ``metrics.jsonl`` (history), ``summary.json``
-(final metrics), ``checkpoint.pt``, ``snapshots.pt`` and ``figures/``. Every file except the metrics log is written
-to a temporary file in the same folder and renamed into place, so a reader never sees half a file. This module does
-not import torch at import time (``filterlab runs`` must stay fast).
+No torch is imported here: listing a folder of runs takes a fraction of a second. One broken or hostile run folder
+is reported on its own line and never stops the listing of the others.
 """
 
 from __future__ import annotations
 
-import contextlib
-import datetime as _dt
-import json
-import os
-import platform
-import secrets
-import sys
 import time
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any
 
-STATUSES = ("running", "completed", "failed", "interrupted", "diverged")
-
-CONFIG_FILE = "config.yaml"
-META_FILE = "meta.json"
-METRICS_FILE = "metrics.jsonl"
-SUMMARY_FILE = "summary.json"
-CHECKPOINT_FILE = "checkpoint.pt"
-SNAPSHOTS_FILE = "snapshots.pt"
-FIGURES_DIR = "figures"
+from . import experiments
+from .core import config as C
+from .core.errors import InputError, short_repr
+from .core.locks import STALE_AFTER, is_held, read_lock
+from .core.rundir import CONFIG_FILE, META_FILE, SUMMARY_FILE, read_json_object
 
 
-class RunDirError(OSError):
-    """The output folder cannot hold a new run (missing permission, not a folder, ...)."""
+def live_status(run_dir: Path, status: str | None) -> str | None:
+    """A run marked running whose process is gone (no lock held, no fresh heartbeat) is shown as stale."""
+    if status != "running":
+        return status
+    if is_held(run_dir):
+        return status
+    info = read_lock(run_dir)
+    if info is not None and time.time() - float(info.get("heartbeat", 0)) < STALE_AFTER and not (run_dir / "lock").exists():
+        return status
+    return "stale"
 
 
-def now_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# Atomic writes
-
-
-def _temp_beside(path: Path, suffix: str = ".tmp") -> tuple[int, str]:
-    """Create a fresh temporary file next to ``path`` with the permissions the umask gives (mkstemp's are 0600)."""
-    for _ in range(100):
-        tmp = str(path.parent / f".{path.stem}.{secrets.token_hex(4)}{suffix}")
-        try:
-            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"cannot create a temporary file beside {path}")  # pragma: no cover
-
-
-@contextlib.contextmanager
-def atomic_open(path: str | Path, suffix: str = ".tmp") -> Iterator[BinaryIO]:
-    """A binary file that appears at ``path`` only once the block completes: written beside it under a temporary
-    name, flushed, fsync'ed and renamed over ``path``. If the block raises, ``path`` keeps its previous content and
-    the temporary file is removed."""
-    path = Path(path)
-    fd, tmp = _temp_beside(path, suffix)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    with atomic_open(path) as f:
-        f.write(data)
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_json(path: str | Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
-
-
-def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` through atomic_open: the file at ``path`` is always a complete checkpoint (or absent)."""
-    import torch
-
-    with atomic_open(path) as f:
-        torch.save(obj, f)
-
-
-def atomic_savefig(fig: Any, path: str | Path, **kwargs: Any) -> None:
-    """``fig.savefig`` through atomic_open, so an interrupted run never leaves half a PNG."""
-    path = Path(path)
-    with atomic_open(path, path.suffix) as f:
-        fig.savefig(f, format=path.suffix.lstrip("."), **kwargs)
-
-
-def _unlink_quietly(path: str | Path) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-
-
-def _json_default(obj: Any) -> Any:
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# Creating a run directory
-
-
-def _safe_name(name: str) -> str:
-    cleaned = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip("._")
-    return cleaned or "run"
-
-
-def create_run_dir(out_root: str | Path, name: str, figures: bool = True) -> Path:
-    """Create ``OUT/NAME/YYYYmmdd-HHMMSS-RANDOM`` (with ``figures/`` inside for a run) and return it.
-
-    ``os.mkdir`` fails if the folder exists, and the 48-bit random suffix makes a clash between runs started in the same
-    second practically impossible; on a clash we simply draw again, so two runs never share a folder.
-    """
-    parent = Path(out_root) / _safe_name(name)
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise RunDirError(f"cannot create run folder under {parent}: a file of that name is in the way") from None
-    except OSError as e:
-        raise RunDirError(f"cannot create run folder under {parent}: {e.strerror or e}") from None
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise RunDirError(f"cannot create run folder under {parent}: the folder is not writable")
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    for _ in range(100):
-        run_dir = parent / f"{stamp}-{secrets.token_hex(3)}"
-        try:
-            run_dir.mkdir()
-        except FileExistsError:
-            continue
-        except OSError as e:
-            raise RunDirError(f"cannot create run folder {run_dir}: {e.strerror or e}") from None
-        if figures:
-            (run_dir / FIGURES_DIR).mkdir()
-        return run_dir
-    raise RunDirError(f"cannot find a free run folder name under {parent}")
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# Metadata, metrics and status
-
-
-def base_meta(argv: list[str] | None = None) -> dict[str, Any]:
-    from . import __version__
-
-    return {
-        "filterlab_version": __version__,
-        "python_version": platform.python_version(),
-        "platform": platform.platform(),
-        "hostname": platform.node(),
-        "pid": os.getpid(),
-        "command_line": list(sys.argv if argv is None else argv),
-        "cwd": os.getcwd(),
-        "start_time": now_iso(),
-        "end_time": None,
-        "status": "running",
-        "error": None,
-    }
-
-
-class Run:
-    """The writer side of one run directory: metadata, metrics log, summary and status."""
-
-    def __init__(self, run_dir: str | Path, meta: dict[str, Any]):
-        self.dir = Path(run_dir)
-        self.meta = dict(meta)
-        self._metrics = open(self.dir / METRICS_FILE, "a", encoding="utf-8")  # noqa: SIM115 - closed in finish()
-        self.write_meta()
-
-    @property
-    def figures_dir(self) -> Path:
-        return self.dir / FIGURES_DIR
-
-    def write_meta(self) -> None:
-        atomic_write_json(self.dir / META_FILE, self.meta)
-
-    def update_meta(self, **fields: Any) -> None:
-        self.meta.update(fields)
-        self.write_meta()
-
-    def log(self, record: dict[str, Any]) -> None:
-        """Append one metrics record as a JSON line (flushed, so a crash loses at most the line being written)."""
-        self._metrics.write(json.dumps(record, default=_json_default) + "\n")
-        self._metrics.flush()
-
-    def write_summary(self, summary: dict[str, Any]) -> None:
-        atomic_write_json(self.dir / SUMMARY_FILE, summary)
-
-    def finish(self, status: str, error: str | None = None, **fields: Any) -> None:
-        if status not in STATUSES:
-            raise ValueError(f"unknown status {status!r}")
-        if not self._metrics.closed:
-            self._metrics.flush()
-            os.fsync(self._metrics.fileno())
-            self._metrics.close()
-        self.update_meta(status=status, error=error, end_time=now_iso(), **fields)
-
-
-def read_json(path: str | Path) -> Any:
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
-
-
-def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The metrics history; a last line cut short by a crash is ignored."""
-    out = []
-    path = Path(run_dir) / METRICS_FILE
-    if not path.exists():
-        return out
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                break
-    return out
-
-
-def is_run_dir(path: str | Path) -> bool:
-    p = Path(path)
-    return (p / META_FILE).is_file() and (p / CONFIG_FILE).is_file()
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# Listing runs (for `filterlab runs`; no torch)
-
-
-def find_runs(root: str | Path) -> list[Path]:
-    """Run directories at ROOT itself, or up to two levels below it (OUT/NAME/RUN), sorted by path."""
-    root = Path(root)
-    if is_run_dir(root):
-        return [root]
-    found = {p.parent for p in root.glob("*/meta.json")} | {p.parent for p in root.glob("*/*/meta.json")}
-    return sorted(p for p in found if (p / CONFIG_FILE).is_file())
-
-
-KEY_METRICS = {
-    "single_image": ("final_loss", "weight_cosine_abs_mean", "change_cosine_abs_min"),
-    "classifier": ("test_accuracy", "train_seconds", "epochs_done"),
-}
+def config_changes(run_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
+    """Config keys whose value differs from the kind's code defaults (the preset's choices and the run's own)."""
+    data, _ = C.read_data(run_dir / CONFIG_FILE)
+    cfg = experiments.config_from_data(data, str(run_dir / CONFIG_FILE))
+    defaults = experiments.defaults(cfg.kind)
+    return {k: b for k, (_, b) in C.diff(defaults, C.to_dict(cfg)).items()}
 
 
 def describe_run(run_dir: Path) -> dict[str, Any]:
     """One run as a plain record: status, times, key metrics, and the config keys that differ from the defaults."""
-    import yaml
-
-    from . import config as C
-
     rec: dict[str, Any] = {"run": str(run_dir), "name": run_dir.parent.name}
     try:
-        meta = read_json(run_dir / META_FILE)
-    except (OSError, ValueError) as e:
-        return {**rec, "kind": None, "status": "unreadable", "error": f"meta.json: {e}"}
-    rec.update(kind=meta.get("kind"), status=meta.get("status"), start_time=meta.get("start_time"),
+        meta = read_json_object(run_dir / META_FILE)
+    except InputError as e:
+        return {**rec, "kind": None, "status": "unreadable", "error": str(e), "changes": None, "metrics": {}}
+    kind = meta.get("kind") if isinstance(meta.get("kind"), str) else None
+    rec.update(kind=kind, status=live_status(run_dir, meta.get("status")), start_time=meta.get("start_time"),
                end_time=meta.get("end_time"), error=meta.get("error"))
     try:
-        cfg = yaml.safe_load((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))
-        defaults = C.to_dict(C.from_data({"kind": cfg["kind"]}, "defaults"))
-        rec["changes"] = {k: b for k, (_, b) in C.diff(defaults, cfg).items()}
-    except Exception as e:  # noqa: BLE001 - a broken config is reported, not fatal for the listing
+        rec["changes"] = config_changes(run_dir, meta)
+    except InputError as e:
         rec["changes"] = None
-        rec["error"] = rec.get("error") or f"config.yaml: {e}"
-    summary = {}
+        rec["error"] = rec.get("error") or f"config.yaml: {short_repr(str(e), 200)}"
+    summary: dict[str, Any] = {}
     if (run_dir / SUMMARY_FILE).is_file():
         try:
-            summary = read_json(run_dir / SUMMARY_FILE)
-        except (OSError, ValueError):
-            summary = {}
-    rec["metrics"] = {k: summary.get(k) for k in KEY_METRICS.get(rec["kind"], ())}
+            summary = read_json_object(run_dir / SUMMARY_FILE)
+        except InputError as e:
+            rec["error"] = rec.get("error") or str(e)
+    metrics = experiments.card(kind).metrics if kind in experiments.kinds() else ()
+    rec["metrics"] = {m.key: summary.get(m.key) for m in metrics}
     return rec

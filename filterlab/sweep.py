@@ -23,11 +23,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import config as C
-from .runs import atomic_write_text, create_run_dir
+from . import experiments
+from .core import config as C
+from .core.errors import InputError
+from .core.rundir import atomic_write_text, create_run_dir, find_runs, read_json
+from .core.threads import available_cpus
+from .runs import describe_run
 
 
-class SweepError(ValueError):
+class SweepError(InputError):
     pass
 
 
@@ -72,18 +76,18 @@ def plan(config: Path, grid: dict[str, list[str]], seeds: int, base_sets: list[s
     """Every combination, validated now: a bad value stops the sweep before any run starts."""
     keys = list(grid)
     jobs = []
-    base = C.load(config, base_sets)
+    base = experiments.load_config(config, base_sets)
     for combo in itertools.product(*(grid[k] for k in keys)):
         for s in range(seeds):
             sets = list(base_sets) + [f"{k}={v}" for k, v in zip(keys, combo)]
             if seeds > 1:
                 sets.append(f"seed={base.seed + s}")
             try:
-                cfg = C.load(config, sets)
+                cfg = experiments.load_config(config, sets)
                 if cfg.threads == 0 or cfg.threads > threads:  # share the cores between the parallel workers
                     sets.append(f"threads={threads}")
-                    cfg = C.load(config, sets)
-            except C.ConfigError as e:
+                    cfg = experiments.load_config(config, sets)
+            except InputError as e:
                 raise SweepError(str(e)) from None
             flat = {k: v for k, v in C.flatten(C.to_dict(cfg)).items() if k in keys or (seeds > 1 and k == "seed")}
             jobs.append(Job(len(jobs), sets, flat))
@@ -98,7 +102,7 @@ def worker_main() -> None:  # pragma: no cover - runs in the worker process; exe
     """Read jobs from stdin, train each, answer on the protocol stream (stdout is kept clean for it)."""
     proto = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # anything else printed goes to stderr, never into the protocol
-    from .train import InputError, train_config
+    from .core.lifecycle import train_config  # noqa: PLC0415 - torch, in the worker process only
 
     for line in sys.stdin:
         job = json.loads(line)
@@ -112,11 +116,11 @@ def worker_main() -> None:  # pragma: no cover - runs in the worker process; exe
             proto.write(json.dumps(answer) + "\n")
             continue
         try:
-            cfg = C.load(job["config"], job["sets"])
+            cfg = experiments.load_config(job["config"], job["sets"])
             outcome = train_config(cfg, out_root=job["out"], argv=job["argv"], quiet=True)
             answer = {"run_dir": str(outcome.run_dir), "status": outcome.status, "exit_code": outcome.exit_code,
                       "error": outcome.error}
-        except (C.ConfigError, InputError, OSError) as e:
+        except (InputError, OSError) as e:
             answer = {"run_dir": None, "status": "failed", "exit_code": 2, "error": str(e)}
         proto.write(json.dumps(answer) + "\n")
         if answer["status"] == "interrupted":
@@ -147,13 +151,12 @@ def run_sweep(config: Path, grid: dict[str, list[str]], seeds: int = 1, jobs: in
               base_sets: list[str] | None = None, argv: list[str] | None = None,
               progress: Any = None) -> dict[str, Any]:
     """Run the sweep; returns the summary (also written as sweep.json and sweep.csv in the sweep folder)."""
-    from .train import default_threads
 
-    cores = default_threads()
+    cores = available_cpus()
     jobs = max(1, min(jobs, cores))
     threads = max(1, cores // jobs)
     todo = plan(config, grid, seeds, list(base_sets or []), threads)
-    name = C.load(config, list(base_sets or [])).name
+    name = experiments.load_config(config, list(base_sets or [])).name
     sweep_dir = create_run_dir(Path(out) / "sweeps", name, figures=False)
     started = time.time()
     queue = list(todo)
@@ -236,7 +239,6 @@ def run_sweep(config: Path, grid: dict[str, list[str]], seeds: int = 1, jobs: in
 
 def _find_run_dir(out: Path, job: Job, since: float) -> str | None:
     """The run directory a dead worker was writing, found by the job marker in its command line."""
-    from .runs import find_runs, read_json
 
     marker = f"(sweep run {job.index + 1} of "
     for d in find_runs(out):
@@ -256,7 +258,6 @@ def _find_run_dir(out: Path, job: Job, since: float) -> str | None:
 
 def summarise(todo: list[Job], grid: dict, seeds: int, sweep_dir: Path, config: Path,
               interrupted: bool) -> dict[str, Any]:
-    from .runs import describe_run
 
     rows = []
     for job in todo:

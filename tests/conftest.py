@@ -48,3 +48,30 @@ def runner():
 @pytest.fixture
 def configs() -> Path:
     return REPO / "configs"
+
+
+def load_checkpoint_dict(run_dir: Path) -> dict:
+    """A run's checkpoint (any format) as one flat dict: config, model, step, kind, and the kind's own fields."""
+    from filterlab.core.artifacts import Checkpoint
+
+    c = Checkpoint.load(Path(run_dir))
+    return {**c.model_args, **c.inputs, **c.training, "kind": c.kind, "config": c.config, "model": c.model,
+            "step": c.step}
+
+
+def load_model(run_dir: Path):
+    """(the trained model rebuilt from the checkpoint alone, the checkpoint as a flat dict)."""
+    from filterlab import experiments
+    from filterlab.core.artifacts import Checkpoint
+
+    c = Checkpoint.load(Path(run_dir))
+    return experiments.get(c.kind).build_model(c), load_checkpoint_dict(run_dir)
+
+
+def load_snapshots(run_dir: Path) -> dict:
+    """A run's snapshots as a dict with the first layer's filters under "filters"."""
+    from filterlab.core.artifacts import Snapshots
+
+    s = Snapshots.load(Path(run_dir))
+    return {"steps": s.steps, "filters": s.weights[s.first_layer], "weights": s.weights, "loss": s.loss,
+            "loss_history": s.loss_history}

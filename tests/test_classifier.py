@@ -8,15 +8,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import FIXTURES, load_checkpoint_dict, load_model, load_snapshots, need_dataset
 
-from conftest import FIXTURES, need_dataset
-from filterlab import config as C
-from filterlab.classifier import TwoConvNet, evaluate, random_shift, to_tensor
-from filterlab.explain import layer_table
+from filterlab import experiments
 from filterlab.cli import app
-from filterlab.idx import read_idx, write_idx
-from filterlab.models import load_checkpoint
-from filterlab.train import DeviceError, resolve_device
+from filterlab.core import config as C
+from filterlab.core.geometry import layer_table
+from filterlab.core.lifecycle import DeviceError, resolve_device
+from filterlab.data.idx import read_idx, write_idx
+from filterlab.experiments.classifier.data import random_shift, to_tensor
+from filterlab.experiments.classifier.model import ConvNet
+from filterlab.experiments.classifier.train import evaluate
 
 MINI = FIXTURES / "mnist-mini"
 
@@ -32,13 +34,14 @@ MINI = FIXTURES / "mnist-mini"
     ],
 )
 def test_shapes_follow_the_config(cin, model):
-    cfg = C.from_data({"kind": "classifier", "model": model}, "test")
+    cfg = experiments.config_from_data({"kind": "classifier", "model": model}, "test")
     m = C.to_dict(cfg)["model"]
-    net = TwoConvNet.from_config(m, in_channels=cin)
+    net = ConvNet(m, in_channels=cin)
     x = torch.zeros(4, cin, 28, 28)
     assert net(x).shape == (4, 10)
     maps = net.feature_maps(x)
-    rows = layer_table(C.to_dict(cfg), in_channels=cin)
+    layers, _ = experiments.card("classifier").layers(cfg)
+    rows = [{"layer": r.name, "shape": r.shape, "params": r.params} for r in layer_table(layers, (cin, 28, 28))]
     shapes = {r["layer"]: r["shape"] for r in rows}
     assert tuple(maps["conv1"].shape[1:]) == shapes["conv1"] and tuple(maps["conv2"].shape[1:]) == shapes["conv2"]
     assert net.flat_features == shapes["flatten"][0]
@@ -91,7 +94,7 @@ def test_run_files_agree_with_the_checkpoint(runner, tmp_path):
     assert summary["steps"] == 2 * 8  # 500 images in batches of 64
     assert [x["step"] for x in records if x["event"] == "step"] == [5, 10, 15]
 
-    model, ckpt = load_checkpoint(run / "checkpoint.pt")
+    model, ckpt = load_model(run)
     assert ckpt["epoch"] == 2 and ckpt["step"] == summary["steps"]
     test_x = to_tensor(read_idx(MINI / "t10k-images-idx3-ubyte.gz"), tuple(ckpt["mean"]), tuple(ckpt["std"]), True,
                        torch.device("cpu"))
@@ -101,7 +104,7 @@ def test_run_files_agree_with_the_checkpoint(runner, tmp_path):
     assert ev["accuracy"] == pytest.approx(epochs[-1]["test_accuracy"])
     assert ev["confusion"].sum() == 200
 
-    snaps = torch.load(run / "snapshots.pt", weights_only=True)
+    snaps = load_snapshots(run)
     assert snaps["layer"] == "conv1" and snaps["steps"][0] == 0 and snaps["steps"][-1] == summary["steps"]
     assert torch.equal(snaps["filters"][-1], model.conv1.conv.weight)
     assert snaps["filters"].shape[1:] == (8, 1, 3, 3)
@@ -122,7 +125,7 @@ def test_same_seed_same_run_on_cpu(runner, tmp_path):
         r = runner.invoke(app, smoke_args(tmp_path, "output.figures=false"))
         assert r.exit_code == 0, r.output
         dirs.append(Path(r.output.strip().splitlines()[-1]))
-    a, b = (torch.load(d / "checkpoint.pt", weights_only=True)["model"] for d in dirs)
+    a, b = (load_checkpoint_dict(d)["model"] for d in dirs)
     assert all(torch.equal(a[k], b[k]) for k in a)
     ma, mb = ([json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines()] for d in dirs)
     strip = lambda rs: [{k: v for k, v in r.items() if k != "train_seconds"} for r in rs]  # noqa: E731
@@ -142,7 +145,7 @@ def test_rgb_idx_dataset_trains(runner, tmp_path):
     r = runner.invoke(app, smoke_args(tmp_path / "out", f"data.root={root}", "data.dataset=idx", "data.download=false"))
     assert r.exit_code == 0, r.output
     run = Path(r.output.strip().splitlines()[-1])
-    model, ckpt = load_checkpoint(run / "checkpoint.pt")
+    model, ckpt = load_model(run)
     assert ckpt["in_channels"] == 3 and model.conv1.conv.weight.shape[1] == 3
     assert len(ckpt["mean"]) == 3
 
@@ -170,9 +173,9 @@ def test_truncated_dataset_file_is_named(runner, tmp_path):
 def test_fashion_mnist_full_reaches_its_accuracy(tmp_path, configs):
     """The real thing, in CI too: the Fashion preset on all 60,000 training images, >= 91.5% test accuracy."""
     root = need_dataset("fashion-mnist")
-    from filterlab.train import train_config
+    from filterlab.core.lifecycle import train_config
 
-    cfg = C.load(configs / "fashion_two_conv.yaml", [f"data.root={root}", "data.download=false"])
+    cfg = experiments.load_config(configs / "fashion_two_conv.yaml", [f"data.root={root}", "data.download=false"])
     out = train_config(cfg, out_root=tmp_path)
     assert out.status == "completed", out.error
     assert out.summary["train_images"] == 60000 and out.summary["test_images"] == 10000
@@ -183,9 +186,9 @@ def test_fashion_mnist_full_reaches_its_accuracy(tmp_path, configs):
 def test_mnist_default_config_reaches_its_accuracy(tmp_path, configs):
     """The MNIST preset on the 5,000 shared training digits, tested on all 10,000: >= 98.5% test accuracy."""
     root = need_dataset("mnist")
-    from filterlab.train import train_config
+    from filterlab.core.lifecycle import train_config
 
-    cfg = C.load(configs / "mnist_two_conv.yaml", [f"data.root={root}", "data.download=false", "output.figures=false"])
+    cfg = experiments.load_config(configs / "mnist_two_conv.yaml", [f"data.root={root}", "data.download=false", "output.figures=false"])
     out = train_config(cfg, out_root=tmp_path)
     assert out.status == "completed", out.error
     assert out.summary["train_images"] == 5000 and out.summary["test_images"] == 10000

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from conftest import load_model, load_snapshots
 from PIL import Image
 
 from filterlab.cli import app
-from filterlab.models import load_checkpoint
 
 FAST = ["--set", "train.steps=120", "--set", "output.snapshot_every=40"]
 
@@ -62,7 +62,7 @@ def test_train_writes_a_complete_run_directory(runner, configs, tmp_path):
     assert cfg["train"]["steps"] == 120 and cfg["train"]["lr"] == 0.001
 
     lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
-    snaps = torch.load(run / "snapshots.pt", weights_only=True)
+    snaps = load_snapshots(run)
     assert [x["step"] for x in lines] == snaps["steps"].tolist() == [0, 1, 2, 4, 8, 16, 32, 40, 80, 120]
     assert snaps["filters"].shape == (10, 5, 1, 28, 28)
 
@@ -71,7 +71,7 @@ def test_train_writes_a_complete_run_directory(runner, configs, tmp_path):
     assert summary["filters"][0]["weight_cosine_end"] == pytest.approx(lines[-1]["weight_cosine"][0])
 
     # the checkpoint rebuilds the model by itself and loads with weights_only=True
-    model, ckpt = load_checkpoint(run / "checkpoint.pt")
+    model, ckpt = load_model(run)
     assert torch.equal(model.conv.weight, snaps["filters"][-1])
     x = ckpt["image"].float().view(1, 1, 28, 28)
     assert int(model(x).argmax()) == summary["predicted_class"]
@@ -102,7 +102,7 @@ def test_same_seed_runs_give_identical_filters(runner, configs, tmp_path):
         assert r.exit_code == 0, r.output
         outs.append(Path(r.output.strip().splitlines()[-1]))
     assert outs[0] != outs[1]
-    a, b = (torch.load(o / "snapshots.pt", weights_only=True) for o in outs)
+    a, b = (load_snapshots(o) for o in outs)
     assert torch.equal(a["filters"], b["filters"])
 
 

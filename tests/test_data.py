@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import FIXTURES, need_dataset
-from filterlab.data import DataError, download, find_files, load_split
-from filterlab.idx import IdxError, read_idx, write_idx
+
+from filterlab.data.datasets import DataError, download, find_files, load_split
+from filterlab.data.idx import IdxError, read_idx, write_idx
 
 MINI = FIXTURES / "mnist-mini"
 

@@ -10,15 +10,16 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import FIXTURES, REPO
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import FIXTURES, REPO
-from filterlab import config as C
+from filterlab import experiments
 from filterlab import explain as E
 from filterlab.cli import app
-from filterlab.images import load_image
-from filterlab.models import build_model
+from filterlab.core import config as C
+from filterlab.core.geometry import layer_table
+from filterlab.data.images import load_image
 
 SEVEN = load_image("seven").pixels.astype(float) / 255
 
@@ -140,10 +141,10 @@ CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
 def test_shapes_match_a_real_forward_pass(runner, path):
-    cfg = C.load(path)
-    cfgd = C.to_dict(cfg)
-    rows = {r["layer"]: r for r in E.layer_table(cfgd)}
-    model = build_model(cfgd)
+    cfg = experiments.load_config(path)
+    layers, shape = experiments.card(cfg.kind).layers(cfg)
+    rows = {r.name: {"layer": r.name, "shape": r.shape, "params": r.params} for r in layer_table(layers, shape)}
+    model = build_model(cfg)
     assert sum(r["params"] for r in rows.values()) == sum(p.numel() for p in model.parameters())
     x = torch.zeros(1, 1, 28, 28)
     if cfg.kind == "classifier":
@@ -184,3 +185,12 @@ def test_match_command_on_a_trained_classifier(runner, tmp_path):
     lines = [x for x in (run / "figures" / "nearest_kernels.jsonl").read_text().splitlines()]
     assert len(lines) == 8 and all(json.loads(x)["nearest"] in E.KERNELS for x in lines)
     assert (run / "figures" / "nearest_kernels.png").is_file()
+
+
+def build_model(cfg):
+    """The config's untrained model, as training builds it."""
+    from filterlab.experiments.classifier.model import ConvNet
+    from filterlab.experiments.single_image.model import single_image_net
+
+    d = C.to_dict(cfg)
+    return ConvNet(d["model"]) if "channels" in d["model"] else single_image_net(d["model"])

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import FIXTURES, REPO, load_checkpoint_dict, wait_for
 
-from conftest import FIXTURES, REPO, wait_for
-from filterlab import runs
 from filterlab.cli import app
+from filterlab.core import rundir as runs
 
 SMOKE = REPO / "configs" / "smoke_two_conv.yaml"
 FOUR = REPO / "configs" / "single_four.yaml"
@@ -52,7 +52,7 @@ def test_signal_mid_training_marks_interrupted_and_saves_a_checkpoint(tmp_path, 
     assert out.strip().splitlines()[-1] == str(run)
     m = meta(run)
     assert m["status"] == "interrupted" and m["end_time"]
-    ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
+    ckpt = load_checkpoint_dict(run)
     assert 0 < ckpt["step"] < 3000000
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "interrupted" and summary["steps"] == ckpt["step"]
@@ -79,8 +79,8 @@ def test_sigkill_then_resume_gives_the_uninterrupted_result(tmp_path):
     m = meta(run)
     assert m["status"] == "completed" and m["resumed"][0]["previous_status"] == "running"
 
-    a = torch.load(ref_run / "checkpoint.pt", weights_only=True)
-    b = torch.load(run / "checkpoint.pt", weights_only=True)
+    a = load_checkpoint_dict(ref_run)
+    b = load_checkpoint_dict(run)
     assert a["step"] == b["step"] and all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
 
     def records(d: Path) -> list:
@@ -98,10 +98,10 @@ def test_sigint_then_resume_classifier_mid_epoch(tmp_path):
     assert ref.returncode == 0, ref_err
     ref_run = Path(ref_out.strip().splitlines()[-1])
 
-    from filterlab import config as C
-    from filterlab.train import StopFlag, resume_run, train_config
+    from filterlab import experiments
+    from filterlab.core.lifecycle import StopFlag, resume_run, train_config
 
-    cfg = C.load(SMOKE, [s for s in sets if s != "--set"])
+    cfg = experiments.load_config(SMOKE, [s for s in sets if s != "--set"])
     calls = iter(range(10**6))
 
     class StopAfter(StopFlag):
@@ -112,12 +112,12 @@ def test_sigint_then_resume_classifier_mid_epoch(tmp_path):
 
     out = train_config(cfg, out_root=tmp_path / "cut", stop=StopAfter())
     assert out.status == "interrupted" and out.exit_code == 130
-    ckpt = torch.load(out.run_dir / "checkpoint.pt", weights_only=True)
+    ckpt = load_checkpoint_dict(out.run_dir)
     assert ckpt["partial"] is not None and ckpt["step"] == 71
     done = resume_run(out.run_dir)
     assert done.status == "completed", done.error
-    a = torch.load(ref_run / "checkpoint.pt", weights_only=True)
-    b = torch.load(out.run_dir / "checkpoint.pt", weights_only=True)
+    a = load_checkpoint_dict(ref_run)
+    b = load_checkpoint_dict(out.run_dir)
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
     strip = lambda d: [{k: v for k, v in r.items() if k != "train_seconds"} for r in runs.read_metrics(d)]  # noqa
     assert strip(ref_run) == strip(out.run_dir)
@@ -146,7 +146,7 @@ def test_diverging_learning_rate(runner, tmp_path):
     run = only_run(tmp_path)
     m = meta(run)
     assert m["status"] == "diverged" and "at step" in m["error"]
-    ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
+    ckpt = load_checkpoint_dict(run)
     assert all(torch.isfinite(v).all() for v in ckpt["model"].values())
 
 
@@ -158,7 +158,7 @@ def test_diverging_classifier_keeps_last_finite_checkpoint(runner, tmp_path):
     run = only_run(tmp_path)
     assert meta(run)["status"] == "diverged"
     if (run / "checkpoint.pt").exists():
-        ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
+        ckpt = load_checkpoint_dict(run)
         assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
 
 
@@ -189,4 +189,4 @@ def test_sixteen_runs_at_once_never_collide(tmp_path):
         d = Path(d)
         assert meta(d)["status"] == "completed"
         assert json.loads((d / "summary.json").read_text())["steps"] == 50
-        torch.load(d / "checkpoint.pt", weights_only=True)
+        load_checkpoint_dict(d)

@@ -7,10 +7,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from filterlab import config as C
-from filterlab.images import load_image
-from filterlab.models import SingleImageNet
-from filterlab.single_image import Resume, flush_denormal, scale_image, similarity, snapshot_schedule, train
+from filterlab import experiments
+from filterlab.core import config as C
+from filterlab.data.images import load_image
+from filterlab.experiments.base import snapshot_schedule
+from filterlab.experiments.single_image.analysis import scale_image, similarity
+from filterlab.experiments.single_image.model import SingleImageNet
+from filterlab.experiments.single_image.train import Resume, flush_denormal, train
 
 FOUR = load_image("four")
 
@@ -88,7 +91,7 @@ def test_snapshots_are_taken_at_the_schedule():
 
 
 def run_preset(configs, name, **sets):
-    cfg = C.load(configs / name, [f"{k}={v}" for k, v in sets.items()])
+    cfg = experiments.load_config(configs / name, [f"{k}={v}" for k, v in sets.items()])
     x = scale_image(FOUR.pixels, cfg.data.scale)
     torch.manual_seed(cfg.seed)
     net = SingleImageNet(cfg.model.filters, cfg.model.kernel_size)

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, wait_for
+
 from filterlab.cli import app
 from filterlab.sweep import SweepError, parse_grid
 

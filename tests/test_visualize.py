@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from conftest import FIXTURES, REPO, load_snapshots
 from PIL import Image
 
-from conftest import FIXTURES, REPO
-from filterlab import figures
 from filterlab.cli import app
+from filterlab.viz import evolution as figures
+from filterlab.viz import style
 
 FOUR = REPO / "configs" / "single_four.yaml"
 SMOKE = REPO / "configs" / "smoke_two_conv.yaml"
@@ -74,15 +74,15 @@ def test_deleted_figures_come_back_equal(runner, request, which):
 
 
 def test_gif_has_one_frame_per_snapshot_on_a_fixed_scale(single_run):
-    snaps = torch.load(single_run / "snapshots.pt", weights_only=True)
+    snaps = load_snapshots(single_run)
     with Image.open(single_run / "figures" / "evolution.gif") as im:
         assert im.n_frames == len(snaps["steps"])
     filters = snaps["filters"][:, :, 0].numpy()
-    vlim = figures.sym_limit(filters)
+    vlim = style.sym_limit(filters)
     frames = figures.gif_frames(filters, snaps["steps"].numpy(), snaps["loss"].numpy(), "RdBu_r", vlim)
     assert len(frames) == len(snaps["steps"])
     for j in (0, len(frames) // 2, len(frames) - 1):  # every frame maps weights with the same global scale
-        expected = figures.gif_indices(figures.mosaic(figures._grid(filters[j], 5), 1), vlim)
+        expected = figures.gif_indices(style.mosaic(style.grid(filters[j], 5), 1), vlim)
         scale = max(2, 96 // 28)
         body = np.asarray(frames[j])[34:34 + expected.shape[0] * scale:scale, :expected.shape[1] * scale:scale]
         assert np.array_equal(body, expected)
@@ -92,7 +92,7 @@ def test_gif_has_one_frame_per_snapshot_on_a_fixed_scale(single_run):
 
 
 def test_contact_sheet_matches_the_snapshots(single_run):
-    snaps = torch.load(single_run / "snapshots.pt", weights_only=True)
+    snaps = load_snapshots(single_run)
     filters, steps = snaps["filters"][:, :, 0].numpy(), snaps["steps"].numpy()
     cols = figures.evolution_columns(steps)
     assert cols[0] == 0 and cols[-1] == len(steps) - 1 and len(cols) <= 12
@@ -207,22 +207,21 @@ def test_runs_json_lists_every_run_with_its_status(runner, tmp_path, monkeypatch
     r = runner.invoke(app, ["train", str(FOUR), "--out", str(out), "-q", "--set", "train.optimizer=sgd",
                             "--set", "train.lr=1e30", "--set", "train.steps=100"])
     diverged = Path(r.output.strip().splitlines()[-1])
-    from filterlab import config as C
-    from filterlab import single_image
-    from filterlab.train import StopFlag, train_config
+    from filterlab import experiments, single_image
+    from filterlab.core.lifecycle import StopFlag, train_config
 
     class Now(StopFlag):
         def __call__(self):
             self.signum = 2
             return True
 
-    interrupted = train_config(C.load(FOUR, ["train.steps=500"]), out_root=out, stop=Now()).run_dir
+    interrupted = train_config(experiments.load_config(FOUR, ["train.steps=500"]), out_root=out, stop=Now()).run_dir
 
     def boom(*a, **k):
         raise RuntimeError("simulated failure while measuring")
 
     monkeypatch.setattr(single_image, "similarity", boom)
-    failed = train_config(C.load(FOUR, ["train.steps=50"]), out_root=out).run_dir
+    failed = train_config(experiments.load_config(FOUR, ["train.steps=50"]), out_root=out).run_dir
     monkeypatch.undo()
 
     p = subprocess.run([sys.executable, "-c", "import sys; from filterlab.cli import app; sys.argv=['filterlab', "

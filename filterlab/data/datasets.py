@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.errors import InputError
 from .idx import IdxError, read_idx
 
 SPLITS = ("train", "test")
@@ -51,7 +52,7 @@ DATASETS: dict[str, DatasetInfo] = {
 }
 
 
-class DataError(RuntimeError):
+class DataError(InputError):
     """Data that cannot be found, downloaded or read; the message says where we looked and what to do."""
 
 

@@ -13,7 +13,8 @@ import os
 import pickle
 import sys
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 class FigureError(RuntimeError):

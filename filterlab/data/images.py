@@ -18,8 +18,13 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ..core.errors import InputError, short_repr
+from .datasets import DataError, dataset_info, load_split
 
 SIZE = 28
+MAX_PIXELS = 4096 * 4096  # larger images are refused before decoding: a small PNG can decode to gigabytes
 
 # name -> (file, label, where it comes from)
 SAMPLES: dict[str, tuple[str, int, str]] = {
@@ -29,9 +34,10 @@ SAMPLES: dict[str, tuple[str, int, str]] = {
 }
 ALIASES = {"seven": "digit-7"}
 _DATASET_SPEC = re.compile(r"^(?P<name>[a-z_]+):(?P<split>[a-z]+):(?P<index>\d+|first-\d+)$")
+_SPLIT_SPEC = re.compile(r"^(?P<split>train|test):(?P<index>\d+|first-\d+)$")
 
 
-class ImageError(ValueError):
+class ImageError(InputError):
     """An image spec that cannot be resolved or an image file that cannot be read."""
 
 
@@ -48,9 +54,17 @@ def sample_names() -> list[str]:
     return list(SAMPLES) + list(ALIASES)
 
 
-def load_image(spec: str, root: str | Path | None = None) -> Image28:
-    """Resolve an image spec (see the module docstring) to a 28x28 uint8 image."""
+def load_image(spec: str, root: str | Path | None = None, dataset: str | None = None,
+               keep_channels: bool = False) -> Image28:
+    """Resolve an image spec (see the module docstring) to a 28x28 uint8 image.
+
+    With ``dataset``, the short form ``SPLIT:INDEX`` (``test:first-7``) means ``DATASET:SPLIT:INDEX`` of that dataset.
+    ``keep_channels`` keeps a colour dataset's (H, W, C) pixels as they are (for a classifier's sample image).
+    """
     spec = str(spec).strip()
+    short = _SPLIT_SPEC.match(spec)
+    if short and dataset is not None:
+        spec = f"{dataset}:{spec}"
     name = ALIASES.get(spec, spec)
     if name in SAMPLES:
         fname, label, desc = SAMPLES[name]
@@ -59,32 +73,50 @@ def load_image(spec: str, root: str | Path | None = None) -> Image28:
         return Image28(pixels, label, desc, spec)
     m = _DATASET_SPEC.match(spec)
     if m:
-        return _dataset_image(spec, m, root)
+        return _dataset_image(spec, m, root, keep_channels)
     path = Path(spec)
     if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".pgm") or path.exists():
         if not path.is_file():
             raise ImageError(f"{path}: no such image file")
         pixels, notes = mnist_like(_read_png(path))
         return Image28(pixels, None, f"{path.name}, converted to 28x28 grey", spec, notes)
-    raise ImageError(f"image {spec!r} is neither a shipped sample ({', '.join(sample_names())}), "
+    raise ImageError(f"image {short_repr(spec)} is neither a shipped sample ({', '.join(sample_names())}), "
                      "a DATASET:SPLIT:INDEX such as mnist:test:0 or mnist:test:first-7, nor an image file")
 
 
 def _read_png(path: Path) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
+    """Any image Pillow reads as (H, W) uint8 grey with its full range kept: 16-bit scaled down (never clipped),
+    palette and CMYK converted, transparency composited onto white (as a viewer shows it)."""
     try:
         with Image.open(path) as im:
+            w, h = im.size
+            if w * h > MAX_PIXELS:
+                raise ImageError(f"{path}: {w}x{h} pixels is too large; accepted: at most {MAX_PIXELS:,} pixels "
+                                 "(4096x4096)")
             im.load()
-            return np.asarray(im.convert("L"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise ImageError(f"{path}: cannot read it as an image ({type(e).__name__}: {e})") from None
+            return grey_pixels(im)
+    except Image.DecompressionBombError:
+        raise ImageError(f"{path}: refused as a decompression bomb; accepted: at most {MAX_PIXELS:,} pixels") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        raise ImageError(f"{path}: cannot read it as an image ({type(e).__name__}: {short_repr(str(e), 80)})") from None
+
+
+def grey_pixels(im: Image.Image) -> np.ndarray:
+    """A loaded Pillow image -> (H, W) uint8 grey, whatever its mode."""
+    if im.mode.startswith("I") or im.mode == "F":  # 16- or 32-bit grey: scale to 0-255, never clip
+        a = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if im.mode.startswith("I;16") or a.max() > 255 else 255.0
+        return np.clip(np.rint(a * (255.0 / top)), 0, 255).astype(np.uint8)
+    if im.mode == "P":
+        im = im.convert("RGBA")
+    if im.mode in ("RGBA", "LA", "La", "RGBa"):
+        page = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(page, im.convert("RGBA"))
+    return np.asarray(im.convert("L"), dtype=np.uint8)
 
 
 def mnist_like(grey: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
     """Convert any grey image to MNIST's form: 28x28, light ink on dark, fitted to 20x20 and centred by mass."""
-    from PIL import Image
-
     notes = []
     a = grey.astype(np.float32)
     border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
@@ -109,9 +141,7 @@ def mnist_like(grey: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
     return np.clip(out, 0, 255).astype(np.uint8), tuple(notes)
 
 
-def _dataset_image(spec: str, m: re.Match, root: str | Path | None) -> Image28:
-    from .data import DataError, dataset_info, load_split
-
+def _dataset_image(spec: str, m: re.Match, root: str | Path | None, keep_channels: bool) -> Image28:
     name, split, index = m["name"], m["split"], m["index"]
     try:
         dataset_info(name)
@@ -134,6 +164,8 @@ def _dataset_image(spec: str, m: re.Match, root: str | Path | None) -> Image28:
         if i >= len(data):
             raise ImageError(f"image {spec!r}: index {i} is out of range; the {split} split has {len(data)} images")
     pixels = data.images[i]
+    if keep_channels:
+        return Image28(np.array(pixels), int(data.labels[i]), f"{name} {split} image #{i}", spec)
     if pixels.ndim == 3:  # an RGB dataset: the single-image experiment works on grey
         pixels = pixels.mean(axis=-1).astype(np.uint8)
     if pixels.shape != (SIZE, SIZE):

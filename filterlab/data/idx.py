@@ -15,10 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.errors import InputError
+
 _UBYTE = 0x08
 
 
-class IdxError(ValueError):
+class IdxError(InputError):
     """A file that is not a complete IDX file of unsigned bytes."""
 
 

@@ -14,16 +14,14 @@ import difflib
 import math
 import re
 import typing
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-
-class ConfigError(ValueError):
-    """A config that cannot be used; the message names the source, the dotted key and what is accepted."""
-
+from .errors import ConfigError, short_repr
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Field helpers
@@ -44,49 +42,10 @@ def section(cls: type) -> Any:
 
 
 DEVICES = ("auto", "cpu", "cuda")
+MAX_SEED = 2**32 - 1  # torch, NumPy and Python generators all take a 32-bit seed
 OPTIMIZERS = ("sgd", "adam", "adamw", "adadelta")
 # ColorBrewer's diverging maps that stay distinguishable under the common colour-vision deficiencies.
 DIVERGING_CMAPS = ("RdBu_r", "RdBu", "PuOr_r", "PuOr", "BrBG_r", "BrBG", "RdYlBu_r", "RdYlBu")
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# The single-image, full-size-filter experiment
-
-
-@dataclass(frozen=True)
-class SingleImageData:
-    image: str = opt("four", "a shipped sample (four, seven, digit-0..digit-9), DATASET:SPLIT:INDEX, or a PNG path")
-    root: str | None = opt(None, "folder with the dataset's IDX files, for DATASET:SPLIT:INDEX images")
-    scale: str = opt("raw", "input scaling: raw 0-255 grey values (as the article), unit [0, 1], or standard "
-                     "(MNIST mean/std)", choices=("raw", "unit", "standard"))
-    target: int | None = opt(None, "class the network is trained towards; null means the image's own label",
-                             ge=0)
-
-
-@dataclass(frozen=True)
-class SingleImageModel:
-    filters: int = opt(5, "number of convolution filters (the article uses 5)", ge=1, le=4096)
-    kernel_size: int = opt(28, "filter side in pixels; 28 = as large as the image, so each filter yields one number",
-                           ge=1, le=28)
-    conv_bias: bool = opt(True, "bias on the convolution, as nn.Conv2d has by default")
-    activation: str = opt("none", "between the convolution and the linear layer (the article has none)",
-                          choices=("none", "relu"))
-    num_classes: int = opt(10, "outputs of the linear layer (MNIST has 10 classes)", ge=2)
-
-
-@dataclass(frozen=True)
-class SingleImageTrain:
-    optimizer: str = opt("adam", "adam (L2 in the gradient, as torch.optim.Adam), adamw or sgd",
-                         choices=("adam", "adamw", "sgd"))
-    lr: float = opt(1e-3, "learning rate (the article: 1e-3)", gt=0)
-    weight_decay: float = opt(1e-5, "L2 weight decay (the article: 1e-5)", ge=0)
-    momentum: float = opt(0.0, "SGD momentum; ignored by adam and adamw", ge=0, le=1)
-    betas: tuple[float, float] = opt((0.9, 0.999), "Adam's beta1, beta2 (torch defaults)", ge=0, le=1)
-    eps: float = opt(1e-8, "Adam's epsilon (torch default)", gt=0)
-    steps: int = opt(5000, "full-batch steps (the article: 5000)", ge=1)
-    batch_size: int = opt(1, "one image is the whole batch; only 1 is meaningful here", ge=1, le=1)
-    flush_denormal: bool = opt(True, "flush floats below 1.2e-38 to zero while training: once the loss saturates the "
-                               "softmax tail is denormal and slows x86 arithmetic ~2.5x; weights move by < 1e-29")
 
 
 @dataclass(frozen=True)
@@ -100,113 +59,6 @@ class Output:
     dpi: int = opt(110, "resolution of saved figures", ge=50, le=600)
 
 
-@dataclass(frozen=True)
-class SingleImageConfig:
-    kind: str = opt("single_image", "experiment kind", choices=("single_image",))
-    name: str = opt("single_image", "run name: the run folder is outputs/NAME/TIMESTAMP-ID")
-    seed: int = opt(0, "seeds the initial filters; the same seed on the CPU gives identical filters", ge=0)
-    device: str = opt("cpu", "auto, cpu or cuda; cpu by default: five filters on one image are launch-bound on a GPU",
-                      choices=DEVICES)
-    threads: int = opt(1, "torch CPU threads; 1 because the tensors are tiny and parallel sweeps share cores", ge=0)
-    data: SingleImageData = section(SingleImageData)
-    model: SingleImageModel = section(SingleImageModel)
-    train: SingleImageTrain = section(SingleImageTrain)
-    output: Output = section(Output)
-
-    def check(self) -> list[tuple[str, str]]:
-        problems = []
-        if self.model.kernel_size > 28:
-            problems.append(("model.kernel_size", "must be at most the image size, 28"))
-        return problems
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# The two-conv classifier
-
-
-@dataclass(frozen=True)
-class ClassifierData:
-    dataset: str = opt("mnist", "mnist, fashion_mnist, kmnist, or idx (your own MNIST-like IDX files)",
-                       choices=("mnist", "fashion_mnist", "kmnist", "idx"))
-    root: str = opt("data", "folder with the four IDX files (plain, .gz, or torchvision's DATASET/raw layout)")
-    download: bool = opt(True, "download named datasets with torchvision when the files are missing")
-    normalize: bool = opt(True, "subtract the dataset's mean and divide by its std (idx: computed from train)")
-    val_fraction: float = opt(0.0, "share of the training split held out for validation (0: none)", ge=0, le=0.5)
-    val_seed: int = opt(0, "seed of the validation split, fixed so every run holds out the same images", ge=0)
-    train_limit: int = opt(0, "use only this many training images after shuffling (0: all); for smoke tests", ge=0)
-    test_limit: int = opt(0, "evaluate on only the first N test images (0: all); for smoke tests", ge=0)
-    augment_shift: int = opt(0, "random shift of each training image by up to this many pixels (0: off)", ge=0, le=8)
-    sample: str = opt("test:first-7", "image for feature maps: SPLIT:INDEX or SPLIT:first-LABEL of this dataset, "
-                      "a shipped sample, or a PNG path")
-
-
-@dataclass(frozen=True)
-class ClassifierModel:
-    channels: tuple[int, int] = opt((16, 32), "output channels of conv1 and conv2 (16/32: twice the images per "
-                                    "second of 32/64 on a CPU)", ge=1, le=1024)
-    kernel_size: tuple[int, int] = opt((3, 3), "kernel side of conv1 and conv2", ge=1, le=28)
-    stride: tuple[int, int] = opt((1, 1), "stride of conv1 and conv2", ge=1, le=8)
-    padding: tuple[int, int] = opt((1, 1), "zero padding of conv1 and conv2", ge=0, le=14)
-    pool: tuple[int, int] = opt((2, 2), "pooling window after conv1 and conv2 (1: no pooling)", ge=1, le=8)
-    pool_type: str = opt("max", "max or avg pooling", choices=("max", "avg"))
-    activation: str = opt("relu", "after each conv and the hidden layer", choices=("relu", "gelu", "tanh"))
-    batch_norm: bool = opt(True, "batch norm after each conv: faster, steadier training")
-    dropout: float = opt(0.0, "dropout before the hidden and the output layer (0: fastest to a target accuracy; "
-                         "long runs gain from 0.25)", ge=0, le=0.9)
-    hidden: int = opt(128, "units of the hidden linear layer (0: conv features go straight to the output)", ge=0)
-
-
-@dataclass(frozen=True)
-class ClassifierTrain:
-    optimizer: str = opt("adamw", "sgd (with momentum), adam, adamw or adadelta", choices=OPTIMIZERS)
-    lr: float = opt(8e-3, "peak learning rate (with one-cycle, the top of the cycle)", gt=0)
-    weight_decay: float = opt(5e-4, "weight decay (decoupled for adamw, L2 otherwise)", ge=0)
-    momentum: float = opt(0.9, "SGD momentum", ge=0, le=1)
-    betas: tuple[float, float] = opt((0.9, 0.999), "Adam/AdamW betas (torch defaults)", ge=0, le=1)
-    epochs: int = opt(2, "passes over the training split; the one-cycle schedule spans them all", ge=1)
-    batch_size: int = opt(128, "images per step", ge=1)
-    schedule: str = opt("onecycle", "learning-rate schedule: none, step (gamma every step_size epochs), onecycle",
-                        choices=("none", "step", "onecycle"))
-    warmup: float = opt(0.15, "share of the one-cycle schedule spent raising the learning rate", gt=0, le=0.9)
-    step_size: int = opt(1, "epochs between decays of the step schedule", ge=1)
-    gamma: float = opt(0.7, "decay factor of the step schedule", gt=0, le=1)
-    label_smoothing: float = opt(0.0, "cross-entropy label smoothing", ge=0, le=0.5)
-    target_accuracy: float | None = opt(None, "stop once test accuracy reaches this (0-1); null: run all epochs",
-                                        gt=0, le=1)
-    eval_every: int = opt(0, "also evaluate every N steps (0: once per epoch)", ge=0)
-    eval_batch_size: int = opt(128, "images per evaluation batch; measured on a 2-core CPU, 1000-image batches were "
-                               "2-3x slower (they overflow the cache); on a GPU larger ones pay", ge=1)
-    log_every: int = opt(50, "steps between training-loss records in metrics.jsonl", ge=1)
-    channels_last: bool = opt(True, "NHWC memory layout for the convolutions: 1.3x faster on this CPU (measured)")
-    amp: str = opt("none", "mixed precision on CUDA: none, bf16 or fp16 (autocast; fp16 with a gradient scaler); "
-                   "ignored on the CPU", choices=("none", "bf16", "fp16"))
-
-
-@dataclass(frozen=True)
-class ClassifierOutput(Output):
-    snapshot_every: int = opt(100, "steps between conv1 snapshots (initial and final are always kept)", ge=1)
-
-
-@dataclass(frozen=True)
-class ClassifierConfig:
-    kind: str = opt("classifier", "experiment kind", choices=("classifier",))
-    name: str = opt("classifier", "run name: the run folder is outputs/NAME/TIMESTAMP-ID")
-    seed: int = opt(0, "seeds init, shuffling and dropout; the same seed on the CPU gives identical runs", ge=0)
-    device: str = opt("auto", "auto (CUDA when present), cpu or cuda (an error without a GPU)", choices=DEVICES)
-    threads: int = opt(0, "torch CPU threads; 0: every core this process may use", ge=0)
-    data: ClassifierData = section(ClassifierData)
-    model: ClassifierModel = section(ClassifierModel)
-    train: ClassifierTrain = section(ClassifierTrain)
-    output: ClassifierOutput = section(ClassifierOutput)
-
-    def check(self) -> list[tuple[str, str]]:
-        problems = []
-        if self.data.dataset == "idx" and self.data.download:
-            problems.append(("data.download", "the idx dataset cannot be downloaded; set it to false"))
-        return problems
-
-
-KINDS: dict[str, type] = {"single_image": SingleImageConfig, "classifier": ClassifierConfig}
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -225,9 +77,24 @@ _Loader.add_implicit_resolver(
 )
 
 
+def _compose_node(loader: _Loader, parent: Any, index: Any) -> Any:
+    """Refuse aliases (``*name``): a kilobyte of nested aliases expands to gigabytes ("billion laughs")."""
+    if loader.check_event(yaml.events.AliasEvent):
+        event = loader.peek_event()
+        raise yaml.composer.ComposerError(None, None, f"alias *{event.anchor} is not accepted in a filterlab config "
+                                          "(write the value out instead)", event.start_mark)
+    return yaml.composer.Composer.compose_node(loader, parent, index)
+
+
+_Loader.compose_node = _compose_node  # type: ignore[method-assign]
+
+
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
     seen: dict[Any, yaml.Node] = {}
     for key_node, _ in node.value:
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise yaml.constructor.ConstructorError(None, None, "a key must be a plain name, not a list or mapping",
+                                                    key_node.start_mark)
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             mark = key_node.start_mark
@@ -240,8 +107,13 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = Fal
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+MAX_CONFIG_BYTES = 64 * 1024  # the largest preset is under 1 KB; a bigger file is a mistake or an attack
+
+
 def parse_yaml(text: str, source: str) -> Any:
-    """Parse YAML safely; a syntax error, duplicate key or unsafe tag becomes a ConfigError with line and column."""
+    """Parse YAML safely; a syntax error, duplicate key, alias or unsafe tag becomes a ConfigError with its place."""
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{source}: {len(text):,} characters; a config may have at most {MAX_CONFIG_BYTES:,}")
     try:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
     except yaml.MarkedYAMLError as e:
@@ -265,7 +137,7 @@ def _describe(value: Any) -> str:
         return f"boolean {str(value).lower()}"
     if value is None:
         return "null"
-    return f"{type(value).__name__} {value!r}"
+    return f"{type(value).__name__} {short_repr(value)}"
 
 
 def _suggest(key: str, names: list[str]) -> str:
@@ -320,7 +192,7 @@ def _scalar(tp: type, value: Any, key: str, meta: dict) -> Any:
     if choices is not None and value not in choices:
         hint = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1, cutoff=0.5)
         extra = f"; did you mean {hint[0]!r}?" if hint else ""
-        raise bad(f"{key}: {value!r} is not one of {', '.join(map(str, choices))}{extra}")
+        raise bad(f"{key}: {short_repr(value)} is not one of {', '.join(map(str, choices))}{extra}")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         lo_ok = meta.get("ge") is None or value >= meta["ge"]
         gt_ok = meta.get("gt") is None or value > meta["gt"]
@@ -367,7 +239,7 @@ def build(cls: type, data: Any, prefix: str = "") -> Any:
     for key in data:
         if key not in fields:
             dotted = f"{prefix}.{key}" if prefix else str(key)
-            raise ConfigError(f"unknown key {dotted!r}{_suggest(str(key), list(fields))}")
+            raise ConfigError(f"unknown key {short_repr(dotted)}{_suggest(str(key)[:100], list(fields))}")
     kwargs = {}
     for name, f in fields.items():
         if name in data:
@@ -437,18 +309,18 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return out
 
 
-def from_data(data: Any, source: str) -> Any:
-    """Validate plain data (from YAML plus overrides) into the typed tree of its ``kind``."""
+def from_data(data: Any, source: str, kinds: Mapping[str, type]) -> Any:
+    """Validate plain data (from YAML plus overrides) into the typed tree of its ``kind``, one of ``kinds``."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping with at least a 'kind' key, got {_describe(data)}")
     kind = data.get("kind")
     if kind is None:
-        raise ConfigError(f"{source}: missing key 'kind'; accepted: {', '.join(KINDS)}")
-    if kind not in KINDS:
-        hint = _suggest(str(kind), list(KINDS))
-        raise ConfigError(f"{source}: kind: {kind!r} is not one of {', '.join(KINDS)}{hint}")
+        raise ConfigError(f"{source}: missing key 'kind'; accepted: {', '.join(kinds)}")
+    if not isinstance(kind, str) or kind not in kinds:
+        hint = _suggest(str(kind), list(kinds))
+        raise ConfigError(f"{source}: kind: {short_repr(kind)} is not one of {', '.join(kinds)}{hint}")
     try:
-        cfg = build(KINDS[kind], data)
+        cfg = build(kinds[kind], data)
     except ConfigError as e:
         raise ConfigError(f"{source}: {e}") from None
     problems = cfg.check()
@@ -458,13 +330,18 @@ def from_data(data: Any, source: str) -> Any:
     return cfg
 
 
-def load(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Any:
-    """Read a YAML config, apply ``--set`` overrides and validate: the one way a config enters filterlab."""
+def read_data(path: str | Path, overrides: Sequence[str] = ()) -> tuple[dict, str]:
+    """A config file's plain data with ``--set`` overrides applied, and the source text for messages."""
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: {size:,} bytes; a config may have at most {MAX_CONFIG_BYTES:,}")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a config file") from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: cannot read the config: {e}") from None
     data = parse_yaml(text, str(path))
@@ -476,7 +353,7 @@ def load(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Any:
     if overrides:
         data = apply_overrides(data, list(overrides))
         source = f"{path} with --set {' '.join(overrides)}"
-    return from_data(data, source)
+    return data, source
 
 
 def flatten(d: dict, prefix: str = "") -> dict[str, Any]:

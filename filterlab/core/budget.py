@@ -1,0 +1,69 @@
+"""Resources a run will need, estimated from its config before anything runs, and refused when out of reach.
+
+The estimate is arithmetic on the layer table (parameters, activations per image) and the kind's own counts
+(snapshots, per-step records); it is rough on purpose (within a small factor), and errs towards refusing only what
+cannot work: more memory than the machine has, or files larger than any figure or report could use.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .errors import InputError
+from .geometry import Row
+
+MAX_SNAPSHOTS = 20_000  # the evolution figures show a few dozen; more only fills the disk
+MAX_SNAPSHOT_BYTES = 1 << 30  # 1 GiB of filter snapshots
+MEMORY_SHARE = 0.5  # refuse a run that would take more than half the machine's memory
+
+
+@dataclass(frozen=True)
+class Estimate:
+    memory_bytes: int  # training working set: weights, optimiser state, activations of one batch, held data
+    snapshot_bytes: int
+    snapshots: int
+    detail: str  # where the memory goes, for the message
+
+
+def snapshot_count(steps: int, every: int, early: bool) -> int:
+    """len(snapshot_schedule(...)) without building it: 0, every multiple of ``every``, the last, early powers of 2."""
+    n = steps // every + 1 + (0 if steps % every == 0 else 1)
+    if early:
+        n += max(0, math.ceil(math.log2(min(every, steps)))) if min(every, steps) > 1 else 0
+    return n
+
+
+def totals(table: Sequence[Row]) -> tuple[int, int, int]:
+    """(parameters, activation values per image, conv weight values) of a layer table."""
+    params = sum(r.params for r in table)
+    acts = sum(math.prod(r.shape) for r in table)
+    conv = sum(r.params for r in table if r.layer is not None and r.layer.op == "conv")
+    return params, acts, conv
+
+
+def machine_memory() -> int:
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return 8 << 30
+
+
+def gib(n: float) -> str:
+    return f"{n / (1 << 30):.1f} GiB"
+
+
+def check(est: Estimate, what: str) -> None:
+    """InputError when the estimate is out of reach; the message says which key to change."""
+    limit = int(machine_memory() * MEMORY_SHARE)
+    if est.memory_bytes > limit:
+        raise InputError(f"{what}: the run would need about {gib(est.memory_bytes)} of memory ({est.detail}); this "
+                         f"machine allows {gib(limit)} (half of its memory); make the model or batch smaller")
+    if est.snapshots > MAX_SNAPSHOTS:
+        raise InputError(f"output.snapshot_every: {est.snapshots:,} snapshots would be kept; at most "
+                         f"{MAX_SNAPSHOTS:,} are accepted; raise output.snapshot_every or lower the step count")
+    if est.snapshot_bytes > MAX_SNAPSHOT_BYTES:
+        raise InputError(f"output.snapshot_every: the filter snapshots would take {gib(est.snapshot_bytes)}; at most "
+                         f"{gib(MAX_SNAPSHOT_BYTES)} are accepted; raise output.snapshot_every or use fewer filters")

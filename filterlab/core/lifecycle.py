@@ -1,0 +1,326 @@
+"""A run from start to end: checks before the folder exists, training, signals, statuses, resume, the report.
+
+Everything that can be checked before training is (config, geometry, inputs, device, output folder), so a bad input
+creates no run directory. During training the process's global state stays under control: the torch thread count is
+set for the run and restored after, the seed goes into a forked RNG, and SIGINT/SIGTERM only ask the training loop
+to stop at its next step. A run folder holds a lock while a process trains in it, so two processes never write the
+same folder, and a resume from any working folder finds its data (paths are saved absolute).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import experiments
+from ..experiments.base import Experiment, FigureOptions, Hooks
+from ..viz.report import write_report
+from ..viz.worker import FigureWorker
+from . import config as C
+from .artifacts import Checkpoint
+from .budget import check as check_budget
+from .errors import EXIT_DIVERGED, EXIT_FAILED, EXIT_OK, ArtifactError, InputError
+from .geometry import GeometryError, layer_table
+from .locks import RunLock
+from .rundir import (
+    CONFIG_FILE,
+    META_FILE,
+    METRICS_FILE,
+    Run,
+    atomic_write_text,
+    base_meta,
+    create_run_dir,
+    is_run_dir,
+    now_iso,
+    read_json_object,
+    read_metrics,
+)
+from .threads import ThreadPlan
+
+
+class DeviceError(InputError):
+    pass
+
+
+@dataclass
+class Outcome:
+    run_dir: Path
+    status: str
+    exit_code: int
+    summary: dict[str, Any] | None = None
+    error: str | None = None
+
+
+def resolve_device(name: str) -> Any:
+    """auto -> cuda when torch sees a GPU, else cpu; an explicit cuda without a GPU is an error, never a fallback."""
+    import torch  # here, not at the top: `filterlab runs` and `--help` import this module's callers without torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise DeviceError("device: cuda was asked for, but torch sees no CUDA GPU (torch.cuda.is_available() is "
+                          "False); use --device cpu or --device auto")
+    if name not in ("cpu", "cuda"):
+        raise DeviceError(f"device: {name!r} is not one of auto, cpu, cuda")
+    return torch.device(name)
+
+
+class StopFlag:
+    """SIGINT/SIGTERM set a flag that the training loop reads at its next step; a second Ctrl-C stops at once."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def __call__(self) -> bool:
+        return self.signum is not None
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[StopFlag]:
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+
+        def handler(signum: int, frame: Any) -> None:
+            if self.signum is not None and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            self.signum = signum
+
+        old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield self
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+
+
+class Progress:
+    """A progress bar on stderr (rich) when it is a terminal; silent otherwise or when quiet."""
+
+    def __init__(self, label: str, quiet: bool):
+        self.label = label
+        self.enabled = not quiet and sys.stderr.isatty()
+        self.last = 0.0
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __call__(self, step: int, total: int) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if step < total and now - self.last < 0.1:
+            return
+        self.last = now
+        if self._bar is None:
+            from rich.console import Console  # only on a terminal: rich costs 0.1 s to import
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import Progress as Bar
+
+            self._bar = Bar(TextColumn(self.label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            console=Console(stderr=True))
+            self._bar.start()
+            self._task = self._bar.add_task(self.label, total=total)
+        self._bar.update(self._task, completed=step, total=total)
+        if step >= total:
+            self.close()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Before the folder exists
+
+
+def check_config(cfg: Any) -> None:
+    """The model's geometry (the same arithmetic as `filterlab shapes`) and the run's resource budget."""
+    card = experiments.card(cfg.kind)
+    layers, input_shape = card.layers(cfg)
+    try:
+        table = layer_table(layers, input_shape)
+    except GeometryError as e:
+        raise InputError(f"model: {e} (see: filterlab shapes CONFIG)") from None
+    check_budget(card.estimate(cfg, table), "model")
+
+
+def absolute_paths(cfg: Any) -> Any:
+    """The config with every path key that names an existing file, and data.root always, made absolute."""
+    for key in experiments.card(cfg.kind).paths:
+        section, name = key.split(".")
+        value = getattr(getattr(cfg, section), name)
+        if value is None or (name != "root" and not Path(value).exists()):
+            continue
+        part = dataclasses.replace(getattr(cfg, section), **{name: str(Path(value).resolve())})
+        cfg = dataclasses.replace(cfg, **{section: part})
+    return cfg
+
+
+def train_config(cfg: Any, out_root: str | Path = "outputs", argv: list[str] | None = None, quiet: bool = True,
+                 stop: StopFlag | None = None, figure_helper: bool = False) -> Outcome:
+    """Run one validated config; returns where it went and how it ended. Bad input raises before a folder exists.
+
+    ``figure_helper``: draw the figures in a forked helper process that overlaps torch's import and the training
+    (see :mod:`filterlab.viz.worker`); the command line turns it on, library callers get in-process drawing.
+    """
+    check_config(cfg)
+    exp = experiments.get(cfg.kind)
+    inputs = exp.prepare(cfg)
+    written = absolute_paths(cfg)
+    worker = FigureWorker.start(_draw) if figure_helper and cfg.output.figures else None
+    try:
+        device = resolve_device(cfg.device)
+        run_dir = create_run_dir(out_root, cfg.name)
+        lock = RunLock.acquire(run_dir)
+        import torch  # already imported by the experiment's runtime
+
+        atomic_write_text(run_dir / CONFIG_FILE, C.dump_yaml(written))
+        meta = base_meta(argv)
+        meta.update(kind=cfg.kind, name=cfg.name, seed=cfg.seed, device=str(device), torch_version=torch.__version__,
+                    cuda_device=torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+                    paths_as_written={k: _get(cfg, k) for k in experiments.card(cfg.kind).paths})
+        run = Run(run_dir, meta)
+    except BaseException:
+        if worker:
+            worker.cancel()
+        raise
+    return _train_in(run, lock, exp, written, inputs, device, quiet, stop, worker)
+
+
+def _get(cfg: Any, key: str) -> Any:
+    section, name = key.split(".")
+    return getattr(getattr(cfg, section), name)
+
+
+def resume_run(run_dir: str | Path, argv: list[str] | None = None, quiet: bool = True, stop: StopFlag | None = None,
+               figure_helper: bool = False) -> Outcome:
+    """Continue an interrupted, killed or failed run from its last complete checkpoint, in its own directory.
+
+    Metrics logged after that checkpoint are dropped first, so the finished run's files are those of a run that was
+    never interrupted (on the CPU, with the same seed: bit for bit). A run whose process is still alive is refused.
+    """
+    run_dir = Path(run_dir).resolve()
+    if not is_run_dir(run_dir):
+        raise InputError(f"--resume {run_dir}: not a run directory (no meta.json and config.yaml)")
+    lock = RunLock.acquire(run_dir)  # refuses a run that a live process holds
+    try:
+        meta = read_json_object(run_dir / META_FILE)
+        if meta.get("status") == "completed":
+            raise InputError(f"--resume {run_dir}: the run is already completed; nothing to resume")
+        try:
+            cfg = experiments.load_config(run_dir / CONFIG_FILE)
+        except InputError as e:
+            raise InputError(f"--resume {run_dir}: {e}") from None
+        ckpt = _resumable(run_dir, cfg)
+        exp = experiments.get(cfg.kind)
+        inputs = exp.prepare(cfg)
+        device = resolve_device(cfg.device)
+    except BaseException:
+        lock.release()
+        raise
+    kept = [r for r in read_metrics(run_dir) if r.get("step", 0) <= ckpt.step]
+    atomic_write_text(run_dir / METRICS_FILE, "".join(json.dumps(r) + "\n" for r in kept))
+    resumes = list(meta.get("resumed", [])) + [{"time": now_iso(), "from_step": ckpt.step, "pid": os.getpid(),
+                                                 "previous_status": meta.get("status")}]
+    meta.update(status="running", error=None, end_time=None, resumed=resumes, pid=os.getpid(),
+                command_line=list(sys.argv if argv is None else argv))
+    run = Run(run_dir, meta)
+    worker = FigureWorker.start(_draw) if figure_helper and cfg.output.figures else None
+    return _train_in(run, lock, exp, cfg, inputs, device, quiet, stop, worker, resume=ckpt)
+
+
+def _resumable(run_dir: Path, cfg: Any) -> Checkpoint:
+    if not (run_dir / "checkpoint.pt").is_file():
+        raise InputError(f"--resume {run_dir}: no checkpoint to resume from (the run stopped before its first one); "
+                         f"start it again with: filterlab train {run_dir / CONFIG_FILE}")
+    try:
+        ckpt = Checkpoint.load(run_dir)
+    except ArtifactError as e:
+        raise InputError(f"--resume {run_dir}: {e}") from None
+    if ckpt.kind != cfg.kind or not ckpt.training.get("optimizer"):
+        raise InputError(f"--resume {run_dir}: the checkpoint holds no training state to resume from; start it "
+                         f"again with: filterlab train {run_dir / CONFIG_FILE}")
+    return ckpt
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Training and how it ends
+
+
+def _draw(kind: str, data: dict, out_dir: Path, cmap: str, dpi: int) -> list:
+    """Every figure of a run, from plain arrays (in the figure helper process or in-process)."""
+    return experiments.get(kind).draw(data, out_dir, cmap, dpi)
+
+
+def _train_in(run: Run, lock: RunLock, exp: Experiment, cfg: Any, inputs: Any, device: Any, quiet: bool,
+              stop: StopFlag | None, worker: FigureWorker | None, resume: Checkpoint | None = None) -> Outcome:
+    stop = stop or StopFlag()
+    progress = Progress(cfg.name, quiet)
+    diverged: list[tuple[int, float]] = []
+    plan = ThreadPlan.start(cfg.threads, run.dir)
+
+    def tick() -> None:
+        lock.heartbeat()
+        plan.rebalance()
+
+    hooks = Hooks(progress=progress, should_stop=stop, diverged=lambda step, value: diverged.append((step, value)),
+                  tick=tick)
+    try:
+        with stop.installed(), plan:
+            run.update_meta(threads=plan.threads, interop_threads=plan.interop_threads)
+            summary = exp.train(cfg, inputs, run, device, hooks, resume)
+            run.update_meta(threads=plan.threads, threads_history=plan.history)
+            if not (stop() or diverged):
+                _figures(exp, cfg, run, worker)
+            elif worker is not None:
+                worker.cancel()  # no figures for a run that did not finish
+    except KeyboardInterrupt:
+        return _ended(run, lock, worker, progress, "interrupted", 128 + signal.SIGINT,
+                      "interrupted by a second Ctrl-C")
+    except Exception as e:
+        error = f"{type(e).__name__}: {e}"
+        return _ended(run, lock, worker, progress, "failed", EXIT_FAILED, error, traceback.format_exc(limit=-3))
+    if diverged:
+        step, value = diverged[0]
+        msg = f"the loss became {value} at step {step}; the last checkpoint with a finite loss is kept"
+        return _ended(run, lock, None, progress, "diverged", EXIT_DIVERGED, msg, summary=summary)
+    if stop():
+        return _ended(run, lock, None, progress, "interrupted", 128 + int(stop.signum or 0),
+                      f"stopped by signal {stop.signum}", summary=summary)
+    return _ended(run, lock, None, progress, "completed", EXIT_OK, None, summary=summary)
+
+
+def _figures(exp: Experiment, cfg: Any, run: Run, worker: FigureWorker | None) -> None:
+    """The run's figures, from its own files (exactly what `filterlab visualize` draws)."""
+    if not cfg.output.figures:
+        return
+    data = exp.figure_data(run.dir, cfg, FigureOptions())
+    job = dict(kind=cfg.kind, data=data, out_dir=run.figures_dir, cmap=cfg.output.cmap, dpi=cfg.output.dpi)
+    if worker is not None:
+        worker.submit(**job)
+        worker.wait()
+    else:
+        _draw(**job)
+
+
+def _ended(run: Run, lock: RunLock, worker: FigureWorker | None, progress: Progress, status: str, code: int,
+           error: str | None, tb: str | None = None, summary: dict[str, Any] | None = None) -> Outcome:
+    progress.close()
+    if worker is not None:
+        worker.cancel()
+    extra = {"traceback": tb} if tb else {}
+    run.finish(status, error=error, **extra)
+    write_report(run.dir)
+    lock.release()
+    return Outcome(run.dir, status, code, summary, error=error if status != "completed" else None)

@@ -1,0 +1,58 @@
+"""The registry of experiment kinds: the one place that maps a kind's name to its implementation.
+
+Adding a kind is adding a package beside ``single_image`` and ``classifier`` (its ``__init__`` defines ``CARD``, its
+``experiment.py`` defines ``EXPERIMENT``) and one line in ``KINDS``. Every command asks this module; no module outside
+an experiment's own package compares the kind's name.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..core import config as C
+from ..core.errors import ConfigError
+from .base import Card, Experiment
+
+KINDS: dict[str, str] = {
+    "single_image": "filterlab.experiments.single_image",
+    "classifier": "filterlab.experiments.classifier",
+}
+
+
+def kinds() -> list[str]:
+    return list(KINDS)
+
+
+def card(kind: str) -> Card:
+    """The torch-free description of a kind (config class, metrics, headline, layers)."""
+    if kind not in KINDS:
+        raise ConfigError(f"kind: {kind!r} is not one of {', '.join(KINDS)}")
+    return importlib.import_module(KINDS[kind]).CARD  # type: ignore[no-any-return]
+
+
+def get(kind: str) -> Experiment:
+    """A kind's runtime (imports torch)."""
+    card(kind)
+    return importlib.import_module(KINDS[kind] + ".experiment").EXPERIMENT  # type: ignore[no-any-return]
+
+
+def config_classes() -> dict[str, type]:
+    return {k: card(k).config_class for k in KINDS}
+
+
+def config_from_data(data: Any, source: str) -> Any:
+    return C.from_data(data, source, config_classes())
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Any:
+    """Read a YAML config, apply ``--set`` overrides and validate: the one way a config enters filterlab."""
+    data, source = C.read_data(path, overrides)
+    return config_from_data(data, source)
+
+
+def defaults(kind: str) -> dict[str, Any]:
+    """The code defaults of a kind, as plain data."""
+    return C.to_dict(card(kind).config_class())

@@ -1,0 +1,131 @@
+"""What an experiment kind provides, and the few pieces every kind shares.
+
+A kind is two modules in its own package: the package's ``__init__`` holds its :class:`Card` (config class, key
+metrics, the result in words, its layers) and imports no torch, so ``filterlab runs``, ``config`` and ``shapes``
+stay fast; ``experiment.py`` holds its :class:`Experiment` (inputs, training, figures, model rebuilding), which does.
+The registry in ``filterlab.experiments`` maps the kind's name to both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..core.budget import Estimate
+from ..core.geometry import Layer, Row
+from ..core.rundir import Run
+
+if TYPE_CHECKING:  # the checkpoint type imports torch; the card side of this module must not
+    from ..core.artifacts import Checkpoint
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A key result: its summary.json key, a readable name, what it means in one line, and its number format."""
+
+    key: str
+    label: str
+    meaning: str
+    fmt: str = ".3f"
+
+    def format(self, value: Any) -> str:
+        if value is None:
+            return "-"
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return format(value, self.fmt)
+        return str(value)
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table for the report: a title, column names, rows of formatted cells and a note on how to read it."""
+
+    title: str
+    header: tuple[str, ...]
+    rows: list[tuple[str, ...]]
+    note: str = ""
+
+
+def _no_tables(summary: dict[str, Any]) -> list[Table]:
+    return []
+
+
+@dataclass(frozen=True)
+class Card:
+    """The torch-free description of a kind."""
+
+    kind: str
+    title: str
+    config_class: type
+    metrics: tuple[Metric, ...]  # shown by `runs`, `compare` and the report, in this order
+    layers: Callable[[Any], tuple[list[Layer], tuple[int, int, int]]]  # config -> layers and input (C, H, W)
+    headline: Callable[[dict[str, Any]], list[str]]  # summary.json -> one or two lines of plain words
+    what_happened: Callable[[dict[str, Any]], str]  # summary.json -> a short paragraph for the report
+    estimate: Callable[[Any, list[Row]], Estimate]  # config and layer table -> resources the run will need
+    paths: tuple[str, ...] = ()
+    tables: Callable[[dict[str, Any]], list[Table]] = _no_tables  # summary.json -> the kind's own report tables  # config keys that may name files or folders: saved as absolute paths
+
+
+@dataclass
+class Hooks:
+    """What the run lifecycle hands a training loop: progress, a stop request, divergence, a periodic tick."""
+
+    progress: Callable[[int, int], None]
+    should_stop: Callable[[], bool]
+    diverged: Callable[[int, float], None] = field(default=lambda step, value: None)
+    tick: Callable[[], None] = field(default=lambda: None)  # called every step; cheap unless work is due
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One panel of `filterlab compare`: a series per run, x against y."""
+
+    title: str
+    xlabel: str
+    x: Any  # (T,) array
+    y: Any  # (T,) array
+    xscale: str = "linear"  # or "symlog" for long step axes
+    ylim: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
+class FigureOptions:
+    """What `filterlab visualize` may change about a run's figures."""
+
+    image: str | None = None  # another input for the figures that show one image
+    layer: str | None = None  # restrict per-layer figures to this layer
+
+
+class Experiment(Protocol):
+    """A kind's runtime: everything that needs torch."""
+
+    card: Card
+
+    def prepare(self, cfg: Any) -> Any:
+        """Load and check the run's inputs before any run folder exists; InputError when they are unusable."""
+
+    def train(self, cfg: Any, inputs: Any, run: Run, device: Any, hooks: Hooks, resume: Checkpoint | None
+              ) -> dict[str, Any]:
+        """Train into ``run`` (from ``resume`` when given); write checkpoint, snapshots, metrics; return the summary."""
+
+    def figure_data(self, run_dir: Path, cfg: Any, options: FigureOptions) -> dict[str, Any]:
+        """Plain arrays for :meth:`draw`, rebuilt from a finished run's files alone."""
+
+    def draw(self, data: dict[str, Any], out_dir: Path, cmap: str, dpi: int) -> list[Any]:
+        """Every figure of the kind from plain arrays (also in the figure helper process)."""
+
+    def build_model(self, ckpt: Checkpoint) -> Any:
+        """The trained model, rebuilt from a checkpoint alone, in eval mode on the CPU."""
+
+    def curves(self, run_dir: Path, cfg: Any) -> list[Curve]:
+        """The run's training curves for `filterlab compare`, one per panel, in a fixed order."""
+
+
+def snapshot_schedule(steps: int, every: int, early: bool) -> list[int]:
+    """Steps whose filters are kept: 0, every ``every``-th, the last, and powers of two below ``every`` if ``early``."""
+    out = {0, steps, *range(0, steps + 1, every)}
+    if early:
+        out |= {2 ** i for i in range(32) if 2 ** i < min(every, steps)}
+    return sorted(out)

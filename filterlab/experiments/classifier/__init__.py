@@ -1,0 +1,56 @@
+"""The classifier experiment: a small conv net on MNIST-like data, its filters, feature maps and curves.
+
+This module is the kind's card (no torch); its runtime is in ``experiment.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..base import Card, Metric
+from .config import ClassifierConfig, estimate, layers
+
+METRICS = (
+    Metric("test_accuracy", "test accuracy", "share of the test split classified correctly after training", ".4f"),
+    Metric("train_seconds", "training seconds", "time spent in training steps, evaluation excluded", ".1f"),
+    Metric("epochs_done", "epochs", "passes over the training split completed", "d"),
+)
+
+
+def headline(s: dict[str, Any]) -> list[str]:
+    """The result in words, from summary.json."""
+    acc = s.get("test_accuracy")
+    acc_text = "-" if acc is None else f"{100 * acc:.2f}%"
+    lines = [f"test accuracy {acc_text} on {s.get('test_images')} {s.get('dataset')} test images after "
+             f"{s.get('epochs_done')} epoch(s), {s.get('steps')} steps, {s.get('train_seconds')} s of training"]
+    change = s.get("filter_change") or {}
+    if change:
+        lines.append("filter change ||W - W0|| / ||W0|| (median): " + ", ".join(
+            f"{layer} {v['median']:.2f}" for layer, v in change.items()))
+    return lines
+
+
+def what_happened(s: dict[str, Any]) -> str:
+    """A short paragraph for the report, written from the numbers."""
+    acc, best = s.get("test_accuracy"), s.get("best_test_accuracy")
+    parts = [f"The network trained for {s.get('epochs_done')} epoch(s) ({s.get('steps')} steps) on "
+             f"{s.get('train_images')} {s.get('dataset')} images and classifies "
+             f"{'-' if acc is None else f'{100 * acc:.2f}%'} of the {s.get('test_images')} test images correctly."]
+    if best is not None and acc is not None and best > acc + 1e-9:
+        parts.append(f"Its best epoch reached {100 * best:.2f}%.")
+    cm, classes = s.get("confusion"), s.get("classes")
+    if cm and classes:
+        pairs = [(cm[i][j], classes[i], classes[j]) for i in range(len(cm)) for j in range(len(cm)) if i != j]
+        if pairs:
+            n, a, b = max(pairs)
+            if n:
+                parts.append(f"The most common mistake: {n} test image(s) of class {a} taken for {b}.")
+    sample = s.get("sample") or {}
+    if sample:
+        parts.append(f"The sample ({sample.get('description')}) is predicted as class {sample.get('predicted')} "
+                     f"with probability {sample.get('probability', 0):.2f}.")
+    return " ".join(parts)
+
+
+CARD = Card("classifier", "a small conv-net classifier", ClassifierConfig, METRICS, layers, headline, what_happened,
+            estimate=estimate, paths=("data.root", "data.sample"))

@@ -1,0 +1,98 @@
+"""The classifier's runtime: inputs, training, figure data and model rebuilding (imports torch)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ...core.artifacts import Checkpoint, Snapshots
+from ...core.errors import InputError
+from ...core.rundir import SUMMARY_FILE, Run, read_json_object, read_metrics
+from ...viz.evolution import evolution_figures
+from ...viz.style import FigureInfo
+from ..base import Curve, FigureOptions, Hooks
+from . import CARD
+from .config import ClassifierConfig
+from .data import Data, prepare_data, sample_image
+from .figures import classifier_figures
+from .model import ConvNet
+from .train import run, sample_maps
+
+
+def build_model(ckpt: Checkpoint) -> ConvNet:
+    a = ckpt.model_args
+    model = ConvNet(ckpt.config["model"], a["in_channels"], a["image_size"], a["num_classes"])
+    model.load_state_dict(ckpt.model)
+    return model.eval()
+
+
+def figure_data(run_dir: Path, cfg: ClassifierConfig, options: FigureOptions) -> dict[str, Any]:
+    """Plain arrays for the figures, from the run's files alone (the same at the end of training and later)."""
+    ckpt, snaps = Checkpoint.load(run_dir), Snapshots.load(run_dir)
+    summary = read_json_object(run_dir / SUMMARY_FILE)
+    records = read_metrics(run_dir)
+    model = build_model(ckpt)
+    inp = ckpt.inputs
+    sample, label, desc = inp["sample"].numpy(), inp["sample_label"], inp["sample_desc"]
+    if options.image is not None:
+        img = sample_image(cfg, options.image, ckpt.model_args["in_channels"], key="--image")
+        sample, label, desc = img.pixels, img.label, img.description
+    maps, probs = sample_maps(model, sample, tuple(inp["mean"]), tuple(inp["std"]), inp["normalize"])
+    if options.layer is not None:
+        if options.layer not in maps:
+            raise InputError(f"--layer: {options.layer!r} is not one of {', '.join(maps)}")
+        maps = {options.layer: maps[options.layer]}
+    return {
+        "filters": snaps.weights[snaps.first_layer].numpy(), "steps": snaps.steps.numpy(),
+        "weights": {k: v.numpy() for k, v in snaps.weights.items()}, "snap_loss": snaps.loss.numpy(),
+        "history": [r for r in records if r.get("event") == "epoch"],
+        "step_loss": np.asarray([(r["step"], r["loss"]) for r in records if r.get("event") == "step"],
+                                dtype=float).reshape(-1, 2),
+        "maps": maps, "sample": sample, "sample_desc": desc, "sample_label": label, "sample_pred": int(probs.argmax()),
+        "confusion": np.asarray(summary["confusion"]), "classes": summary["classes"],
+        "test_accuracy": summary["test_accuracy"], "dataset": summary["dataset"],
+        "batch_norm": bool(cfg.model.batch_norm),
+    }
+
+
+def draw(data: dict[str, Any], out_dir: Path, cmap: str, dpi: int) -> list[FigureInfo]:
+    first = next(iter(data["weights"])) if "weights" in data else "conv1"
+    return (classifier_figures(data, out_dir, cmap, dpi)
+            + evolution_figures(data["filters"][:, :, 0], data["steps"], data["snap_loss"], out_dir, cmap, dpi, first))
+
+
+def curves(run_dir: Path, cfg: ClassifierConfig) -> list[Curve]:
+    hist = [r for r in read_metrics(run_dir) if r.get("event") == "epoch"]
+    epochs = np.asarray([h["epoch"] for h in hist], dtype=float)
+    return [Curve("test loss", "epoch", epochs, np.asarray([h["test_loss"] for h in hist], dtype=float)),
+            Curve("test accuracy (%)", "epoch", epochs,
+                  np.asarray([100 * h["test_accuracy"] for h in hist], dtype=float))]
+
+
+class Classifier:
+    card = CARD
+
+    def prepare(self, cfg: ClassifierConfig) -> Data:
+        return prepare_data(cfg)
+
+    def train(self, cfg: ClassifierConfig, inputs: Data, run_: Run, device: torch.device, hooks: Hooks,
+              resume: Checkpoint | None) -> dict[str, Any]:
+        return run(cfg, inputs, run_, device, hooks, resume)
+
+    def figure_data(self, run_dir: Path, cfg: ClassifierConfig, options: FigureOptions) -> dict[str, Any]:
+        return figure_data(run_dir, cfg, options)
+
+    def draw(self, data: dict[str, Any], out_dir: Path, cmap: str, dpi: int) -> list[FigureInfo]:
+        return draw(data, out_dir, cmap, dpi)
+
+    def build_model(self, ckpt: Checkpoint) -> ConvNet:
+        return build_model(ckpt)
+
+    def curves(self, run_dir: Path, cfg: ClassifierConfig) -> list[Curve]:
+        return curves(run_dir, cfg)
+
+
+EXPERIMENT = Classifier()

@@ -1,0 +1,98 @@
+"""A self-contained HTML report per run: what happened, key results, every figure with its caption and alt text.
+
+Images are embedded as data URIs, so ``report.html`` opens offline, from any folder, with no server. Built from
+the run directory alone with a jinja2 template (autoescaped); no torch.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from .. import experiments
+from ..core.errors import InputError
+from ..core.rundir import CONFIG_FILE, FIGURES_DIR, META_FILE, SUMMARY_FILE, atomic_write_text, read_json_object
+
+REPORT_FILE = "report.html"
+
+# Figures in reading order; anything else found in figures/ follows alphabetically.
+ORDER = ("filters_raw", "filters_binarised", "filter_change", "similarity", "loss", "conv1_filters", "feature_maps",
+         "curves", "confusion", "evolution", "evolution_gif")
+
+def figure_entries(fig_dir: Path) -> list[tuple[str, Path, dict]]:
+    """(name, image file, {"caption", "alt"}) for every figure with its sidecar, in reading order."""
+    found = {}
+    for side in sorted(fig_dir.glob("*.json")):
+        try:
+            meta = json.loads(side.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+        img = fig_dir / meta.get("figure", "")
+        if img.is_file():
+            found[side.stem] = (side.stem, img, meta)
+    ranked = [found.pop(n) for n in ORDER if n in found]
+    return ranked + [found[k] for k in sorted(found)]
+
+
+
+_ENV = jinja2.Environment(loader=jinja2.PackageLoader("filterlab.viz", "templates"), autoescape=True,
+                          undefined=jinja2.StrictUndefined)
+RUN_KEYS = ("start_time", "end_time", "device", "cuda_device", "seed", "threads", "torch_version",
+            "filterlab_version", "python_version")
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return "" if v is None else str(v)
+
+
+def _figures(fig_dir: Path) -> list[dict[str, str]]:
+    out = []
+    for name, img, meta in figure_entries(fig_dir):
+        out.append({"name": name, "file": img.name, "mime": "image/gif" if img.suffix == ".gif" else "image/png",
+                    "data": base64.b64encode(img.read_bytes()).decode("ascii"), "alt": meta.get("alt", ""),
+                    "caption": meta.get("caption", "")})
+    return out
+
+
+def report_context(run_dir: Path) -> dict[str, Any]:
+    """Everything the template shows, from the run's files; the kind's card names and explains its results."""
+    meta = read_json_object(run_dir / META_FILE)
+    summary = read_json_object(run_dir / SUMMARY_FILE) if (run_dir / SUMMARY_FILE).is_file() else {}
+    kind = meta.get("kind")
+    card = experiments.card(kind) if kind in experiments.kinds() else None
+    metrics = [{"label": m.label, "value": m.format(summary.get(m.key)), "meaning": m.meaning}
+               for m in (card.metrics if card else ()) if m.key in summary]
+    return {
+        "run_name": run_dir.name, "meta": meta, "status": meta.get("status", "unknown"),
+        "title": card.title if card else str(kind), "metrics": metrics,
+        "what_happened": card.what_happened(summary) if card and summary else "",
+        "tables": card.tables(summary) if card and summary else [],
+        "run_rows": [(k, _fmt(meta.get(k))) for k in RUN_KEYS if meta.get(k) is not None],
+        "figures": _figures(run_dir / FIGURES_DIR),
+        "config_text": (run_dir / CONFIG_FILE).read_text(encoding="utf-8"),
+        "command": " ".join(meta.get("command_line", [])),
+    }
+
+
+def build_report(run_dir: str | Path) -> Path:
+    """Write RUN_DIR/report.html from the run's files and return its path."""
+    run_dir = Path(run_dir)
+    html = _ENV.get_template("report.html.j2").render(**report_context(run_dir))
+    path = run_dir / REPORT_FILE
+    atomic_write_text(path, html)
+    return path
+
+
+def write_report(run_dir: Path) -> None:
+    """The run's report.html; a failure here is reported but does not change how the run ended."""
+    try:
+        build_report(run_dir)
+    except (InputError, OSError, jinja2.TemplateError) as e:
+        print(f"filterlab: warning: could not write {run_dir}/report.html: {e}", file=sys.stderr)

@@ -1,0 +1,44 @@
+"""Regenerate a run's figures and report from its directory alone: checkpoint, snapshots, metrics and summary.
+
+Nothing is retrained. With the run's own inputs, the figures come back equal to the ones the run drew; ``image``
+chooses another input for the figures that show one image, ``layer`` restricts per-layer figures to one layer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .. import experiments
+from ..core.config import DIVERGING_CMAPS
+from ..core.errors import InputError
+from ..core.rundir import CONFIG_FILE, FIGURES_DIR, is_run_dir
+from ..experiments.base import FigureOptions
+from .report import write_report
+
+
+def load_run_config(run_dir: Path) -> Any:
+    """The run's config, or InputError when the folder is not a run."""
+    if not is_run_dir(run_dir):
+        raise InputError(f"{run_dir}: not a run directory (no meta.json and config.yaml)")
+    return experiments.load_config(run_dir / CONFIG_FILE)
+
+
+def visualize(run_dir: str | Path, image: str | None = None, layer: str | None = None, cmap: str | None = None,
+              out: str | Path | None = None) -> list[Path]:
+    """Draw every figure of a run again (into ``out``, default RUN_DIR/figures) and rewrite its report."""
+    run_dir = Path(run_dir)
+    cfg = load_run_config(run_dir)
+    if cmap is not None and cmap not in DIVERGING_CMAPS:
+        raise InputError(f"--cmap: {cmap!r} is not one of the colour-blind-safe diverging maps "
+                         f"{', '.join(DIVERGING_CMAPS)}")
+    out_dir = Path(out) if out is not None else run_dir / FIGURES_DIR
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"--out {out_dir}: a file is in the way; give a folder")
+    exp = experiments.get(cfg.kind)
+    data = exp.figure_data(run_dir, cfg, FigureOptions(image=image, layer=layer))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    infos = exp.draw(data, out_dir, cmap or cfg.output.cmap, cfg.output.dpi)
+    if out is None:
+        write_report(run_dir)
+    return [i.path for i in infos]
