@@ -15,17 +15,19 @@ import torch
 import torch.nn.functional as F
 from common import REPO, report, table
 
-from filterlab import config as C
-from filterlab.classifier import TwoConvNet, make_optimizer, to_tensor
-from filterlab.data import load_split
-from filterlab.train import torch_threads
+from filterlab import experiments
+from filterlab.core.threads import ThreadPlan
+from filterlab.data.datasets import load_split
+from filterlab.experiments.classifier.data import to_tensor
+from filterlab.experiments.classifier.model import ConvNet
+from filterlab.experiments.classifier.train import make_optimizer
 
 
 def measure(cfg, x: torch.Tensor, y: torch.Tensor, steps: int) -> tuple[float, float]:
     t = cfg.train
     torch.manual_seed(0)
     layout = torch.channels_last if t.channels_last else torch.contiguous_format
-    model = TwoConvNet.from_config(C.to_dict(cfg)["model"]).to(memory_format=layout)
+    model = ConvNet(cfg.model).to(memory_format=layout)
     x = x.contiguous(memory_format=layout)
     opt = make_optimizer(model.parameters(), t)
     bs = t.batch_size
@@ -60,8 +62,9 @@ def main() -> None:
     y = torch.from_numpy(split.labels)
     rows = []
     for name in ("fashion_quick", "fashion_two_conv", "mnist_two_conv", "smoke_two_conv"):
-        cfg = C.load(REPO / "configs" / f"{name}.yaml")
-        with torch_threads(cfg.threads) as threads:
+        cfg = experiments.load_config(REPO / "configs" / f"{name}.yaml")
+        with ThreadPlan(cfg.threads) as plan:
+            threads = plan.threads
             tr, ev = measure(cfg, x, y, args.steps)
         m = cfg.model
         rows.append([f"configs/{name}.yaml", f"{m.channels[0]}/{m.channels[1]}", str(cfg.train.batch_size),

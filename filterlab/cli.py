@@ -22,6 +22,7 @@ import typer
 from . import experiments
 from .core import config as C
 from .core.errors import EXIT_USAGE, InputError
+from .core.geometry import GeometryError, layer_table
 from .core.rundir import SNAPSHOTS_FILE, atomic_write_text, create_run_dir, find_runs, is_run_dir
 from .runs import describe_run
 
@@ -90,7 +91,7 @@ def train(
     Exit status: 0 completed, 1 failed, 2 bad input (nothing created), 3 diverged, 130/143 interrupted by
     SIGINT/SIGTERM (resumable with --resume).
     """
-    from .core.lifecycle import check_config, resume_run, train_config  # imports torch: only when training
+    from .core.lifecycle import check_config, resume_run, train_config  # noqa: PLC0415 - imports torch: only when training
 
     if resume is not None:
         if configs or set_ or device or seed is not None:
@@ -152,7 +153,7 @@ def sweep(
     Writes sweep.json, sweep.csv and comparison figures into OUT/sweeps/NAME/...; prints that folder last.
     Exit status: 0 when every run completed, 1 when any did not, 2 for bad input, 130 when interrupted.
     """
-    from .sweep import parse_grid, run_sweep  # imports torch in the workers' parent: only when sweeping
+    from .sweep import parse_grid, run_sweep  # noqa: PLC0415 - imports torch in the workers' parent: only when sweeping
 
     def progress(job, total) -> None:
         r = job.result
@@ -193,10 +194,10 @@ def convolve(
     cmap: Annotated[str, typer.Option(help="Diverging map for signed values.")] = "RdBu_r",
 ) -> None:
     """What one convolution computes: the figure, the output-size arithmetic and one output pixel by hand."""
-    import numpy as np
+    import numpy as np  # noqa: PLC0415 - the explainer's imports stay out of --help
 
-    from . import explain as E
-    from .viz import explain_figures as figures
+    from . import explain as E  # noqa: PLC0415
+    from .viz import explain_figures as figures  # noqa: PLC0415
 
     if cmap not in C.DIVERGING_CMAPS:
         raise fail(f"--cmap: {cmap!r} is not one of {', '.join(C.DIVERGING_CMAPS)}")
@@ -225,7 +226,7 @@ def convolve(
         return
     try:
         x, x_desc = E.load_input(image, data_root)
-        k, k_desc = E.load_kernel(kernel)
+        k, k_desc = E.load_kernel(kernel or "")
         op = E.convolve2d if flip else E.correlate2d
         fmap = op(x, k, stride, padding, dilation)
         if at is None:  # the strongest response: a pixel where something happens
@@ -283,18 +284,17 @@ def shapes(
     channels: Annotated[int, typer.Option(min=1, help="Input channels (1 for MNIST-like data, 3 for RGB).")] = 1,
 ) -> None:
     """Each layer's output shape (C x H x W), parameter count and the size flattened into the linear layer."""
-    from . import explain as E
-
     cfg = _load(config, set_)
+    layers, (c, h, w) = experiments.card(cfg.kind).layers(cfg)
     try:
-        rows = E.layer_table(C.to_dict(cfg), in_channels=channels)
-    except E.ExplainError as e:
+        rows = layer_table(layers, (channels, h, w))
+    except GeometryError as e:
         raise fail(f"{config}: {e}") from None
     typer.echo(f"{'layer':<10}{'output shape':>18}{'parameters':>14}")
     for r in rows:
-        typer.echo(f"{r['layer']:<10}{' x '.join(map(str, r['shape'])):>18}{r['params']:>14,}")
-    flat = next(r for r in rows if r["layer"] == "flatten")["shape"][0]
-    typer.echo(f"flattened into the linear layer: {flat}; total parameters: {sum(r['params'] for r in rows):,}")
+        typer.echo(f"{r.name:<10}{' x '.join(map(str, r.shape)):>18}{r.params:>14,}")
+    flat = next(r for r in rows if r.layer is not None and r.layer.op == "flatten").shape[0]
+    typer.echo(f"flattened into the linear layer: {flat}; total parameters: {sum(r.params for r in rows):,}")
 
 
 @command()
@@ -302,9 +302,9 @@ def match(
     run_dir: Annotated[Path, typer.Argument(help="A classifier run directory.", show_default=False)],
 ) -> None:
     """Each learned conv1 filter's nearest hand-made kernel by cosine (after matching the size): table and figure."""
-    from . import explain as E
-    from .core.artifacts import Snapshots  # imports torch
-    from .viz import explain_figures as figures
+    from . import explain as E  # noqa: PLC0415
+    from .core.artifacts import Snapshots  # noqa: PLC0415 - imports torch
+    from .viz import explain_figures as figures  # noqa: PLC0415
 
     if not is_run_dir(run_dir) or not (run_dir / SNAPSHOTS_FILE).is_file():
         raise fail(f"{run_dir}: not a run directory with snapshots.pt")
@@ -331,7 +331,7 @@ def visualize(
     out: Annotated[Path | None, typer.Option(help="Write the figures here instead of RUN_DIR/figures.")] = None,
 ) -> None:
     """Draw every figure of a run again from its checkpoint, snapshots and metrics, without retraining."""
-    from .viz.visualize import visualize as draw  # imports torch
+    from .viz.visualize import visualize as draw  # noqa: PLC0415 - imports torch
 
     paths = draw(run_dir, image=image, layer=layer, cmap=cmap, out=out)
     for p in paths:
@@ -371,7 +371,7 @@ def compare_runs(
                                                      "folder beside the runs).")] = None,
 ) -> None:
     """The same figures from several runs side by side, labelled by what differs, and a table of final metrics."""
-    from .viz.compare import compare  # imports torch
+    from .viz.compare import compare  # noqa: PLC0415 - imports torch
 
     # beside the runs compared: OUT/compare/... where the first run is OUT/NAME/RUN
     target = out if out is not None else create_run_dir(run_dirs[0].resolve().parent.parent, "compare",
@@ -391,7 +391,7 @@ def main() -> None:  # pragma: no cover - the console-script entry point
         app()
         code = 0
     except SystemExit as e:
-        code = e.code
+        code = e.code  # type: ignore[assignment]
     except Exception:  # noqa: BLE001 - the error boundary: anything not an InputError is a bug
         traceback.print_exc()
         print("filterlab: internal error: this is a bug in filterlab, not in your input; please report it with the "

@@ -56,7 +56,7 @@ def load_kernel(spec: str) -> tuple[np.ndarray, str]:
 
 
 def read_matrix(path: Path, what: str) -> np.ndarray:
-    import yaml
+    import yaml  # noqa: PLC0415
 
     try:
         text = path.read_text(encoding="utf-8")
@@ -185,53 +185,6 @@ def rgb_example() -> dict:
     maps = np.stack([sum(correlate2d(x[c], kern[c]) for c in range(3)) for kern in kernels])  # (6, 24, 24)
     pooled = np.stack([pool2d(m, "max", 2) for m in maps])  # (6, 12, 12)
     return {"input": x, "kernels": kernels, "names": names, "maps": maps, "pooled": pooled}
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# Shapes of an experiment's layers, by the size arithmetic alone (no torch)
-
-
-def layer_table(cfg_dict: dict, in_channels: int = 1, image_size: int = 28) -> list[dict]:
-    """Each layer's output shape (C, H, W) and parameter count; ExplainError naming the layer that does not fit."""
-    rows = [{"layer": "input", "shape": (in_channels, image_size, image_size), "params": 0}]
-    m = cfg_dict["model"]
-
-    def conv(name: str, c_in: int, side: int, c_out: int, k: int, s: int, p: int, bias: bool) -> tuple[int, int]:
-        o = out_size(side, k, s, p)
-        if o < 1:
-            raise ExplainError(f"{name}: a {k}x{k} kernel with stride {s} and padding {p} does not fit its "
-                               f"{side}x{side} input: floor(({side} + 2*{p} - ({k}-1) - 1) / {s}) + 1 = {o}")
-        rows.append({"layer": name, "shape": (c_out, o, o), "params": c_in * c_out * k * k + (c_out if bias else 0)})
-        return c_out, o
-
-    if cfg_dict["kind"] == "single_image":
-        c, s = conv("conv", in_channels, image_size, m["filters"], m["kernel_size"], 1, 0, m["conv_bias"])
-        flat = c * s * s
-        rows.append({"layer": "flatten", "shape": (flat,), "params": 0})
-        rows.append({"layer": "linear", "shape": (m["num_classes"],), "params": flat * m["num_classes"]
-                     + m["num_classes"]})
-        return rows
-    c, s = in_channels, image_size
-    for i in range(2):
-        c, s = conv(f"conv{i + 1}", c, s, m["channels"][i], m["kernel_size"][i], m["stride"][i], m["padding"][i],
-                    not m["batch_norm"])
-        if m["batch_norm"]:
-            rows.append({"layer": f"bn{i + 1}", "shape": (c, s, s), "params": 2 * c})
-        if m["pool"][i] > 1:
-            o = out_size(s, m["pool"][i], m["pool"][i])
-            if o < 1:
-                raise ExplainError(f"pool{i + 1}: a {m['pool'][i]}x{m['pool'][i]} window does not fit the "
-                                   f"{s}x{s} map of conv{i + 1}")
-            s = o
-            rows.append({"layer": f"pool{i + 1}", "shape": (c, s, s), "params": 0})
-    flat = c * s * s
-    rows.append({"layer": "flatten", "shape": (flat,), "params": 0})
-    width = flat
-    if m["hidden"]:
-        rows.append({"layer": "hidden", "shape": (m["hidden"],), "params": flat * m["hidden"] + m["hidden"]})
-        width = m["hidden"]
-    rows.append({"layer": "output", "shape": (10,), "params": width * 10 + 10})
-    return rows
 
 
 # ---------------------------------------------------------------------------------------------------------------------

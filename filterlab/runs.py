@@ -6,25 +6,19 @@ is reported on its own line and never stops the listing of the others.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 from . import experiments
 from .core import config as C
 from .core.errors import InputError, short_repr
-from .core.locks import STALE_AFTER, is_held, read_lock
+from .core.locks import is_held
 from .core.rundir import CONFIG_FILE, META_FILE, SUMMARY_FILE, read_json_object
 
 
 def live_status(run_dir: Path, status: str | None) -> str | None:
     """A run marked running whose process is gone (no lock held, no fresh heartbeat) is shown as stale."""
-    if status != "running":
-        return status
-    if is_held(run_dir):
-        return status
-    info = read_lock(run_dir)
-    if info is not None and time.time() - float(info.get("heartbeat", 0)) < STALE_AFTER and not (run_dir / "lock").exists():
+    if status != "running" or is_held(run_dir):
         return status
     return "stale"
 

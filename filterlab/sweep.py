@@ -107,7 +107,7 @@ def worker_main() -> None:  # pragma: no cover - runs in the worker process; exe
     for line in sys.stdin:
         job = json.loads(line)
         if "compare" in job:  # the sweep's last step, done here where torch and matplotlib are already loaded
-            from .compare import CompareError, compare
+            from .viz.compare import CompareError, compare  # noqa: PLC0415 - matplotlib and torch, at the end only
 
             try:
                 answer = {"table": compare(job["compare"], Path(job["out"]))["table"]}
@@ -249,7 +249,7 @@ def _find_run_dir(out: Path, job: Job, since: float) -> str | None:
         if any(marker in a for a in meta.get("command_line", [])) and d.stat().st_mtime >= since - 1:
             if meta.get("status") == "running":
                 meta.update(status="failed", error="the sweep worker running it was killed")
-                from .runs import atomic_write_json
+                from .core.rundir import atomic_write_json  # noqa: PLC0415
 
                 atomic_write_json(d / "meta.json", meta)
             return str(d)

@@ -105,7 +105,7 @@ def test_run_files_agree_with_the_checkpoint(runner, tmp_path):
     assert ev["confusion"].sum() == 200
 
     snaps = load_snapshots(run)
-    assert snaps["layer"] == "conv1" and snaps["steps"][0] == 0 and snaps["steps"][-1] == summary["steps"]
+    assert list(snaps["weights"]) == ["conv1", "conv2"] and snaps["steps"][0] == 0 and snaps["steps"][-1] == summary["steps"]
     assert torch.equal(snaps["filters"][-1], model.conv1.conv.weight)
     assert snaps["filters"].shape[1:] == (8, 1, 3, 3)
 

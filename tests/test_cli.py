@@ -204,4 +204,6 @@ def test_last_stdout_line_is_the_run_dir_in_a_real_process(configs, tmp_path):
     assert p.returncode == 0, p.stderr
     last = p.stdout.strip().splitlines()[-1]
     assert Path(last).is_dir() and Path(last).parent.parent == tmp_path
-    assert p.stderr == ""  # quiet when stderr is not a terminal
+    # no progress bar when stderr is not a terminal; the result and the report's path, for the log
+    assert "\r" not in p.stderr and "predicted class 4 (target 4)" in p.stderr
+    assert p.stderr.strip().splitlines()[-1] == f"report: {Path(last) / 'report.html'}"

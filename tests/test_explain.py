@@ -163,7 +163,7 @@ def test_shapes_match_a_real_forward_pass(runner, path):
 def test_shapes_name_the_layer_that_does_not_fit(runner):
     r = runner.invoke(app, ["shapes", str(REPO / "configs" / "mnist_two_conv.yaml"), "--set", "model.padding=[0,0]",
                             "--set", "model.kernel_size=[9,9]", "--set", "model.pool=[2,4]"])
-    assert r.exit_code == 2 and "conv2" in r.output and "does not fit" in r.output
+    assert r.exit_code == 2 and "pool2" in r.output and "does not fit" in r.output
 
 
 def test_nearest_kernels():

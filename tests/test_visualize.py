@@ -137,7 +137,7 @@ def test_visualize_bad_options(runner, classifier_run, tmp_path, args, needle):
 def test_report_embeds_every_figure(single_run):
     html = (single_run / "report.html").read_text()
     figs = sorted((single_run / "figures").glob("*.json"))
-    assert html.count("<img src='data:image/") == len(figs) == 7
+    assert html.count('<img src="data:image/') == len(figs) == 7
     for side in figs:
         meta = json.loads(side.read_text())
         assert meta["caption"].split(" ")[0] in html
@@ -207,8 +207,9 @@ def test_runs_json_lists_every_run_with_its_status(runner, tmp_path, monkeypatch
     r = runner.invoke(app, ["train", str(FOUR), "--out", str(out), "-q", "--set", "train.optimizer=sgd",
                             "--set", "train.lr=1e30", "--set", "train.steps=100"])
     diverged = Path(r.output.strip().splitlines()[-1])
-    from filterlab import experiments, single_image
+    from filterlab import experiments
     from filterlab.core.lifecycle import StopFlag, train_config
+    from filterlab.experiments.single_image import train as single_image_train
 
     class Now(StopFlag):
         def __call__(self):
@@ -220,7 +221,7 @@ def test_runs_json_lists_every_run_with_its_status(runner, tmp_path, monkeypatch
     def boom(*a, **k):
         raise RuntimeError("simulated failure while measuring")
 
-    monkeypatch.setattr(single_image, "similarity", boom)
+    monkeypatch.setattr(single_image_train, "similarity", boom)
     failed = train_config(experiments.load_config(FOUR, ["train.steps=50"]), out_root=out).run_dir
     monkeypatch.undo()
 

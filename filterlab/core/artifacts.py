@@ -36,7 +36,8 @@ def _load(path: Path, what: str) -> dict[str, Any]:
         raise ArtifactError(f"{path}: not a filterlab {what} (truncated, corrupt, or not written by filterlab: "
                             f"{type(e).__name__})") from None
     except Exception as e:  # noqa: BLE001 - the unpickler raises many kinds (UnpicklingError, ...) on foreign files
-        raise ArtifactError(f"{path}: not a filterlab {what} ({type(e).__name__}); it cannot be loaded safely") from None
+        raise ArtifactError(f"{path}: not a filterlab {what} ({type(e).__name__}); it cannot be loaded safely"
+                            ) from None
     if not isinstance(obj, dict) or not isinstance(obj.get("format"), str):
         raise ArtifactError(f"{path}: not a filterlab {what} (no format tag)")
     return obj

@@ -9,6 +9,7 @@ stay fast.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import math
@@ -86,7 +87,7 @@ def _compose_node(loader: _Loader, parent: Any, index: Any) -> Any:
     return yaml.composer.Composer.compose_node(loader, parent, index)
 
 
-_Loader.compose_node = _compose_node  # type: ignore[method-assign]
+_Loader.compose_node = _compose_node  # type: ignore[method-assign,assignment]
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
@@ -209,10 +210,10 @@ def _coerce(tp: Any, value: Any, key: str, meta: dict) -> Any:
         if value is None:
             return None
         return _coerce(args[0], value, key, meta)
-    if dataclasses.is_dataclass(tp):
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         return build(tp, value, key)
     if origin is tuple:
-        args = typing.get_args(tp)
+        args = list(typing.get_args(tp))
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{key}: expected a list, got {_describe(value)}")
         if len(args) == 2 and args[1] is Ellipsis:
@@ -292,8 +293,6 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
     """Return a copy of ``data`` with each ``a.b=value`` applied; validation happens when the tree is built."""
-    import copy
-
     out = copy.deepcopy(data)
     for text in overrides:
         path, value = parse_override(text)

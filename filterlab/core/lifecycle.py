@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from .. import experiments
 from ..experiments.base import Experiment, FigureOptions, Hooks
 from ..viz.report import write_report
@@ -64,8 +66,6 @@ class Outcome:
 
 def resolve_device(name: str) -> Any:
     """auto -> cuda when torch sees a GPU, else cpu; an explicit cuda without a GPU is an error, never a fallback."""
-    import torch  # here, not at the top: `filterlab runs` and `--help` import this module's callers without torch
-
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
@@ -122,9 +122,9 @@ class Progress:
             return
         self.last = now
         if self._bar is None:
-            from rich.console import Console  # only on a terminal: rich costs 0.1 s to import
-            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
-            from rich.progress import Progress as Bar
+            from rich.console import Console  # noqa: PLC0415 - only on a terminal: rich costs 0.1 s to import
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn  # noqa: PLC0415
+            from rich.progress import Progress as Bar  # noqa: PLC0415
 
             self._bar = Bar(TextColumn(self.label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                             console=Console(stderr=True))
@@ -183,8 +183,6 @@ def train_config(cfg: Any, out_root: str | Path = "outputs", argv: list[str] | N
         device = resolve_device(cfg.device)
         run_dir = create_run_dir(out_root, cfg.name)
         lock = RunLock.acquire(run_dir)
-        import torch  # already imported by the experiment's runtime
-
         atomic_write_text(run_dir / CONFIG_FILE, C.dump_yaml(written))
         meta = base_meta(argv)
         meta.update(kind=cfg.kind, name=cfg.name, seed=cfg.seed, device=str(device), torch_version=torch.__version__,
@@ -288,7 +286,7 @@ def _train_in(run: Run, lock: RunLock, exp: Experiment, cfg: Any, inputs: Any, d
     except KeyboardInterrupt:
         return _ended(run, lock, worker, progress, "interrupted", 128 + signal.SIGINT,
                       "interrupted by a second Ctrl-C")
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - any failure inside training is recorded in the run, not lost
         error = f"{type(e).__name__}: {e}"
         return _ended(run, lock, worker, progress, "failed", EXIT_FAILED, error, traceback.format_exc(limit=-3))
     if diverged:

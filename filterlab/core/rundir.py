@@ -87,7 +87,7 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
     """``torch.save`` through atomic_open: the file at ``path`` is always a complete checkpoint (or absent)."""
-    import torch  # only when saving: this module serves `filterlab runs`, which must not import torch
+    import torch  # noqa: PLC0415 - only when saving: this module serves `filterlab runs`, which must not import torch
 
     with atomic_open(path) as f:
         torch.save(obj, f)
@@ -220,7 +220,7 @@ def read_json(path: str | Path) -> Any:
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
     """The metrics history; a last line cut short by a crash is ignored."""
-    out = []
+    out: list[dict[str, Any]] = []
     path = Path(run_dir) / METRICS_FILE
     if not path.exists():
         return out

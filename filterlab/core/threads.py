@@ -33,7 +33,7 @@ class ThreadPlan:
         return cls(requested, run_dir)
 
     def __enter__(self) -> ThreadPlan:
-        import torch  # the training runtime has imported it already; this module serves torch-free callers too
+        import torch  # noqa: PLC0415 - the training runtime has imported it already; this module serves torch-free callers too
 
         self._old = torch.get_num_threads()
         torch.set_num_threads(self.threads)
@@ -45,7 +45,7 @@ class ThreadPlan:
         """Called every step; nothing to do while the count is fixed."""
 
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
-        import torch
+        import torch  # noqa: PLC0415
 
         if self._old is not None:
             torch.set_num_threads(self._old)

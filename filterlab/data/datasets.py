@@ -85,12 +85,10 @@ def find_files(root: str | Path, name: str, split: str) -> tuple[Path, Path] | N
     """The (images, labels) files of a split, plain or .gz, or None when either is missing."""
     info = dataset_info(name)
     for d in candidate_dirs(Path(root), info):
-        found = []
-        for base in info.files(split):
-            hit = next((d / f for f in (base, base + ".gz") if (d / f).is_file()), None)
-            found.append(hit)
-        if all(found):
-            return found[0], found[1]
+        found = [next((d / f for f in (base, base + ".gz") if (d / f).is_file()), None) for base in info.files(split)]
+        images, labels = found
+        if images is not None and labels is not None:
+            return images, labels
     return None
 
 
@@ -144,9 +142,9 @@ def download(root: str | Path, name: str) -> None:
     root = Path(root)
     created = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
-    import socket
+    import socket  # noqa: PLC0415 - with the download only
 
-    import torchvision.datasets as tvd  # imported here only: it costs seconds
+    import torchvision.datasets as tvd  # noqa: PLC0415 - imported here only: it costs seconds
 
     cls = getattr(tvd, info.torchvision_class)
     old_timeout = socket.getdefaulttimeout()
@@ -161,7 +159,7 @@ def download(root: str | Path, name: str) -> None:
         for f in src.iterdir():
             if not f.name.endswith(".gz"):
                 os.replace(f, dest / f.name)
-    except Exception as e:  # torchvision raises RuntimeError, URLError, OSError ... on a failed download
+    except Exception as e:  # noqa: BLE001 - torchvision raises RuntimeError, URLError, OSError ... on a failed download
         reason = " ".join(str(e).split())
         raise DataError(f"downloading {name} into {root} failed ({type(e).__name__}: {reason}). "
                         + placement_hint(root, name, offer_download=False)) from None

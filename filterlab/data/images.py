@@ -130,7 +130,7 @@ def mnist_like(grey: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
     a = a[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
     scale = 20.0 / max(a.shape)
     h, w = max(1, round(a.shape[0] * scale)), max(1, round(a.shape[1] * scale))
-    small = np.asarray(Image.fromarray(a.astype(np.uint8)).resize((w, h), Image.LANCZOS), dtype=np.float32)
+    small = np.asarray(Image.fromarray(a.astype(np.uint8)).resize((w, h), Image.Resampling.LANCZOS), dtype=np.float32)
     out = np.zeros((SIZE, SIZE), np.float32)
     total = small.sum()
     cy, cx = ((np.indices(small.shape) * small).reshape(2, -1).sum(1) / total) if total > 0 else (h / 2, w / 2)

@@ -30,13 +30,15 @@ def card(kind: str) -> Card:
     """The torch-free description of a kind (config class, metrics, headline, layers)."""
     if kind not in KINDS:
         raise ConfigError(f"kind: {kind!r} is not one of {', '.join(KINDS)}")
-    return importlib.import_module(KINDS[kind]).CARD  # type: ignore[no-any-return]
+    card: Card = importlib.import_module(KINDS[kind]).CARD
+    return card
 
 
 def get(kind: str) -> Experiment:
     """A kind's runtime (imports torch)."""
     card(kind)
-    return importlib.import_module(KINDS[kind] + ".experiment").EXPERIMENT  # type: ignore[no-any-return]
+    exp: Experiment = importlib.import_module(KINDS[kind] + ".experiment").EXPERIMENT
+    return exp
 
 
 def config_classes() -> dict[str, type]:

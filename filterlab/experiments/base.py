@@ -65,7 +65,7 @@ class Card:
     what_happened: Callable[[dict[str, Any]], str]  # summary.json -> a short paragraph for the report
     estimate: Callable[[Any, list[Row]], Estimate]  # config and layer table -> resources the run will need
     paths: tuple[str, ...] = ()
-    tables: Callable[[dict[str, Any]], list[Table]] = _no_tables  # summary.json -> the kind's own report tables  # config keys that may name files or folders: saved as absolute paths
+    tables: Callable[[dict[str, Any]], list[Table]] = _no_tables  # summary.json -> the kind's own report tables
 
 
 @dataclass

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ def labels_for(configs: list[dict], run_dirs: list[Path]) -> tuple[list[str], li
     return [", ".join(f"{k}={f.get(k)}" for k in keys) for f in flat], keys
 
 
-def load_runs(run_dirs: list[str | Path]) -> tuple[list[Path], list[Any], str]:
+def load_runs(run_dirs: Sequence[str | Path]) -> tuple[list[Path], list[Any], str]:
     """The run folders, their configs and their one kind; CompareError for anything that cannot be compared."""
     dirs = [Path(d) for d in run_dirs]
     if len(dirs) < 2:
@@ -111,7 +112,7 @@ def curves_figure(dirs: list[Path], cfgs: list[Any], labels: list[str], what: st
          "colour, dash and marker.", dpi)
 
 
-def compare(run_dirs: list[str | Path], out_dir: Path) -> dict[str, Any]:
+def compare(run_dirs: Sequence[str | Path], out_dir: Path) -> dict[str, Any]:
     """Write compare_*.png (with captions and alt text), compare.md, compare.csv and compare.json into ``out_dir``."""
     dirs, cfgs, kind = load_runs(run_dirs)
     if out_dir.exists() and not out_dir.is_dir():

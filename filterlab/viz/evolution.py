@@ -9,11 +9,11 @@ import matplotlib
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..core.rundir import atomic_open
-from .style import FigureInfo, cmap_of, mosaic, new_figure, save, sym_limit
+from ..core.rundir import atomic_open, atomic_write_json
+from .style import FigureInfo, cmap_of, grid, mosaic, new_figure, save, sym_limit
 
 
-def evolution_columns(steps: Sequence[int], max_cols: int = 12) -> list[int]:
+def evolution_columns(steps: Sequence[int] | np.ndarray, max_cols: int = 12) -> list[int]:
     """Indices of the snapshots shown in the contact sheet: the first, the last, and between them the snapshots
     nearest to geometrically spaced steps, since filters change fastest early on."""
     steps = np.asarray(steps)
@@ -62,7 +62,8 @@ def gif_frames(filters: np.ndarray, steps: np.ndarray, loss: np.ndarray, cmap: s
     frames = []
     for j in range(len(filters)):
         idx = gif_indices(mosaic(grid(filters[j], grid_cols), 1), vlim)
-        body = Image.fromarray(idx, mode="P").resize((idx.shape[1] * scale, idx.shape[0] * scale), Image.NEAREST)
+        size = (idx.shape[1] * scale, idx.shape[0] * scale)
+        body = Image.fromarray(idx, mode="P").resize(size, Image.Resampling.NEAREST)
         frame = Image.new("P", (max(body.width, 260), body.height + 34), GIF_WHITE)
         frame.putpalette(palette)
         frame.paste(body, (0, 34))

@@ -22,7 +22,7 @@ class FigureError(RuntimeError):
 
 
 def _read_all(fd: int) -> bytes:
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         chunk = os.read(fd, 1 << 20)
         if not chunk:
@@ -39,9 +39,9 @@ def _write_all(fd: int, data: bytes) -> None:
 
 def _warm_up() -> None:
     """Import matplotlib and draw one tiny figure: font loading and first-draw set-up happen now, not later."""
-    import io
+    import io  # noqa: PLC0415 - the warm-up runs in the forked helper only
 
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # noqa: PLC0415 - imported in the helper, before torch
 
     fig = Figure(figsize=(1, 1))
     fig.add_subplot().plot([0, 1], label="x")
@@ -68,7 +68,7 @@ class FigureWorker:
         if pid == 0:  # the helper: never returns into the caller's code
             code = 0
             try:
-                import signal
+                import signal  # noqa: PLC0415
 
                 # Ctrl-C reaches the whole process group: the parent decides, the helper just finishes or exits
                 signal.signal(signal.SIGINT, signal.SIG_IGN)

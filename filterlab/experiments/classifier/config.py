@@ -76,7 +76,8 @@ class ClassifierTrain:
 
 @dataclass(frozen=True)
 class ClassifierOutput(Output):
-    snapshot_every: int = opt(100, "steps between snapshots of every conv layer's filters (initial and final always kept)", ge=1)
+    snapshot_every: int = opt(100, "steps between snapshots of every conv layer's filters (initial and final always "
+                              "kept)", ge=1)
 
 
 @dataclass(frozen=True)

@@ -79,10 +79,10 @@ def check_shape(d: ClassifierData, train: Split) -> None:
                          f"set data.channels to {channels} or null")
 
 
-def channel_stats(d: ClassifierData, tx: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def channel_stats(d: ClassifierData, tx: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:  # noqa: E501
     """The dataset's published mean and std, or for the user's own data those of its training split, per channel."""
     info = dataset_info(d.dataset)
-    if info.mean is not None:
+    if info.mean is not None and info.std is not None:
         return (info.mean,), (info.std,)
     f = tx.astype(np.float64) / 255.0
     return tuple(np.atleast_1d(f.mean(axis=(0, 1, 2))).tolist()), tuple(np.atleast_1d(f.std(axis=(0, 1, 2))).tolist())

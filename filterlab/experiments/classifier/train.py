@@ -30,9 +30,9 @@ def make_optimizer(params: Any, t: ClassifierTrain) -> torch.optim.Optimizer:
     if t.optimizer == "sgd":
         return torch.optim.SGD(params, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay)
     if t.optimizer == "adam":
-        return torch.optim.Adam(params, lr=t.lr, betas=tuple(t.betas), weight_decay=t.weight_decay)
+        return torch.optim.Adam(params, lr=t.lr, betas=(t.betas[0], t.betas[1]), weight_decay=t.weight_decay)
     if t.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=t.lr, betas=tuple(t.betas), weight_decay=t.weight_decay)
+        return torch.optim.AdamW(params, lr=t.lr, betas=(t.betas[0], t.betas[1]), weight_decay=t.weight_decay)
     return torch.optim.Adadelta(params, lr=t.lr, weight_decay=t.weight_decay)
 
 
@@ -405,7 +405,7 @@ def summarise(cfg: ClassifierConfig, data: Data, s: Setup, state: LoopState, rec
     }
 
 
-def sample_maps(model: nn.Module, sample: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...],
+def sample_maps(model: ConvNet, sample: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...],
                 normalize: bool) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Feature maps of one uint8 image through each conv layer, and the class probabilities, on the CPU."""
     was_training = model.training

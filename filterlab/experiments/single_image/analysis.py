@@ -111,7 +111,7 @@ def metric_records(loss: torch.Tensor, snap_steps: list[int], sim: dict[str, np.
     for j, step in enumerate(snap_steps):
         out.append({
             "step": step,
-            "loss": _num(loss[step]),
+            "loss": _num(float(loss[step])),
             "weight_cosine": [_num(v) for v in sim["weight_cosine"][j]],
             "change_cosine": [_num(v) for v in sim["change_cosine"][j]],
             "binary_agreement": [_num(v) for v in sim["binary_agreement"][j]],

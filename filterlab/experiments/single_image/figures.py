@@ -24,7 +24,7 @@ from ...viz.style import (
 )
 
 
-def _filters_figure(image: np.ndarray, rows: Sequence[tuple[str, np.ndarray]], cmap: str | None, vlim: float | None,
+def _filters_figure(image: np.ndarray, rows: Sequence[tuple[str, np.ndarray]], cmap: str | None, vlim: float,
                     binarise: bool) -> Any:
     """Image on the left, then a mosaic with one row of filter panels per entry of ``rows`` (label, (N, k, k))."""
     n, k = rows[0][1].shape[0], rows[0][1].shape[-1]
@@ -88,7 +88,7 @@ def single_image_figures(d: dict[str, Any], out_dir: Path, cmap: str, dpi: int,
             f"drawn in blue for negative and red for positive weights on one shared scale of +/-{vlim:.3g}.",
             dpi))
     if want is None or "filters_binarised" in want:
-        fig = _filters_figure(image, [("initial", first), ("trained", last)], None, None, binarise=True)
+        fig = _filters_figure(image, [("initial", first), ("trained", last)], None, 1.0, binarise=True)
         out.append(save(
             fig, out_dir, "filters_binarised",
             "The article's view: the image and every filter binarised at its own mean (white above, black below), "

@@ -1,0 +1,93 @@
+"""The package's shape: no import cycle, no kind name compared outside the experiments, each kind importable alone."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+PKG = REPO / "filterlab"
+
+
+def module_name(p: Path) -> str:
+    rel = p.relative_to(REPO).with_suffix("")
+    parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+    return ".".join(parts)
+
+
+def imports(p: Path) -> set[str]:
+    """The package's own modules that ``p`` imports, anywhere in the file (module level or inside functions)."""
+    mods = {module_name(q) for q in PKG.rglob("*.py")}
+    me = module_name(p)
+    base = me.split(".") if p.name == "__init__.py" else me.split(".")[:-1]
+    out = set()
+    for node in ast.walk(ast.parse(p.read_text())):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            prefix = ".".join(base[: len(base) - node.level + 1] + [node.module] if node.module else
+                              base[: len(base) - node.level + 1]) if node.level else node.module or ""
+            names = [prefix] + [f"{prefix}.{a.name}" for a in node.names]
+        else:
+            continue
+        out |= {n for n in names if n in mods and n != me}
+    return out
+
+
+def test_the_import_graph_has_no_cycle():
+    graph = {module_name(p): imports(p) for p in PKG.rglob("*.py")}
+    state: dict[str, int] = {}
+
+    def visit(m: str, path: list[str]) -> None:
+        state[m] = 1
+        for n in graph[m]:
+            if state.get(n) == 1:
+                raise AssertionError("import cycle: " + " -> ".join(path[path.index(n):] + [n]))
+            if n not in state:
+                visit(n, path + [n])
+        state[m] = 2
+
+    for m in graph:
+        if m not in state:
+            visit(m, [m])
+
+
+def test_a_cycle_is_caught(tmp_path, monkeypatch):
+    """Negative control: the checker sees a cycle written on purpose."""
+    (tmp_path / "filterlab").mkdir()
+    (tmp_path / "filterlab" / "__init__.py").write_text("")
+    (tmp_path / "filterlab" / "a.py").write_text("from . import b\n")
+    (tmp_path / "filterlab" / "b.py").write_text("def f():\n    from .a import x\n")
+    monkeypatch.setattr(sys.modules[__name__], "REPO", tmp_path)
+    monkeypatch.setattr(sys.modules[__name__], "PKG", tmp_path / "filterlab")
+    with pytest.raises(AssertionError, match="import cycle"):
+        test_the_import_graph_has_no_cycle()
+
+
+KIND_COMPARE = re.compile(r"""(==|!=)\s*["'](single_image|classifier)["']|["'](single_image|classifier)["']\s*(==|!=)""")
+
+
+def test_no_kind_name_is_compared_outside_the_experiments():
+    offenders = [str(p.relative_to(REPO)) for p in PKG.rglob("*.py")
+                 if "experiments" not in p.parts and KIND_COMPARE.search(p.read_text())]
+    assert offenders == []
+
+
+@pytest.mark.parametrize("kind", ["single_image", "classifier"])
+def test_each_kind_imports_alone_in_a_fresh_process(kind):
+    code = (f"import sys, filterlab.experiments.{kind} as k, filterlab.experiments.{kind}.experiment as e; "
+            f"assert 'torch' in sys.modules; assert e.EXPERIMENT.card is k.CARD")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert p.returncode == 0, p.stderr
+
+
+def test_the_cards_do_not_import_torch():
+    code = ("import sys; from filterlab import experiments; [experiments.card(k) for k in experiments.kinds()]; "
+            "assert 'torch' not in sys.modules, 'a card imported torch'")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert p.returncode == 0, p.stderr
