@@ -12,8 +12,9 @@ import torch
 from conftest import FIXTURES, need_dataset
 from filterlab import config as C
 from filterlab.classifier import TwoConvNet, evaluate, random_shift, to_tensor
-from filterlab.explain import layer_table
 from filterlab.cli import app
+from filterlab.core.geometry import layer_table
+from filterlab.explain.shapes import layers_for_config
 from filterlab.idx import read_idx, write_idx
 from filterlab.models import load_checkpoint
 from filterlab.train import DeviceError, resolve_device
@@ -38,11 +39,11 @@ def test_shapes_follow_the_config(cin, model):
     x = torch.zeros(4, cin, 28, 28)
     assert net(x).shape == (4, 10)
     maps = net.feature_maps(x)
-    rows = layer_table(C.to_dict(cfg), in_channels=cin)
-    shapes = {r["layer"]: r["shape"] for r in rows}
+    rows = layer_table(layers_for_config(cfg)[0], (cin, 28, 28))
+    shapes = {r.name: r.shape for r in rows}
     assert tuple(maps["conv1"].shape[1:]) == shapes["conv1"] and tuple(maps["conv2"].shape[1:]) == shapes["conv2"]
     assert net.flat_features == shapes["flatten"][0]
-    assert sum(r["params"] for r in rows) == sum(p.numel() for p in net.parameters())
+    assert sum(r.params for r in rows) == sum(p.numel() for p in net.parameters())
     assert net.conv1.conv.weight.shape[1] == cin
 
 

@@ -1,0 +1,123 @@
+"""The receptive field of one output pixel: the input region it sees, by the closed form, drawn on a digit.
+
+For a chain of convolutions and pools with effective kernels k' = d(k - 1) + 1 and strides s, the field grows by
+(k' - 1) times the product of the earlier strides at every layer: r = 1 + sum_l (k'_l - 1) * prod_{m<l} s_m.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+
+from ..core.geometry import Field, Layer, layer_table, receptive_fields
+from ..figures import FigureInfo, new_figure, save
+from .arithmetic import ExplainError
+from .style import NEXT, PAD_FACE, WINDOW, grid_panel, index_ticks, outline_box
+
+
+def field_of(layers: list[Layer], chw: tuple[int, int, int], name: str) -> tuple[Field, tuple[int, int]]:
+    """The layer's field and its output grid (H, W); ExplainError naming the layers that have one."""
+    fields = receptive_fields(layers)
+    if name not in fields:
+        raise ExplainError(f"--field {name!r}: not a layer before flatten; accepted: {', '.join(fields)}")
+    row = next(r for r in layer_table(layers, chw) if r.name == name)
+    return fields[name], (row.shape[1], row.shape[2])
+
+
+def parse_pixel(at: str | None, grid: tuple[int, int], name: str) -> tuple[int, int]:
+    """ROW,COL inside the layer's output grid; by default its centre."""
+    if at is None:
+        return grid[0] // 2, grid[1] // 2
+    try:
+        i, j = (int(v) for v in at.split(","))
+    except ValueError:
+        raise ExplainError(f"--at {at!r}: expected ROW,COL such as 3,4") from None
+    if not (0 <= i < grid[0] and 0 <= j < grid[1]):
+        raise ExplainError(f"--at {at}: outside {name}'s {grid[0]}x{grid[1]} output (rows and columns count from 0)")
+    return i, j
+
+
+def closed_form(layers: list[Layer], name: str) -> list[str]:
+    """The size, jump and offset sums with the numbers filled in, up to layer ``name``."""
+    size_terms, jump_terms, offset_terms = ["1"], ["1"], ["0"]
+    jump = 1
+    for layer in layers:
+        if layer.spatial:
+            k_eff = layer.dilation * (layer.kernel - 1) + 1
+            size_terms.append(f"({k_eff}-1)*{jump} [{layer.name}]")
+            offset_terms.append(f"{layer.padding}*{jump} [{layer.name}]")
+            jump *= layer.stride
+            jump_terms.append(f"{layer.stride} [{layer.name}]")
+        if layer.name == name:
+            break
+    f = receptive_fields(layers)[name]
+    return [f"  size = 1 + sum of (k'-1) * jump so far = {' + '.join(size_terms)} = {f.size}",
+            f"  jump = product of the strides = {' * '.join(jump_terms)} = {f.jump}",
+            f"  offset = sum of padding * jump so far = {' + '.join(offset_terms)} = {f.offset}"]
+
+
+def field_lines(layers: list[Layer], chw: tuple[int, int, int], name: str, pixel: tuple[int, int]) -> list[str]:
+    field, grid = field_of(layers, chw, name)
+    r0, r1, c0, c1 = field.region(*pixel)
+    h, w = chw[1], chw[2]
+    pads = r0 < 0 or c0 < 0 or r1 >= h or c1 >= w
+    return [f"receptive field of {name} pixel {pixel} (of its {grid[0]}x{grid[1]} output): input rows {r0} to {r1}, "
+            f"cols {c0} to {c1}: {field.size}x{field.size} pixels"
+            + (" (part of it in the zero padding)" if pads else ""),
+            "closed form (k' = d(k-1)+1, the effective kernel):", *closed_form(layers, name)]
+
+
+def fit_image(x: np.ndarray, h: int, w: int) -> np.ndarray:
+    """The digit centre-cropped (or zero-padded) to the network's input size."""
+    out = np.zeros((h, w))
+    sh, sw = min(h, x.shape[0]), min(w, x.shape[1])
+    xr, xc = (x.shape[0] - sh) // 2, (x.shape[1] - sw) // 2
+    orr, oc = (h - sh) // 2, (w - sw) // 2
+    out[orr:orr + sh, oc:oc + sw] = x[xr:xr + sh, xc:xc + sw]
+    return out
+
+
+def receptive_figure(x: np.ndarray, x_desc: str, layers: list[Layer], chw: tuple[int, int, int], name: str,
+                     pixel: tuple[int, int], out_dir: Path, dpi: int) -> FigureInfo:
+    """The input with the field outlined (padding drawn where the field reaches past the edge), and the layer's
+    output grid with the pixel marked."""
+    field, grid = field_of(layers, chw, name)
+    r0, r1, c0, c1 = field.region(*pixel)
+    h, w = chw[1], chw[2]
+    img = fit_image(x, h, w)
+    lo_r, hi_r, lo_c, hi_c = min(r0, 0), max(r1, h - 1), min(c0, 0), max(c1, w - 1)
+    canvas = np.full((hi_r - lo_r + 1, hi_c - lo_c + 1), np.nan)  # NaN: padding
+    canvas[-lo_r:-lo_r + h, -lo_c:-lo_c + w] = img
+    fig = new_figure(10.5, 5.6, constrained=True)
+    ax_in, ax_out = fig.subplots(1, 2, width_ratios=(1.35, 1))
+    cmap = matplotlib.colormaps["gray"].with_extremes(bad=PAD_FACE)
+    ax_in.imshow(canvas, cmap=cmap, vmin=0, vmax=max(float(img.max()), 1e-12), interpolation="nearest",
+                 extent=(lo_c - 0.5, hi_c + 0.5, hi_r + 0.5, lo_r - 0.5))
+    outline_box(ax_in, [(r0, c0), (r1, c1)], WINDOW, gid="field")
+    nxt = (pixel[0], pixel[1] + 1) if pixel[1] + 1 < grid[1] else None
+    if nxt is not None:  # the next pixel's field, jump pixels on
+        n0, n1, m0, m1 = field.region(*nxt)
+        outline_box(ax_in, [(n0, max(m0, lo_c)), (n1, min(m1, hi_c))], NEXT, gid="next-field", dashed=True, width=1.6)
+    index_ticks(ax_in, lo_r, hi_r - lo_r + 1, hi_c - lo_c + 1, col_origin=lo_c)
+    ax_in.set_title(f"input {h}x{w}: {name} pixel {pixel} sees rows {r0} to {r1}, cols {c0} to {c1},\n"
+                    f"a {field.size}x{field.size} field" + (" (light grey: zero padding)" if canvas.shape != (h, w)
+                                                            else ""), fontsize=9)
+    grid_panel(ax_out, np.zeros(grid), "gray_r", 0, 1, numbers=False, gid="grid")
+    outline_box(ax_out, [pixel], WINDOW, gid="pixel")
+    if nxt is not None:
+        outline_box(ax_out, [nxt], NEXT, gid="next-pixel", dashed=True, width=1.6)
+    index_ticks(ax_out, 0, *grid)
+    step = f"{field.jump} input pixel{'s' if field.jump > 1 else ''}"
+    ax_out.set_title(f"{name}'s output {grid[0]}x{grid[1]}: pixel {pixel} (orange)\n"
+                     + (f"the dashed blue pixel's field is {step} to the right" if nxt is not None else ""), fontsize=9)
+    step = f"{field.jump} pixel{'s' if field.jump > 1 else ''}"
+    caption = (f"The receptive field of {name}'s output pixel {pixel}: on {x_desc} ({h}x{w}, grey), the "
+               f"{field.size}x{field.size} input region, rows {r0} to {r1} and columns {c0} to {c1}, that this pixel "
+               f"depends on, by the closed form for a chain of convolutions and pools (jump {field.jump}, offset "
+               f"{field.offset}). Positions outside 0-{h - 1} lie in the zero padding. Dashed blue: the field of the "
+               f"next pixel to the right, {step} on." if nxt is not None else "")
+    alt = (f"Left: a digit with an orange square of {field.size} by {field.size} pixels. Right: a {grid[0]} by "
+           f"{grid[1]} grid with one cell outlined.")
+    return save(fig, out_dir, "receptive_field", caption, alt, dpi)
