@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import FIXTURES, REPO
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import FIXTURES, REPO
 from filterlab import config as C
 from filterlab import explain as E
 from filterlab.cli import app
