@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 
@@ -80,14 +81,10 @@ def pool_frames(case: ConvCase, max_frames: int = MAX_FRAMES) -> list[Frame]:
 
 
 def _font(size: int) -> ImageFont.FreeTypeFont:
-    import matplotlib
-
     return ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"), size)
 
 
 def _lut(cmap: str) -> np.ndarray:
-    import matplotlib
-
     return (matplotlib.colormaps[cmap](np.linspace(0, 1, 256))[:, :3] * 255).round().astype(np.uint8)
 
 

@@ -73,7 +73,7 @@ def _map_panel(ax: Any, case: ConvCase, cmap: str, vlim: float) -> Any:
     im = grid_panel(ax, fmap, cmap, -vlim, vlim, numbers=max(fmap.shape) <= MAX_NUMBERED,
                     fontsize=_fontsize(max(fmap.shape)), gid="feature map")
     index_ticks(ax, 0, *fmap.shape)
-    outline_cells(ax, [(w.row, w.col)], WINDOW, gid="worked pixel", width=2.6)
+    outline_cells(ax, [(w.row, w.col)], WINDOW, gid="worked pixel", width=2.6, zorder=7)  # above the pool window
     nxt = next_window(case)
     if nxt is not None:
         outline_cells(ax, [nxt[0]], NEXT, gid="next pixel", dashed=True, width=1.8)
@@ -120,8 +120,23 @@ def _arithmetic_row(fig: Any, grid: Any, case: ConvCase, cmap: str) -> None:
     kernel_panel(fig.add_subplot(grid[1, 2]), products, cmap, "= the products", "products")
     ax = fig.add_subplot(grid[1, 3])
     ax.axis("off")
-    ax.text(0.0, 0.5, f"sum of the {len(products.ravel())} products\n= {w.total:.6g}\n\n= feature map "
-            f"({w.row}, {w.col})\n\n{case.op_name},\n{case.settings}", fontsize=10, va="center", gid="sum")
+    ax.text(0.0, 0.98, f"sum of the {len(products.ravel())} products\n= {w.total:.6g}\n= feature map "
+            f"({w.row}, {w.col})\n\n{case.op_name},\n{case.settings}", fontsize=10, va="top", gid="sum")
+    ax.text(0.0, 0.0, legend_text(case), fontsize=8.5, va="bottom", gid="legend")
+
+
+def legend_text(case: ConvCase) -> str:
+    """What each outline colour marks, for this figure."""
+    w = case.worked
+    lines = [f"orange: output ({w.row}, {w.col}) and its window"]
+    nxt = next_window(case)
+    if nxt is not None:
+        lines.append(f"dashed blue: output {nxt[0]} and its window,\n  {case.stride} on (the stride)")
+    if case.pooling is not None:
+        lines.append("green: the pooling window" + (", its maximum ringed" if case.pooling.kind == "max" else ""))
+    if case.padding:
+        lines.append("hatched \"pad\": the zero padding")
+    return "\n".join(lines)
 
 
 def draw_convolve(case: ConvCase, cmap: str) -> tuple[Any, float]:

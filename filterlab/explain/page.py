@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import jinja2
+import matplotlib
 import numpy as np
 
 from ..figures import sym_limit
@@ -28,8 +29,6 @@ def _environment() -> jinja2.Environment:
 
 def page_data(case: ConvCase, cmap: str) -> dict:
     """What the page's script reads: plain lists and numbers."""
-    import matplotlib
-
     lut = matplotlib.colormaps[cmap](np.linspace(0, 1, 256))[:, :3]
     side = max(case.x.shape) + 2 * MAX_PADDING
     return {

@@ -16,7 +16,7 @@ from ..images import load_image
 from .arithmetic import correlate2d, pool2d
 from .figures import kernel_panel
 from .kernels import KERNELS
-from .shapes import InputShape, describe
+from .shapes import InputShape
 from .style import colormap
 
 RGB_INPUT = InputShape((3, 26, 26), hwc=True)  # the tutorial writes 26x26x3
@@ -54,19 +54,23 @@ def rgb_example() -> dict:
 
 
 def chain_text(shape: InputShape = RGB_INPUT) -> str:
-    """The chain on one line: 26x26x3 -> conv 3x3 s1 p0 -> 24x24x6 -> relu -> ... -> 108 -> linear -> 10."""
+    """The chain on one line, the layers between the shapes they change: 26x26x3 -(conv1)-> 24x24x6 -(relu1,
+    pool1)-> 12x12x6 ... -(output)-> 10."""
     rows = layer_table(RGB_LAYERS, shape.chw)
-    parts = [shape.show(rows[0].shape)]
-    for r in rows[1:]:
-        parts.append(f"{describe(r.layer)} -> {shape.show(r.shape)}")
-    return " -> ".join(parts)
+    parts, between = [shape.show(rows[0].shape)], []
+    for prev, r in zip(rows, rows[1:], strict=False):
+        between.append(r.name)
+        if r.shape != prev.shape:
+            parts.append(f"-({', '.join(between)})-> {shape.show(r.shape)}")
+            between = []
+    return " ".join(parts)
 
 
 def rgb_figure(ex: dict, out_dir: Path, cmap: str, dpi: int) -> FigureInfo:
     """Channels, each kernel's three slices with numbers, the six maps and the pooled maps; the chain on top."""
     x, kernels, maps, pooled = ex["input"], ex["kernels"], ex["maps"], ex["pooled"]
     fig = new_figure(11, 14.6, constrained=True)
-    fig.suptitle("the whole chain: " + chain_text().replace(" -> relu -> ", " -> relu ->\n", 1), fontsize=9)
+    fig.suptitle("the whole chain (shapes; this figure computes it to 12x12x6):\n" + chain_text(), fontsize=9)
     grid = fig.add_gridspec(7, 5)
     for c, label in enumerate(("R", "G", "B")):
         ax = fig.add_subplot(grid[0, c])

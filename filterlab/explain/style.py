@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import matplotlib
 import numpy as np
+from matplotlib import patheffects
+from matplotlib.patches import Circle, Rectangle
 
 from ..figures import GAP_GREY
 from .arithmetic import is_pad
@@ -25,8 +28,6 @@ MAX_NUMBERED = 12  # inputs and maps up to this side get their numbers in the ce
 
 
 def colormap(name: str) -> Any:
-    import matplotlib
-
     return matplotlib.colormaps[name].with_extremes(bad=GAP_GREY)
 
 
@@ -42,8 +43,6 @@ def grid_panel(ax: Any, values: np.ndarray, cmap: str, vmin: float, vmax: float,
     With ``shape`` (the unpadded input's H, W), cells outside it are drawn as padding: hatched, labelled "pad".
     Every number drawn is a Text artist with gid "cell" at the cell's centre, its string fmt_number(value).
     """
-    from matplotlib.patches import Rectangle
-
     h, w = values.shape
     extent = (origin - 0.5, origin + w - 0.5, origin + h - 0.5, origin - 0.5)
     im = ax.imshow(values, cmap=colormap(cmap), vmin=vmin, vmax=vmax, interpolation="nearest", extent=extent)
@@ -89,22 +88,17 @@ def index_ticks(ax: Any, origin: int, h: int, w: int, fontsize: float = 7, col_o
 
 
 def outline_cells(ax: Any, cells: Iterable[tuple[int, int]], colour: str, *, gid: str, dashed: bool = False,
-                  width: float = 2.2) -> None:
+                  width: float = 2.2, zorder: float = 4) -> None:
     """Outline each cell (r, c) on its own: right for dilated windows, whose cells are not contiguous."""
     from matplotlib import patheffects
-    from matplotlib.patches import Rectangle
-
     stroke = [patheffects.withStroke(linewidth=width + 1.6, foreground="black")]
     for r, c in cells:
         ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, edgecolor=colour, linewidth=width,
-                               linestyle="--" if dashed else "-", path_effects=stroke, gid=gid, zorder=4))
+                               linestyle="--" if dashed else "-", path_effects=stroke, gid=gid, zorder=zorder))
 
 
 def mark_cell(ax: Any, r: int, c: int, colour: str, *, gid: str) -> None:
     """A ring inside cell (r, c): the winner of a max-pooling window."""
-    from matplotlib import patheffects
-    from matplotlib.patches import Circle
-
     stroke = [patheffects.withStroke(linewidth=4, foreground="black")]
     ax.add_patch(Circle((c, r), 0.3, fill=False, edgecolor=colour, linewidth=2.2, path_effects=stroke, gid=gid,
                         zorder=6))
@@ -114,8 +108,6 @@ def outline_box(ax: Any, cells: list[tuple[int, int]], colour: str, *, gid: str,
                 width: float = 2.6) -> None:
     """One rectangle around the bounding box of ``cells``."""
     from matplotlib import patheffects
-    from matplotlib.patches import Rectangle
-
     rows, cols = [r for r, _ in cells], [c for _, c in cells]
     stroke = [patheffects.withStroke(linewidth=width + 1.6, foreground="black")]
     ax.add_patch(Rectangle((min(cols) - 0.5, min(rows) - 0.5), max(cols) - min(cols) + 1, max(rows) - min(rows) + 1,
