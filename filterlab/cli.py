@@ -167,7 +167,7 @@ def _echo_lines(lines: list[str]) -> None:
 
 @app.command()
 def convolve(
-    kernel: Annotated[Optional[str], typer.Option(help="A built-in kernel (identity, box_blur, gaussian_blur, "
+    kernel: Annotated[str | None, typer.Option(help="A built-in kernel (identity, box_blur, gaussian_blur, "
                                                        "sharpen, laplacian, laplacian4, sobel_x, sobel_y, prewitt_x, "
                                                        "prewitt_y, emboss, outline) or a text/YAML file of "
                                                        "numbers.")] = None,
@@ -177,8 +177,8 @@ def convolve(
     stride: Annotated[int, typer.Option(min=1, help="Stride S.")] = 1,
     padding: Annotated[int, typer.Option(min=0, help="Zero padding P.")] = 0,
     dilation: Annotated[int, typer.Option(min=1, help="Dilation D.")] = 1,
-    pool: Annotated[Optional[str], typer.Option(metavar="max|avg:K", help="Pool the feature map, e.g. max:2.")] = None,
-    at: Annotated[Optional[str], typer.Option(metavar="ROW,COL", help="Output pixel to work out by hand "
+    pool: Annotated[str | None, typer.Option(metavar="max|avg:K", help="Pool the feature map, e.g. max:2.")] = None,
+    at: Annotated[str | None, typer.Option(metavar="ROW,COL", help="Output pixel to work out by hand "
                                                                      "(default: the strongest response).")] = None,
     flip: Annotated[bool, typer.Option("--flip", help="Compute the textbook convolution (kernel flipped) instead "
                                                       "of PyTorch's cross-correlation.")] = False,
@@ -191,8 +191,8 @@ def convolve(
                                                     "the whole chain to 3x3x12 -> 108 -> 10.")] = False,
     gallery: Annotated[bool, typer.Option("--gallery", help="Every built-in kernel applied to IMAGE, in one "
                                                             "figure.")] = False,
-    data_root: Annotated[Optional[str], typer.Option(help="Dataset folder for DATASET:SPLIT:INDEX images.")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Folder for the figures (default: a new one under "
+    data_root: Annotated[str | None, typer.Option(help="Dataset folder for DATASET:SPLIT:INDEX images.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for the figures (default: a new one under "
                                                      "outputs/convolve/).")] = None,
     cmap: Annotated[str, typer.Option(help="Diverging map for signed values.")] = "RdBu_r",
 ) -> None:
@@ -231,21 +231,21 @@ def convolve(
 
 @app.command()
 def shapes(
-    config: Annotated[Optional[Path], typer.Argument(help="An experiment config (or give --rgb).",
+    config: Annotated[Path | None, typer.Argument(help="An experiment config (or give --rgb).",
                                                      show_default=False)] = None,
     set_: SetOpt = None,
-    input_: Annotated[Optional[str], typer.Option("--input", metavar="CxHxW|HxWxC", help=INPUT_HELP)] = None,
-    channels: Annotated[Optional[int], typer.Option(min=1, help="Input channels (1 for MNIST-like data, 3 for RGB); "
+    input_: Annotated[str | None, typer.Option("--input", metavar="CxHxW|HxWxC", help=INPUT_HELP)] = None,
+    channels: Annotated[int | None, typer.Option(min=1, help="Input channels (1 for MNIST-like data, 3 for RGB); "
                                                                 "--input says more.")] = None,
     rgb: Annotated[bool, typer.Option("--rgb", help="The tutorial's colour chain (convolve --rgb's): 26x26x3 -> "
                                                     "... -> 3x3x12 -> 108 -> 10.")] = False,
-    field: Annotated[Optional[str], typer.Option(metavar="LAYER", help="Also the receptive field of one output "
+    field: Annotated[str | None, typer.Option(metavar="LAYER", help="Also the receptive field of one output "
                                                                         "pixel of LAYER (e.g. conv2), drawn on "
                                                                         "IMAGE.")] = None,
-    at: Annotated[Optional[str], typer.Option(metavar="ROW,COL", help="That pixel (default: the centre of LAYER's "
+    at: Annotated[str | None, typer.Option(metavar="ROW,COL", help="That pixel (default: the centre of LAYER's "
                                                                      "output).")] = None,
     image: Annotated[str, typer.Option(help="The digit the receptive field is drawn on.")] = "seven",
-    out: Annotated[Optional[Path], typer.Option(help="Folder for the receptive-field figure (default: a new one "
+    out: Annotated[Path | None, typer.Option(help="Folder for the receptive-field figure (default: a new one "
                                                      "under outputs/shapes/).")] = None,
 ) -> None:
     """Each layer's output shape, parameter count and the size flattened into the linear layer, for any input."""

@@ -88,6 +88,7 @@ def test_the_outlined_window_and_pixel_are_the_ones_the_text_computes(runner, tm
         k = case.pooling.size
         assert covered(ax["feature map"], "pool-window") == {(i * k + a, j * k + b) for a in range(k) for b in range(k)}
         assert covered(ax["pooled"], "pooled cell") == {(i, j)}
+        assert texts(ax["pooled"]) == expected(case.pooling.pooled)  # even a 1x1 pooled map carries its number
 
 
 def test_numbers_in_the_cells_equal_the_arrays():
