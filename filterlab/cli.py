@@ -250,11 +250,10 @@ def shapes(
 ) -> None:
     """Each layer's output shape, parameter count and the size flattened into the linear layer, for any input."""
     from .core.geometry import GeometryError
-    from .explain import outputs as X
     from .explain.arithmetic import ExplainError
     from .explain.kernels import load_input
-    from .explain.rgb import RGB_INPUT, RGB_LAYERS
-    from .explain.shapes import InputShape, layers_for_config, parse_input, shapes_lines
+    from .explain.receptive import field_text
+    from .explain.shapes import RGB_INPUT, RGB_LAYERS, InputShape, layers_for_config, parse_input, shapes_lines
 
     if (config is None) == (not rgb):
         raise fail("give a CONFIG or --rgb (one of them)")
@@ -272,7 +271,7 @@ def shapes(
             shape = InputShape((channels, *shape.chw[1:]), shape.hwc)
         lines = shapes_lines(layers, shape)
         if field is not None:
-            field_lines, pixel = X.field_text(layers, shape, field, at)
+            field_lines, pixel = field_text(layers, shape.chw, field, at)
             x, desc = load_input(image)
     except GeometryError as e:
         raise fail(f"{config if config is not None else '--rgb'}: {e}") from None
@@ -280,8 +279,10 @@ def shapes(
         raise fail(str(e)) from None
     _echo_lines(lines)
     if field is not None:
-        target = _new_folder(out, "shapes")
-        _echo_lines(field_lines + X.field_drawing(x, desc, layers, shape, field, pixel, target) + [str(target)])
+        from .explain.receptive_figure import receptive_figure  # matplotlib: only when there is a figure to draw
+
+        info = receptive_figure(x, desc, layers, shape.chw, field, pixel, _new_folder(out, "shapes"), 110)
+        _echo_lines([*field_lines, f"figure: {info.path}", str(info.path.parent)])
 
 
 @app.command()

@@ -17,7 +17,7 @@ from filterlab.core.geometry import receptive_fields
 from filterlab.explain.figures import draw_convolve
 from filterlab.explain.gallery import gallery_data, gallery_figure
 from filterlab.explain.kernels import KERNELS, fmt_number, kernel_text, load_input
-from filterlab.explain.receptive import draw_receptive, receptive_caption, receptive_figure
+from filterlab.explain.receptive_figure import draw_receptive, receptive_caption, receptive_figure
 from filterlab.explain.shapes import layers_for_config
 from filterlab.explain.walkthrough import build_case
 

@@ -10,15 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.geometry import Layer, size_arithmetic
+from ..core.geometry import size_arithmetic
 from ..figures import FigureInfo
 from .animation import animate
 from .figures import convolve_figure
 from .gallery import gallery_figure
 from .page import write_page
-from .receptive import field_lines, field_of, parse_pixel, receptive_figure
-from .rgb import RGB_INPUT, RGB_LAYERS, rgb_example, rgb_figure
-from .shapes import InputShape, shapes_lines
+from .rgb import rgb_example, rgb_figure
+from .shapes import RGB_INPUT, RGB_LAYERS, shapes_lines
 from .walkthrough import ConvCase
 
 DPI = 110
@@ -56,15 +55,3 @@ def rgb_lines(target: Path, cmap: str) -> list[str]:
 
 def gallery_lines(x: np.ndarray, desc: str, target: Path, cmap: str) -> list[str]:
     return [f"input: {desc}, {x.shape[0]}x{x.shape[1]}", *_figure_lines([gallery_figure(x, desc, target, cmap, DPI)])]
-
-
-def field_text(layers: list[Layer], shape: InputShape, name: str, at: str | None) -> tuple[list[str], tuple[int, int]]:
-    """The receptive field of layer ``name``'s pixel ``at`` (by default its output's centre): lines and the pixel."""
-    _, grid = field_of(layers, shape.chw, name)
-    pixel = parse_pixel(at, grid, name)
-    return field_lines(layers, shape.chw, name, pixel), pixel
-
-
-def field_drawing(x: np.ndarray, desc: str, layers: list[Layer], shape: InputShape, name: str, pixel: tuple[int, int],
-                  target: Path) -> list[str]:
-    return _figure_lines([receptive_figure(x, desc, layers, shape.chw, name, pixel, target, DPI)])

@@ -10,22 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.geometry import Layer, layer_table
+from ..core.geometry import layer_table
 from ..figures import FigureInfo, new_figure, save, sym_limit
 from ..images import load_image
 from .arithmetic import correlate2d, pool2d
 from .figures import kernel_panel
 from .kernels import KERNELS
-from .shapes import InputShape
+from .shapes import RGB_INPUT, RGB_LAYERS, InputShape
 from .style import colormap
-
-RGB_INPUT = InputShape((3, 26, 26), hwc=True)  # the tutorial writes 26x26x3
-RGB_LAYERS = [
-    Layer("conv1", "conv", 6, 3), Layer("relu1", "act", detail="relu"), Layer("pool1", "pool", 0, 2, 2, detail="max"),
-    Layer("conv2", "conv", 12, 3), Layer("relu2", "act", detail="relu"), Layer("pool2", "pool", 0, 2, 2, detail="max"),
-    Layer("conv3", "conv", 12, 3), Layer("relu3", "act", detail="relu"),
-    Layer("flatten", "flatten"), Layer("output", "linear", 10),
-]
 
 
 def rgb_example() -> dict:

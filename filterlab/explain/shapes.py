@@ -130,3 +130,13 @@ def shapes_lines(layers: list[Layer], shape: InputShape) -> list[str]:
         feeding = " -> ".join(names[spatial[-1]:i]) if spatial else "the input"
         raise GeometryError(f"{e} (its input comes from {feeding})") from None
     return table_lines(rows, shape)
+
+
+# The tutorial's colour network, convolve --rgb's: 26x26x3 -> six 3x3x3 kernels -> ... -> 3x3x12 -> 108 -> 10
+RGB_INPUT = InputShape((3, 26, 26), hwc=True)  # the tutorial writes 26x26x3
+RGB_LAYERS = [
+    Layer("conv1", "conv", 6, 3), Layer("relu1", "act", detail="relu"), Layer("pool1", "pool", 0, 2, 2, detail="max"),
+    Layer("conv2", "conv", 12, 3), Layer("relu2", "act", detail="relu"), Layer("pool2", "pool", 0, 2, 2, detail="max"),
+    Layer("conv3", "conv", 12, 3), Layer("relu3", "act", detail="relu"),
+    Layer("flatten", "flatten"), Layer("output", "linear", 10),
+]
