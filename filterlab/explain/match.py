@@ -65,7 +65,8 @@ def match_figure(filters: np.ndarray, rows: list[dict], out_dir: Path, cmap: str
     fig = new_figure(1.5 * cols, 2.9 * nrows + 0.4, constrained=True)
     grid = fig.add_gridspec(2 * nrows, cols)
     for i, r in enumerate(rows):
-        _pair(fig, grid, *divmod(i, cols), filters[i], r, k, cmap)
+        rr, cc = divmod(i, cols)
+        _pair(fig, grid, rr, cc, filters[i], r, k, cmap)
     mean = float(np.mean([abs(r["cosine"]) for r in rows]))
     return save(
         fig, out_dir, "nearest_kernels",

@@ -79,7 +79,8 @@ def _pooling(fmap: np.ndarray, pool: str, row: int, col: int) -> Pooling:
     pooled = pool2d(fmap, kind, size)
     cell = (row // size, col // size)
     if not (cell[0] < pooled.shape[0] and cell[1] < pooled.shape[1]):  # the worked pixel lies in a dropped edge
-        cell = tuple(int(v) for v in np.unravel_index(np.abs(pooled).argmax(), pooled.shape))
+        i, j = np.unravel_index(np.abs(pooled).argmax(), pooled.shape)
+        cell = (int(i), int(j))
     return Pooling(kind, size, pooled, cell)
 
 
