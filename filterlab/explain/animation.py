@@ -282,6 +282,8 @@ def _pool_header(case: ConvCase, f: Frame, n: int, total: int) -> list[str]:
     assert p is not None
     (i, j), (r0, c0), (r1, c1) = f.pos, f.window[0], f.window[-1]
     where = f"pooled ({i}, {j}) reads rows {r0}-{r1}, cols {c0}-{c1}"
+    if total < p.pooled.size:  # one frame per pooled row
+        where = f"pooled row {i} filled in; ({i}, {j}) reads rows {r0}-{r1}, cols {c0}-{c1}"
     if f.winner is not None:
         first = f"{where}: max = {f.value:.4g}, at {f.winner} (ringed)"
     else:
