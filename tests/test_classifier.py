@@ -41,11 +41,11 @@ def test_shapes_follow_the_config(cin, model):
     assert net(x).shape == (4, 10)
     maps = net.feature_maps(x)
     layers, _ = experiments.card("classifier").layers(cfg)
-    rows = [{"layer": r.name, "shape": r.shape, "params": r.params} for r in layer_table(layers, (cin, 28, 28))]
-    shapes = {r["layer"]: r["shape"] for r in rows}
+    rows = layer_table(layers, (cin, 28, 28))
+    shapes = {r.name: r.shape for r in rows}
     assert tuple(maps["conv1"].shape[1:]) == shapes["conv1"] and tuple(maps["conv2"].shape[1:]) == shapes["conv2"]
     assert net.flat_features == shapes["flatten"][0]
-    assert sum(r["params"] for r in rows) == sum(p.numel() for p in net.parameters())
+    assert sum(r.params for r in rows) == sum(p.numel() for p in net.parameters())
     assert net.conv1.conv.weight.shape[1] == cin
 
 
