@@ -456,6 +456,7 @@ def run(cfg: Any, data: Data, run_dir: Any, device: torch.device, hooks: Any,
 
         def on_step(step: int, loss: torch.Tensor) -> bool:
             nonlocal stop_reason
+            hooks.rebalance(step)  # a clock read, unless a look at the other live runs is due
             if step in snap_steps_planned:
                 snaps.append(model.conv1.conv.weight.detach().cpu().clone())
                 snap_steps.append(step)
@@ -485,6 +486,7 @@ def run(cfg: Any, data: Data, run_dir: Any, device: torch.device, hooks: Any,
 
         for epoch in range(first_epoch, t.epochs + 1):
             state.epoch = epoch
+            hooks.rebalance(state.step, force=True)  # the share of the cores may have changed since the last epoch
             tr = train_one_epoch(model, opt, sched, xs["train"], ys["train"], cfg, gen, state, fill, on_step,
                                  partial, scaler)
             partial = None

@@ -2,8 +2,9 @@
 
 A worker imports torch once and trains run after run, so start-up is paid per worker, not per run. Each worker is
 its own process: a run that fails, or a worker that is killed, is recorded as failed and the sweep goes on with a
-fresh worker. ``--jobs J`` runs J workers at once and divides the machine's cores between them, so parallel runs
-never oversubscribe the CPU. The sweep folder gets ``sweep.json``, ``sweep.csv`` and the comparison figures.
+fresh worker. ``--jobs J`` runs J workers at once; a ``threads: 0`` run takes its share of the cores like any run
+(:mod:`filterlab.core.cores`), so the last one takes the cores back, and an explicit count is capped at cores // J.
+The sweep folder gets ``sweep.json``, ``sweep.csv`` and the comparison figures.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def plan(config: Path, grid: dict[str, list[str]], seeds: int, base_sets: list[s
                 sets.append(f"seed={base.seed + s}")
             try:
                 cfg = C.load(config, sets)
-                if cfg.threads == 0 or cfg.threads > threads:  # share the cores between the parallel workers
+                if cfg.threads > threads:  # threads: 0 runs share the cores through the registry of live runs
                     sets.append(f"threads={threads}")
                     cfg = C.load(config, sets)
             except C.ConfigError as e:

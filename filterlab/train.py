@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import sys
 import threading
@@ -23,6 +22,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from . import config as C
+from .core.cores import CoreShare, cpu_pool
 from .runs import CONFIG_FILE, Run, atomic_write_text, base_meta, create_run_dir, now_iso
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DIVERGED = 0, 1, 2, 3
@@ -66,10 +66,8 @@ def resolve_device(name: str) -> Any:
 
 
 def default_threads() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+    """The CPUs this process may use (its affinity; inside Slurm, what the job or task was given)."""
+    return cpu_pool().budget
 
 
 @contextlib.contextmanager
@@ -143,6 +141,7 @@ class Hooks:
     should_stop: Callable[[], bool]
     figures: Callable[[str, dict], None]
     diverged: Callable[[int, float], None] = field(default=lambda step, value: None)
+    rebalance: Callable[..., int] = field(default=lambda step=0, force=False: 0)  # CoreShare.rebalance
 
 
 def prepare(cfg: Any) -> dict[str, Any]:
@@ -285,11 +284,16 @@ def _train_in(run: Run, cfg: Any, inputs: dict, device: Any, quiet: bool, stop: 
         else:
             render_figures(**job)
 
+    earlier = list(run.meta.get("threads_history", []))  # a resumed run keeps its earlier attempts' counts
+    cores = CoreShare(cfg.threads, device.type, str(run_dir), step=int(resume["step"]) if resume else 0,
+                      on_change=lambda share: run.update_meta(threads=share.history[0]["threads"],
+                                                              threads_source=share.source,
+                                                              threads_history=earlier + share.history))
     hooks = Hooks(progress=progress, should_stop=stop, figures=figures,
-                  diverged=lambda step, value: diverged.append((step, value)))
+                  diverged=lambda step, value: diverged.append((step, value)), rebalance=cores.rebalance)
     try:
-        with stop.installed(), torch_threads(cfg.threads) as threads:
-            run.update_meta(threads=threads, interop_threads=torch.get_num_interop_threads())
+        with stop.installed(), cores:
+            run.update_meta(interop_threads=torch.get_num_interop_threads())
             if cfg.kind == "single_image":
                 from . import single_image
 
