@@ -7,9 +7,10 @@ the run), host, the CPUs it may use, how it chose its thread count, and that cou
 and deleted by the next reader once its process is gone (killed with SIGKILL, say).
 
 A run with ``threads: 0`` takes its share of the CPUs this process may use (``os.sched_getaffinity``; inside Slurm
-also capped by what the job or task was given) when it starts, and checks again at each epoch and every
-:data:`CHECK_EVERY` seconds of steps (:meth:`CoreShare.rebalance` is called every step and costs a clock read when no
-check is due). The share rule, for the runs that can run on the same CPUs (same host, same Slurm job step and task,
+also capped by what the job or task was given) when it starts, and checks again at each epoch, every
+:data:`CHECK_EVERY` seconds of steps, and within :data:`POLL_EVERY` seconds of a run registering or leaving (the
+folder's modification time changes). :meth:`CoreShare.rebalance` is called every step and costs a clock read when
+nothing is due. The share rule, for the runs that can run on the same CPUs (same host, same Slurm job step and task,
 overlapping affinity):
 
 - a run with an explicit count (``threads: N``, ``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` in its environment, a CUDA
@@ -39,7 +40,8 @@ from typing import Any
 
 from ..runs import atomic_write_json, now_iso
 
-CHECK_EVERY = 2.0  # seconds between registry reads while training: one listdir and a few small files (~0.1 ms)
+CHECK_EVERY = 2.0  # seconds between registry reads while training: one listdir and a few small files (~0.2 ms)
+POLL_EVERY = 0.25  # seconds between looks at the folder's mtime (one stat): a new neighbour is seen within this
 SHARE_ENV = "FILTERLAB_SHARE_CORES"  # "0": no sharing, threads: 0 takes every CPU (the benchmark's baseline)
 THREAD_ENVS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")  # torch reads these at import; a run respects them as given
 FIXED_MODES = ("explicit", "env", "cuda", "unshared")  # modes whose count is fixed; "auto" takes a share
@@ -110,7 +112,7 @@ def cpu_pool(env: Mapping[str, str] | None = None) -> Pool:
     except AttributeError:  # pragma: no cover - not Linux
         cpus = tuple(range(os.cpu_count() or 1))
     cap, why, scope = _slurm_cap(env)
-    if cap is not None and cap < len(cpus):
+    if cap is not None and cap <= len(cpus):
         return Pool(cpus, cap, scope, why)
     return Pool(cpus, len(cpus), scope, "sched_getaffinity")
 
@@ -205,7 +207,7 @@ def _read_entry(path: Path) -> Entry | None:
 
 def live_runs(folder: Path, host: str, clean: bool = True) -> list[Entry]:
     """Every registered run on this host whose process is alive; files of dead processes are deleted."""
-    out = []
+    out: list[Entry] = []
     try:
         names = os.listdir(folder)
     except OSError:
@@ -264,7 +266,7 @@ atexit.register(_remove_owned)
 
 
 def _torch() -> Any:
-    import torch  # here, not at module level: filterlab.core stays importable without torch (`filterlab runs`)
+    import torch  # noqa: PLC0415 - here, not at module level: filterlab.core stays importable without torch
 
     return torch
 
@@ -278,24 +280,28 @@ def _warn(message: str) -> None:
 class CoreShare:
     """One run's registration and torch thread count: a context manager around the run.
 
-    ``start`` (on entering) registers and sets the count; ``rebalance(step)`` every step re-reads the registry when a
-    check is due (every ``interval`` seconds, or ``force``) and changes the count if the share changed; ``close`` (on
-    leaving, also after an exception) removes the registration and restores torch's previous count. ``history``
-    lists every count with the step and time it took effect; ``on_change(self)`` is called after each entry.
+    ``start`` (on entering) registers and sets the count. ``rebalance(step)``, called every step, re-reads the
+    registry when a check is due (every ``interval`` seconds, after the folder changed, or ``force``) and changes the
+    count if the share changed. ``close`` (on leaving, also after an exception) removes the registration and restores
+    torch's previous count. ``history`` lists every count with the step and time it took effect and the number of
+    runs sharing the CPUs then; ``on_change(self)`` is called after each entry.
     """
 
     def __init__(self, requested: int, device: str = "cpu", run_dir: str | None = None,
-                 env: Mapping[str, str] | None = None, interval: float = CHECK_EVERY,
+                 env: Mapping[str, str] | None = None, interval: float | None = None, poll: float | None = None,
                  on_change: Callable[[CoreShare], None] | None = None, step: int = 0):
         self.env = os.environ if env is None else env
         self.pool = cpu_pool(self.env)
         self.requested, self.device, self.run_dir = requested, device, run_dir
-        self.interval, self.on_change, self.first_step = interval, on_change, step
+        self.interval = CHECK_EVERY if interval is None else interval  # read at call time: tests shorten them
+        self.poll = POLL_EVERY if poll is None else poll
+        self.on_change, self.first_step = on_change, step
         self.history: list[dict[str, Any]] = []
         self.entry: Entry | None = None
         self.folder: Path | None = None
         self._active = False  # True between start and close for a threads: 0 run that could register
-        self._due = 0.0  # time.monotonic() of the next check
+        self._due = self._poll_due = 0.0  # time.monotonic() of the next full check, and of the next stat
+        self._seen: int | None = None  # the folder's mtime at the last full check
         self._grow_since: float | None = None  # when a larger share was first seen
         self._old: int | None = None
         self.mode, self.source = self._mode()
@@ -341,19 +347,24 @@ class CoreShare:
             _warn(f"runs cannot share the cores ({e}); threads: 0 uses every CPU this process may use")
         runs = [self.entry]
         if self.folder is not None:
+            self._seen = self._mtime()
             runs = neighbours(self.entry, live_runs(self.folder, self.entry.host))
             first = share_of(self.entry, runs, self.pool.budget)
         self._apply(first, step, len(runs))
         self._active = self.mode == "auto" and self.folder is not None
-        self._due = time.monotonic() + self.interval
+        self._due, self._poll_due = time.monotonic() + self.interval, time.monotonic() + self.poll
         return first
 
     def rebalance(self, step: int = 0, force: bool = False) -> int:
         """Take the current share if a check is due (or ``force``, as at an epoch); the thread count in use."""
-        if not self._active or (not force and time.monotonic() < self._due):
-            return self.threads
         now = time.monotonic()
-        self._due = now + self.interval
+        if not self._active or (not force and now < self._poll_due):
+            return self.threads
+        self._poll_due = now + self.poll
+        mtime = self._mtime()
+        if not force and now < self._due and mtime == self._seen:
+            return self.threads
+        self._due, self._seen = now + self.interval, mtime
         assert self.entry is not None and self.folder is not None
         runs = neighbours(self.entry, live_runs(self.folder, self.entry.host))
         want = share_of(self.entry, runs, self.pool.budget)
@@ -365,6 +376,12 @@ class CoreShare:
         if want != self.threads:
             self._apply(want, step, len(runs))
         return self.threads
+
+    def _mtime(self) -> int | None:
+        try:
+            return os.stat(self.folder).st_mtime_ns if self.folder is not None else None
+        except OSError:
+            return None
 
     def _apply(self, n: int, step: int, runs: int) -> None:
         if self.mode != "env":
