@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -31,22 +32,29 @@ from common import REPO, report, table
 QUICK = ["--set", "train.epochs=1", "--set", "data.train_limit=12000"]
 
 
-def batch(n: int, out: Path, data: Path, env: dict[str, str], extra: list[str]) -> tuple[float, list[float]]:
-    """Start n runs at once; (wall seconds until the last exits, each run's training seconds)."""
+def batch(n: int, out: Path, data: Path, env: dict[str, str], extra: list[str]) -> tuple[float, list[float], float]:
+    """Start n runs at once; (wall seconds until the last exits, each run's training seconds, CPU seconds per run).
+
+    CPU time (user + system, from the children's rusage) shows threads spinning against each other even when other
+    work on the machine blurs the wall-clock times.
+    """
     cmd = [sys.executable, "-m", "filterlab", "train", "configs/fashion_quick.yaml", "-q", "--out", str(out),
            "--set", f"data.root={data}", "--set", "data.download=false", *extra]
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     procs = [subprocess.Popen(cmd + ["--seed", str(i)], cwd=REPO, env={**os.environ, **env}, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(n)]
     outs = [p.communicate() for p in procs]
     wall = time.perf_counter() - t0
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime) / n
     train = []
     for p, (stdout, stderr) in zip(procs, outs, strict=True):
         if p.returncode != 0:
             sys.exit(f"benchmark run failed ({p.returncode}): {' '.join(cmd)}\n{stderr}")
         run = Path(stdout.strip().splitlines()[-1])
         train.append(json.loads((run / "summary.json").read_text())["train_seconds"])
-    return wall, train
+    return wall, train, cpu
 
 
 def rebalance_cost() -> tuple[float, float, float]:
@@ -88,18 +96,20 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     load_after = os.getloadavg()
     idle_us, check_us, every = rebalance_cost()
-    _, wall1, (alone,) = results["alone"]
+    _, wall1, (alone,), _ = results["alone"]
     rows = []
-    for label, (n, wall, train) in results.items():
+    for label, (n, wall, train, cpu) in results.items():
         rows.append([label, str(n), ", ".join(f"{t:.1f}" for t in train), ", ".join(f"{t / alone:.2f}" for t in train),
-                     f"{wall:.1f}", f"{n * wall1 / wall:.2f}"])
-    body = table(["runs", "n", "training s each", "x alone each", "wall s", "throughput vs alone"], rows)
+                     f"{wall:.1f}", f"{n * wall1 / wall:.2f}", f"{cpu:.1f}"])
+    body = table(["runs", "n", "training s each", "x alone each", "wall s", "throughput vs alone", "CPU s per run"],
+                 rows)
     two = results["2 at once, shared"]
     worst = max(two[2]) / alone
     body += (f"\n\n{'Quick mode (1 epoch, 12,000 images). ' if args.quick else ''}Goal: two at once each within 2.3x "
              f"of one alone: worst {worst:.2f}x ({'met' if worst <= 2.3 else 'NOT met'}); throughput of two at once "
              f"{2 * wall1 / two[1]:.2f}x one alone ({'met' if 2 * wall1 >= two[1] else 'NOT met'}). Throughput: runs "
-             f"finished per wall-clock second (start-up, evaluation and figures included) against one run alone."
+             f"finished per wall-clock second (start-up, evaluation and figures included) against one run alone. "
+             f"CPU s per run: user + system time of the whole process, start-up included."
              f"\n\nCoreShare.rebalance(), called every step: {idle_us:.2f} us when no check is due, {check_us:.0f} us "
              f"for a check of the registry (every {every:g} s and at each epoch)."
              f"\n\nLoad average (1, 5, 15 min) before: {', '.join(f'{x:.2f}' for x in load_before)}; after: "
