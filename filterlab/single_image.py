@@ -417,9 +417,14 @@ def run(cfg: Any, image: Any, run_dir: Any, device: torch.device, hooks: Any,
         state = Resume(step, resume["optimizer"], snaps_file["loss_history"][: step + 1],
                        snaps_file["steps"][:keep].tolist(), snaps_file["filters"][:keep])
         logged_upto = state.snap_steps[-1]
+
+    def progress(step: int, total: int) -> None:  # at each snapshot; a threads: 0 run takes its current share
+        hooks.rebalance(step)
+        hooks.progress(step, total)
+
     with flush_denormal(cfg.train.flush_denormal):
         result = train(net.to(device), x.to(device), target, cfgd["train"], schedule,
-                       progress=hooks.progress, should_stop=hooks.should_stop, resume=state)
+                       progress=progress, should_stop=hooks.should_stop, resume=state)
     net = net.cpu()
     snaps = result.snapshots
     sim = similarity(snaps, snaps[0], x)
