@@ -94,7 +94,7 @@ def train(
     Exit status: 0 completed, 1 failed, 2 bad input (nothing created), 3 diverged, 130/143 interrupted by
     SIGINT/SIGTERM (resumable with --resume).
     """
-    from .core.lifecycle import check_config, resume_run, train_config  # noqa: PLC0415 - imports torch: only when training
+    from .core.lifecycle import check_geometry, resume_run, train_config  # noqa: PLC0415 - imports torch: only when training
 
     if resume is not None:
         if configs or set_ or device or seed is not None:
@@ -106,7 +106,7 @@ def train(
         raise fail("give one or more CONFIG files, or --resume RUN_DIR")
     cfgs = [_load(c, set_, device, seed) for c in configs]  # every config is checked before any run starts
     for cfg in cfgs:
-        check_config(cfg)
+        check_geometry(cfg)
     worst = 0
     for cfg in cfgs:
         outcome = train_config(cfg, out_root=out, argv=sys.argv, quiet=quiet, figure_helper=True)

@@ -2,8 +2,9 @@
 
 A worker imports torch once and trains run after run, so start-up is paid per worker, not per run. Each worker is
 its own process: a run that fails, or a worker that is killed, is recorded as failed and the sweep goes on with a
-fresh worker. ``--jobs J`` runs J workers at once and divides the machine's cores between them, so parallel runs
-never oversubscribe the CPU. The sweep folder gets ``sweep.json``, ``sweep.csv`` and the comparison figures.
+fresh worker. ``--jobs J`` runs J workers at once; a ``threads: 0`` run takes its share of the cores like any run
+(:mod:`filterlab.core.cores`), so the last one takes the cores back, and an explicit count is capped at cores // J.
+The sweep folder gets ``sweep.json``, ``sweep.csv`` and the comparison figures.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from typing import Any
 
 from . import experiments
 from .core import config as C
+from .core.cores import cpu_pool
 from .core.errors import InputError
 from .core.rundir import atomic_write_text, create_run_dir, find_runs, read_json
-from .core.threads import available_cpus
 from .runs import describe_run
 
 
@@ -84,7 +85,7 @@ def plan(config: Path, grid: dict[str, list[str]], seeds: int, base_sets: list[s
                 sets.append(f"seed={base.seed + s}")
             try:
                 cfg = experiments.load_config(config, sets)
-                if cfg.threads == 0 or cfg.threads > threads:  # share the cores between the parallel workers
+                if cfg.threads > threads:  # threads: 0 runs share the cores through the registry of live runs
                     sets.append(f"threads={threads}")
                     cfg = experiments.load_config(config, sets)
             except InputError as e:
@@ -152,7 +153,7 @@ def run_sweep(config: Path, grid: dict[str, list[str]], seeds: int = 1, jobs: in
               progress: Any = None) -> dict[str, Any]:
     """Run the sweep; returns the summary (also written as sweep.json and sweep.csv in the sweep folder)."""
 
-    cores = available_cpus()
+    cores = cpu_pool().budget
     jobs = max(1, min(jobs, cores))
     threads = max(1, cores // jobs)
     todo = plan(config, grid, seeds, list(base_sets or []), threads)

@@ -32,8 +32,9 @@ from ..viz.worker import FigureWorker
 from . import config as C
 from .artifacts import Checkpoint
 from .budget import check as check_budget
+from .cores import CoreShare
 from .errors import EXIT_DIVERGED, EXIT_FAILED, EXIT_OK, ArtifactError, InputError
-from .geometry import GeometryError, layer_table
+from .geometry import GeometryError, Row, layer_table
 from .locks import RunLock
 from .rundir import (
     CONFIG_FILE,
@@ -48,7 +49,6 @@ from .rundir import (
     read_json_object,
     read_metrics,
 )
-from .threads import ThreadPlan
 
 
 class DeviceError(InputError):
@@ -144,15 +144,20 @@ class Progress:
 # Before the folder exists
 
 
-def check_config(cfg: Any) -> None:
-    """The model's geometry (the same arithmetic as `filterlab shapes`) and the run's resource budget."""
-    card = experiments.card(cfg.kind)
-    layers, input_shape = card.layers(cfg)
+def check_geometry(cfg: Any) -> list[Row]:
+    """The model's geometry, by the same arithmetic as `filterlab shapes`: InputError naming the layer that does not
+    fit."""
+    layers, input_shape = experiments.card(cfg.kind).layers(cfg)
     try:
-        table = layer_table(layers, input_shape)
+        return layer_table(layers, input_shape)
     except GeometryError as e:
         raise InputError(f"model: {e} (see: filterlab shapes CONFIG)") from None
-    check_budget(card.estimate(cfg, table), "model")
+
+
+def check_config(cfg: Any, inputs: Any = None) -> None:
+    """Geometry, then the run's resource budget (exact once the inputs are loaded, an upper bound before)."""
+    table = check_geometry(cfg)
+    check_budget(experiments.card(cfg.kind).estimate(cfg, table, inputs), "model")
 
 
 def absolute_paths(cfg: Any) -> Any:
@@ -174,9 +179,10 @@ def train_config(cfg: Any, out_root: str | Path = "outputs", argv: list[str] | N
     ``figure_helper``: draw the figures in a forked helper process that overlaps torch's import and the training
     (see :mod:`filterlab.viz.worker`); the command line turns it on, library callers get in-process drawing.
     """
-    check_config(cfg)
+    check_geometry(cfg)
     exp = experiments.get(cfg.kind)
     inputs = exp.prepare(cfg)
+    check_config(cfg, inputs)
     written = absolute_paths(cfg)
     worker = FigureWorker.start(_draw) if figure_helper and cfg.output.figures else None
     try:
@@ -266,19 +272,22 @@ def _train_in(run: Run, lock: RunLock, exp: Experiment, cfg: Any, inputs: Any, d
     stop = stop or StopFlag()
     progress = Progress(cfg.name, quiet)
     diverged: list[tuple[int, float]] = []
-    plan = ThreadPlan.start(cfg.threads, run.dir)
+    earlier = list(run.meta.get("threads_history", []))  # a resumed run keeps its earlier attempts' counts
+    cores = CoreShare(cfg.threads, device.type, str(run.dir), step=resume.step if resume else 0,
+                      on_change=lambda share: run.update_meta(threads=share.history[0]["threads"],
+                                                              threads_source=share.source,
+                                                              threads_history=earlier + share.history))
 
-    def tick() -> None:
+    def tick(step: int, force: bool = False) -> None:
         lock.heartbeat()
-        plan.rebalance()
+        cores.rebalance(step, force)
 
     hooks = Hooks(progress=progress, should_stop=stop, diverged=lambda step, value: diverged.append((step, value)),
                   tick=tick)
     try:
-        with stop.installed(), plan:
-            run.update_meta(threads=plan.threads, interop_threads=plan.interop_threads)
+        with stop.installed(), cores:
+            run.update_meta(interop_threads=torch.get_num_interop_threads())
             summary = exp.train(cfg, inputs, run, device, hooks, resume)
-            run.update_meta(threads=plan.threads, threads_history=plan.history)
             if not (stop() or diverged):
                 _figures(exp, cfg, run, worker)
             elif worker is not None:

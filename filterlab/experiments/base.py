@@ -63,7 +63,8 @@ class Card:
     layers: Callable[[Any], tuple[list[Layer], tuple[int, int, int]]]  # config -> layers and input (C, H, W)
     headline: Callable[[dict[str, Any]], list[str]]  # summary.json -> one or two lines of plain words
     what_happened: Callable[[dict[str, Any]], str]  # summary.json -> a short paragraph for the report
-    estimate: Callable[[Any, list[Row]], Estimate]  # config and layer table -> resources the run will need
+    # config, layer table and (once loaded) the inputs -> resources the run will need
+    estimate: Callable[[Any, list[Row], Any], Estimate]
     paths: tuple[str, ...] = ()
     tables: Callable[[dict[str, Any]], list[Table]] = _no_tables  # summary.json -> the kind's own report tables
 
@@ -75,7 +76,8 @@ class Hooks:
     progress: Callable[[int, int], None]
     should_stop: Callable[[], bool]
     diverged: Callable[[int, float], None] = field(default=lambda step, value: None)
-    tick: Callable[[], None] = field(default=lambda: None)  # called every step; cheap unless work is due
+    # called every step (force: at an epoch): heartbeat and the share of the cores; cheap unless work is due
+    tick: Callable[..., None] = field(default=lambda step, force=False: None)
 
 
 @dataclass(frozen=True)

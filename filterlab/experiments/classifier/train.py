@@ -274,7 +274,7 @@ class StepWatch:
         if step % t.log_every == 0 and self.log_step(step, float(loss)):
             return True
         hooks.progress(step, self.s.total_steps)
-        hooks.tick()
+        hooks.tick(step)
         if t.eval_every and step % t.eval_every == 0:
             self.state.stop_clock()  # evaluation is not training time
             self.run.log(self.evaluate_now("eval"))
@@ -351,6 +351,7 @@ def train_epochs(cfg: ClassifierConfig, s: Setup, state: LoopState, record: Reco
     first_epoch = state.epoch if partial is not None else state.epoch + 1
     for epoch in range(first_epoch, t.epochs + 1):
         state.epoch = epoch
+        hooks.tick(state.step, force=True)  # the share of the cores may have changed since the last epoch
         tr = train_one_epoch(s.model, s.opt, s.sched, s.xs["train"], s.ys["train"], cfg, s.gen, state, s.fill, watch,
                              partial, s.scaler)
         partial = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ...core.budget import Estimate, snapshot_count, totals
 from ...core.config import DEVICES, MAX_SEED, Output, opt, section
@@ -78,7 +79,7 @@ def layers(cfg: SingleImageConfig) -> tuple[list[Layer], tuple[int, int, int]]:
     return out, (1, 28, 28)
 
 
-def estimate(cfg: SingleImageConfig, table: list[Row]) -> Estimate:
+def estimate(cfg: SingleImageConfig, table: list[Row], inputs: Any = None) -> Estimate:
     """Weights with gradient and two Adam moments, one loss per step, and the filter snapshots, in float32."""
     params, acts, conv = totals(table)
     o = cfg.output
