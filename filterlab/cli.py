@@ -107,33 +107,57 @@ def show_config(
     typer.echo(C.dump_yaml(_load(config, set_)), nl=False)
 
 
+LAUNCHERS = ("local", "slurm", "submitit-local")
+
+
 @app.command()
 def sweep(
-    config: Annotated[Path, typer.Argument(help="The YAML config every run starts from.", show_default=False)],
-    grid: Annotated[list[str], typer.Option("--grid", "-g", metavar="KEY=V1,V2,...",
-                                            help="Values of one key; repeat for a grid (every combination).")],
+    config: Annotated[Optional[Path], typer.Argument(help="The YAML config every run starts from.",
+                                                     show_default=False)] = None,
+    grid: Annotated[Optional[list[str]], typer.Option("--grid", "-g", metavar="KEY=V1,V2,...",
+                                                      help="Values of one key; repeat for a grid (every "
+                                                           "combination).")] = None,
     seeds: Annotated[int, typer.Option(min=1, help="Runs per combination, with seeds seed, seed+1, ...")] = 1,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker processes at once; the cores are "
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="local: worker processes at once; the cores are "
                                                                   "divided between them.")] = 1,
+    launcher: Annotated[str, typer.Option(help="local: worker processes on this machine; slurm: one Slurm job "
+                                               "array through submitit, resources from the config's launcher "
+                                               "section; submitit-local: the slurm path run as local processes.")
+                        ] = "local",
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="slurm: wait for the runs and summarise them, or "
+                                                                "return once they are submitted.")] = True,
+    status: Annotated[Optional[Path], typer.Option(metavar="SWEEP_DIR", help="Show where every run of a slurm "
+                                                                             "sweep stands, and update its "
+                                                                             "summary.")] = None,
     set_: SetOpt = None,
     out: OutOpt = Path("outputs"),
 ) -> None:
-    """Run every combination of a grid (times --seeds), one run directory each, in long-lived workers.
+    """Run every combination of a grid (times --seeds), one run directory each, in long-lived workers or as a
+    Slurm job array.
 
     Writes sweep.json, sweep.csv and comparison figures into OUT/sweeps/NAME/...; prints that folder last.
-    Exit status: 0 when every run completed, 1 when any did not, 2 for bad input, 130 when interrupted.
+    With --launcher slurm, the same command again submits only the runs that have not completed.
+    Exit status: 0 when every run completed, 1 when any did not, 2 for bad input, 130 when interrupted (slurm:
+    detached, the jobs go on).
     """
     from .sweep import SweepError, parse_grid, run_sweep
 
-    def progress(job, total) -> None:
-        r = job.result
-        typer.echo(f"[{job.index + 1}/{total}] {r['status']}: {r.get('run_dir') or '-'}"
-                   f"{'  (' + str(r['error']).splitlines()[0] + ')' if r.get('error') else ''}", err=True)
-
+    if status is not None:
+        raise typer.Exit(_sweep_status(status))
+    if config is None or not grid:
+        raise fail("give a CONFIG and at least one --grid KEY=V1,V2,... (or --status SWEEP_DIR)")
+    if launcher not in LAUNCHERS:
+        raise fail(f"--launcher: {launcher!r} is not one of {', '.join(LAUNCHERS)}")
     _load(config, set_)  # the base config must be valid before anything starts
     try:
-        summary = run_sweep(config, parse_grid(grid), seeds=seeds, jobs=jobs, out=out, base_sets=list(set_ or []),
-                            argv=sys.argv, progress=progress)
+        if launcher == "local":
+            summary = run_sweep(config, parse_grid(grid), seeds=seeds, jobs=jobs, out=out,
+                                base_sets=list(set_ or []), argv=sys.argv, progress=_sweep_progress)
+        else:
+            from .sweep.slurm import launch  # submitit only for a cluster sweep
+
+            summary = launch(config, parse_grid(grid), seeds, list(set_ or []), out, launcher, argv=sys.argv,
+                             wait_for_end=wait, progress=_task_progress, note=lambda t: typer.echo(t, err=True))
     except SweepError as e:
         raise fail(str(e)) from None
     if summary.get("compare"):
@@ -143,6 +167,37 @@ def sweep(
                    err=True)
     typer.echo(summary["sweep_dir"])
     raise typer.Exit(130 if summary["interrupted"] else (1 if summary["failed"] else 0))
+
+
+def _sweep_progress(job, total) -> None:
+    r = job.result
+    typer.echo(f"[{job.index + 1}/{total}] {r['status']}: {r.get('run_dir') or '-'}"
+               f"{'  (' + str(r['error']).splitlines()[0] + ')' if r.get('error') else ''}", err=True)
+
+
+def _task_progress(st, total) -> None:
+    why = st.detail or (st.error.splitlines()[0] if st.error else "")
+    typer.echo(f"[{st.index + 1}/{total}] {st.status}: {st.run_dir or '-'}{'  (' + why + ')' if why else ''}",
+               err=True)
+    if st.status == "failed" and st.log_tail:
+        typer.echo("\n".join("    | " + line for line in st.log_tail.splitlines()), err=True)
+
+
+def _sweep_status(sweep_dir: Path) -> int:
+    """Print where every run of a cluster sweep stands and rewrite its summary (sweep.json, sweep.csv)."""
+    from .sweep import SweepError
+    from .sweep.slurm import finish, status_of
+    from .sweep.status import counts, table
+
+    try:
+        states = status_of(sweep_dir)
+    except SweepError as e:
+        raise fail(str(e)) from None
+    summary = finish(sweep_dir, states, detached=False, draw=False)
+    for line in table(states, summary["varied"]):
+        typer.echo(line)
+    typer.echo(f"{len(states)} runs: {counts(states)}")
+    return 0
 
 
 @app.command()

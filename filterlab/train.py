@@ -183,11 +183,12 @@ def render_figures(kind: str, data: dict, out_dir: Path, cmap: str, dpi: int) ->
 
 
 def train_config(cfg: Any, out_root: str | Path = "outputs", argv: list[str] | None = None, quiet: bool = True,
-                 stop: StopFlag | None = None, figure_helper: bool = False) -> Outcome:
+                 stop: StopFlag | None = None, figure_helper: bool = False, run_dir: Path | None = None) -> Outcome:
     """Run one validated config; returns where it went and how it ended. Bad input raises before a folder exists.
 
     ``figure_helper``: draw the figures in a forked helper process that overlaps torch's import and the training
     (see :mod:`filterlab.figure_worker`); the command line turns it on, library callers get in-process drawing.
+    ``run_dir``: an empty run folder made beforehand (a cluster task records it before training starts).
     """
     inputs = prepare(cfg)
     worker = None
@@ -197,7 +198,7 @@ def train_config(cfg: Any, out_root: str | Path = "outputs", argv: list[str] | N
         worker = FigureWorker.start(render_figures)
     try:
         device = resolve_device(cfg.device)
-        run_dir = create_run_dir(out_root, cfg.name)
+        run_dir = create_run_dir(out_root, cfg.name) if run_dir is None else Path(run_dir)
     except BaseException:
         if worker:
             worker.cancel()
