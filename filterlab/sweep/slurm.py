@@ -42,9 +42,12 @@ class SlurmScheduler:
 
     name = "slurm"
 
-    def executor(self, folder: Path, launcher: Any, job_name: str) -> submitit.Executor:
+    def check(self) -> None:
         if shutil.which("sbatch") is None or shutil.which("srun") is None:
-            raise SweepError("--launcher slurm: sbatch and srun are not on PATH; run the sweep on a Slurm login node")
+            raise SweepError("--launcher slurm: sbatch and srun are not on PATH; run the sweep where Slurm jobs are "
+                             "submitted (a login node), or use --launcher local")
+
+    def executor(self, folder: Path, launcher: Any, job_name: str) -> submitit.Executor:
         ex = submitit.SlurmExecutor(folder=folder, max_num_timeout=launcher.max_requeues)
         params: dict[str, Any] = dict(job_name=job_name, time=launcher.time_min, cpus_per_task=launcher.cpus_per_task,
                                       mem=f"{max(1, round(launcher.mem_gb * 1024))}M",
@@ -108,6 +111,9 @@ class LocalScheduler:
 
     def __init__(self) -> None:
         self.held: dict[str, Any] = {}
+
+    def check(self) -> None:
+        pass
 
     def executor(self, folder: Path, launcher: Any, job_name: str) -> submitit.Executor:
         ex = submitit.LocalExecutor(folder=folder, max_num_timeout=launcher.max_requeues)
@@ -241,6 +247,7 @@ def launch(config: Path, grid: dict[str, list[str]], seeds: int, base_sets: list
     """Plan, submit what is left to run, wait (unless told not to) and summarise. Returns the summary."""
     say = note or (lambda text: None)
     scheduler = SCHEDULERS[launcher_name]()
+    scheduler.check()
     sweep_dir, jobs, configs, launcher, reused = open_sweep(config, grid, seeds, base_sets, out, launcher_name)
     states = poll(sweep_dir, scheduler) if reused else collect(sweep_dir, {})
     if reused:

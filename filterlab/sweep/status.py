@@ -68,15 +68,16 @@ def read_launches(sweep_dir: Path) -> dict[int, str]:
     return latest
 
 
-def log_tail(sweep_dir: Path, job_id: str, lines: int = 15) -> str | None:
-    """The last lines of the job's stderr log (submitit's file for task 0 of the job), else its stdout."""
-    folder = Path(sweep_dir) / SUBMITIT_DIR
-    for suffix in ("err", "out"):
-        path = folder / f"{job_id}_0_log.{suffix}"
+def log_tail(sweep_dir: Path, job_id: str, lines: int = 12) -> str | None:
+    """The last lines of the job's logs (submitit's files for task 0 of the job): its stdout, where submitit and
+    the task say what happened, and its stderr, where a traceback lands."""
+    parts = []
+    for suffix in ("out", "err"):
+        path = Path(sweep_dir) / SUBMITIT_DIR / f"{job_id}_0_log.{suffix}"
         if path.is_file() and path.stat().st_size:
             text = path.read_text(encoding="utf-8", errors="replace").splitlines()
-            return "\n".join(text[-lines:])
-    return None
+            parts += [f"[{path.name}]", *text[-lines:]]
+    return "\n".join(parts) or None
 
 
 def collect(sweep_dir: Path, scheduler_states: Mapping[str, tuple[str, str]] | None) -> list[TaskState]:

@@ -61,6 +61,11 @@ class TaskFailed(RuntimeError):
     """Raised after the failure is recorded, so that the scheduler, too, sees the job fail."""
 
 
+def say(text: str) -> None:
+    """A line in the job's log (submitit's stdout file), where `filterlab sweep --status` finds its tail."""
+    print(f"filterlab: {text}", flush=True)
+
+
 def task_path(sweep_dir: str | Path, index: int) -> Path:
     return Path(sweep_dir) / TASKS_DIR / f"{index:04d}.json"
 
@@ -120,6 +125,7 @@ def run_task(spec: TaskSpec) -> dict[str, Any]:
     for sig in (CHECKPOINT_SIGNAL, signal.SIGTERM):
         signal.signal(sig, on_signal)
     record = TaskRecord(spec)
+    say(f"task {spec.index + 1} of {spec.total}, job {record.data['job_id']}, start {record.data['starts']}")
     cfg = C.from_data(spec.config, f"sweep task {spec.index + 1} of {spec.total}")
     outcome = _start_or_resume(spec, cfg, record, stop)
     if outcome is None:  # already finished by an earlier attempt
@@ -135,6 +141,7 @@ def run_task(spec: TaskSpec) -> dict[str, Any]:
         else:
             result["error"] = f"signalled again after {spec.max_requeues} requeues (launcher.max_requeues)"
     record.update(status=outcome.status, error=result["error"], signal=names[-1] if names else None)
+    say(f"run {outcome.run_dir} {outcome.status}" + (f": {result['error']}" if result["error"] else ""))
     if outcome.status == "failed":
         raise TaskFailed(f"run {outcome.run_dir} failed: {outcome.error}")
     return result
@@ -147,10 +154,12 @@ def _start_or_resume(spec: TaskSpec, cfg: Any, record: TaskRecord, stop: StopFla
     meta = _meta(run_dir)
     if meta.get("status") in FINAL:
         record.update(status=meta["status"])
+        say(f"run {run_dir} already {meta['status']}; nothing to do")
         return None
     try:
         if run_dir is not None and meta and (run_dir / CHECKPOINT_FILE).is_file():
             record.update(status="running")
+            say(f"resuming run {run_dir} ({meta.get('status')}) from its checkpoint")
             return resume_run(run_dir, argv=argv, quiet=True, stop=stop)
         fresh = run_dir is None
         if fresh:
@@ -158,6 +167,7 @@ def _start_or_resume(spec: TaskSpec, cfg: Any, record: TaskRecord, stop: StopFla
         else:
             _clear(run_dir)  # an attempt that never reached its first checkpoint: start again in the same folder
         record.update(status="running", run_dir=str(run_dir))
+        say(f"{'starting' if fresh else 'starting again (no checkpoint yet)'}: run {run_dir}")
         return train_config(cfg, out_root=spec.out, argv=argv, quiet=True, stop=stop, run_dir=run_dir)
     except (InputError, OSError) as e:  # bad input on this node (data missing, device absent): recorded, not raised
         if run_dir is not None and not (run_dir / META_FILE).exists():
@@ -187,6 +197,7 @@ def _requeue(record: TaskRecord, names: list[str], limit: int) -> str:
     with the reason."""
     requeues = record.data["requeues"] + 1
     record.update(status="requeued", requeues=requeues, signal=names[-1], error=None)
+    say(f"{names[-1]}: checkpoint written; requeuing the job (requeue {requeues} of at most {limit})")
     env = submitit.JobEnvironment()
     try:
         # Slurm: `scontrol requeue JOBID`; submitit's local executor: exits with the status its controller reruns.
