@@ -11,9 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-import torch
+from cluster_helpers import running_task, same_result, task_record
+from conftest import REPO
 
-from conftest import REPO, wait_for
 from filterlab import config as C
 from filterlab import runs
 from filterlab.cli import app
@@ -31,38 +31,6 @@ def sweep_cmd(out: Path, *args: str) -> list[str]:
 def start(cmd: list[str]) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
-
-
-def task_record(sweep_root: Path, index: int) -> dict | None:
-    found = list(sweep_root.glob(f"sweeps/*/*/tasks/{index:04d}.json"))
-    return json.loads(found[0].read_text()) if found else None
-
-
-def running_task(out: Path, index: int) -> dict:
-    """Wait until task ``index`` is training (its run folder has meta.json); its record."""
-    rec: list[dict] = []
-
-    def look() -> bool:
-        r = task_record(out, index)
-        if r and r["status"] == "running" and r["run_dir"] and (Path(r["run_dir"]) / "meta.json").is_file():
-            rec[:] = [r]
-        return bool(rec)
-
-    wait_for(look, timeout=120)
-    return rec[0]
-
-
-def same_result(run: Path, ref: Path) -> None:
-    """Bit-identical end: every checkpoint tensor, the metrics and the summary (timings aside)."""
-    a = torch.load(ref / "checkpoint.pt", weights_only=True)
-    b = torch.load(run / "checkpoint.pt", weights_only=True)
-    assert a["step"] == b["step"]
-    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
-    assert all(torch.equal(a["optimizer"][k], b["optimizer"][k]) for k in a["optimizer"])
-    strip = lambda d: {k: v for k, v in d.items() if k != "train_seconds"}  # noqa: E731
-    assert strip(json.loads((run / "summary.json").read_text())) == strip(json.loads((ref / "summary.json")
-                                                                                      .read_text()))
-    assert runs.read_metrics(run) == runs.read_metrics(ref)
 
 
 def test_sweep_completes_records_jobs_and_a_rerun_submits_nothing(runner, tmp_path):

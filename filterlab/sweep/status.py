@@ -126,6 +126,8 @@ def _from_record(st: TaskState, sweep_dir: Path, record: dict, meta: dict, unkno
     st.error = record.get("error") or meta.get("error")
     if status in ("completed", "diverged", "failed", "interrupted"):
         st.status = meta.get("status") if meta.get("status") in ("completed", "diverged") else status
+        if st.status == "interrupted":
+            st.detail = f"stopped by {record.get('signal') or 'a signal'}; the same sweep command resumes it"
         if st.status == "failed":
             st.log_tail = log_tail(sweep_dir, st.job_id)
         return st
