@@ -148,6 +148,10 @@ def sweep(
         raise fail("give a CONFIG and at least one --grid KEY=V1,V2,... (or --status SWEEP_DIR)")
     if launcher not in LAUNCHERS:
         raise fail(f"--launcher: {launcher!r} is not one of {', '.join(LAUNCHERS)}")
+    if launcher != "local" and jobs != 1:
+        raise fail(f"--jobs is for --launcher local; a {launcher} sweep runs launcher.array_parallelism tasks at once")
+    if launcher == "local" and not wait:
+        raise fail("--no-wait is for cluster sweeps (--launcher slurm); a local sweep runs in this process")
     _load(config, set_)  # the base config must be valid before anything starts
     try:
         if launcher == "local":

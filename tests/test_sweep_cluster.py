@@ -66,7 +66,7 @@ def test_sweep_completes_records_jobs_and_a_rerun_submits_nothing(runner, tmp_pa
 
 
 def test_checkpoint_signal_requeues_the_task_and_it_resumes_bit_identically(tmp_path):
-    p = start(sweep_cmd(tmp_path, "--grid", "train.steps=30000"))
+    p = start(sweep_cmd(tmp_path, "--grid", "train.steps=15000"))
     rec = running_task(tmp_path, 0)
     time.sleep(1.0)  # training under way
     os.kill(rec["pid"], signal.SIGUSR2)  # what Slurm sends before the time limit, or scancel --signal=USR2
@@ -79,14 +79,14 @@ def test_checkpoint_signal_requeues_the_task_and_it_resumes_bit_identically(tmp_
     assert after["run_dir"] == str(run) and after["job_id"] == rec["job_id"]  # the same job, rerun
     meta = json.loads((run / "meta.json").read_text())
     assert meta["status"] == "completed" and len(meta["resumed"]) == 1
-    assert meta["resumed"][0]["previous_status"] == "interrupted" and 0 < meta["resumed"][0]["from_step"] < 30000
+    assert meta["resumed"][0]["previous_status"] == "interrupted" and 0 < meta["resumed"][0]["from_step"] < 15000
     ref = train_config(C.load(run / "config.yaml"), out_root=tmp_path / "ref")
     assert ref.status == "completed"
     same_result(run, ref.run_dir)
 
 
 def test_a_killed_task_is_recorded_failed_and_a_rerun_resubmits_only_it(tmp_path):
-    cmd = sweep_cmd(tmp_path, "--grid", "train.steps=100,20000")
+    cmd = sweep_cmd(tmp_path, "--grid", "train.steps=100,10000")
     p = start(cmd)
     victim = running_task(tmp_path, 1)
     os.kill(victim["pid"], signal.SIGKILL)  # as the kernel's OOM killer or a lost node would
@@ -123,6 +123,9 @@ def test_bad_input_stops_before_anything_is_written(runner, tmp_path):
     r = runner.invoke(app, ["sweep", str(FOUR), "--grid", "train.lr=0.1", "--launcher", "slurm",
                             "--out", str(tmp_path)], env={"PATH": str(tmp_path / "nothing-here")})
     assert r.exit_code == 2 and "sbatch and srun are not on PATH" in r.output
+    r = runner.invoke(app, ["sweep", str(FOUR), "--grid", "train.lr=0.1", "--launcher", "submitit-local", "-j", "2",
+                            "--out", str(tmp_path)])
+    assert r.exit_code == 2 and "--jobs is for --launcher local" in r.output
     r = runner.invoke(app, ["sweep", "--status", str(tmp_path)])
     assert r.exit_code == 2 and "not a cluster sweep folder" in r.output
     assert not any(tmp_path.iterdir())

@@ -41,6 +41,7 @@ class SlurmScheduler:
     """Slurm through submitit's SlurmExecutor; states from ``squeue`` (and ``sacct`` where accounting is on)."""
 
     name = "slurm"
+    max_poll_s = 10.0  # the longest pause between two squeue calls while nothing changes
 
     def check(self) -> None:
         if shutil.which("sbatch") is None or shutil.which("srun") is None:
@@ -108,6 +109,7 @@ class LocalScheduler:
     """submitit's LocalExecutor: each task a local process under a controller that reruns it when it requeues."""
 
     name = "submitit-local"
+    max_poll_s = 2.0
 
     def __init__(self) -> None:
         self.held: dict[str, Any] = {}
@@ -231,7 +233,7 @@ def wait(sweep_dir: Path, scheduler: Any, progress: Callable[[TaskState, int], N
                     progress(st, len(states))
             if all(st.ended for st in states) or detached:
                 return states, detached
-            delay = 0.5 if changed else min(delay * 1.5, 30.0)  # quick while things happen; gentle on squeue
+            delay = 0.5 if changed else min(delay * 1.5, scheduler.max_poll_s)  # quick while things happen
             end = time.monotonic() + delay
             while time.monotonic() < end and not detached:
                 time.sleep(0.1)
