@@ -274,6 +274,7 @@ def describe_run(run_dir: Path) -> dict[str, Any]:
     try:
         cfg = yaml.safe_load((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))
         defaults = C.to_dict(C.from_data({"kind": cfg["kind"]}, "defaults"))
+        cfg = {**{k: v for k, v in defaults.items() if k not in cfg}, **cfg}  # a section added later: its defaults
         rec["changes"] = {k: b for k, (_, b) in C.diff(defaults, cfg).items()}
     except Exception as e:  # noqa: BLE001 - a broken config is reported, not fatal for the listing
         rec["changes"] = None
