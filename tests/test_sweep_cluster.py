@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from cluster_helpers import running_task, same_result, task_record
-from conftest import REPO
+from conftest import DATASETS, REPO, need_dataset
 
 from filterlab import config as C
 from filterlab import runs
@@ -129,3 +129,18 @@ def test_bad_input_stops_before_anything_is_written(runner, tmp_path):
     r = runner.invoke(app, ["sweep", "--status", str(tmp_path)])
     assert r.exit_code == 2 and "not a cluster sweep folder" in r.output
     assert not any(tmp_path.iterdir())
+
+
+def test_cluster_runs_get_absolute_data_paths(monkeypatch, tmp_path):
+    """A job may start in another folder, and a requeued one re-reads the run's saved config: paths must stand alone."""
+    from filterlab.sweep.plan import absolute_paths
+
+    need_dataset("mnist")
+    monkeypatch.chdir(REPO)  # the preset's data.root, ../shared/datasets/mnist, is relative to the repository
+    smoke = REPO / "configs" / "smoke_two_conv.yaml"
+    assert not Path(C.load(smoke).data.root).is_absolute()
+    cfg = C.load(smoke, absolute_paths(smoke, []))
+    assert Path(cfg.data.root).is_absolute() and Path(cfg.data.root).samefile(DATASETS / "mnist")
+    monkeypatch.chdir(tmp_path)
+    assert C.load(smoke, absolute_paths(smoke, [f"data.root={DATASETS / 'mnist'}"])).data.root == \
+        str(DATASETS / "mnist")  # an absolute path is kept as given
