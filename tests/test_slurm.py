@@ -111,3 +111,11 @@ def test_preempted_task_is_requeued_and_resumes_to_the_uninterrupted_result(tmp_
     ref = train_config(C.load(run / "config.yaml"), out_root=tmp_path / "ref")
     assert ref.status == "completed"
     same_result(run, ref.run_dir)
+
+
+def test_a_submission_slurm_refuses_is_one_error_line_and_leaves_no_sweep_folder(runner, tmp_path):
+    r = runner.invoke(app, ["sweep", str(FOUR), "--grid", "train.lr=0.1,0.2", "--launcher", "slurm",
+                            "--set", "launcher.partition=no-such-partition", "--out", str(tmp_path)])
+    assert r.exit_code == 2, r.output
+    assert r.output.count("\n") == 1 and "submitting failed" in r.output and "no-such-partition" in r.output
+    assert not any(tmp_path.iterdir())

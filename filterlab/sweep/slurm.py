@@ -12,6 +12,8 @@ the same signals, requeue and resume), which is how the tests exercise it withou
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -192,9 +194,11 @@ def submit(sweep_dir: Path, scheduler: Any, jobs: list[Job], configs: list[dict]
              for j in todo]
     ex = scheduler.executor(sweep_dir / SUBMITIT_DIR, launcher, f"filterlab-{configs[0]['name']}")
     try:
-        submitted = ex.map_array(run_task, specs)
+        with contextlib.redirect_stderr(io.StringIO()):  # submitit prints sbatch's complaint; the error says it once
+            submitted = ex.map_array(run_task, specs)
     except (FailedJobError, FailedSubmissionError, OSError) as e:  # sbatch's own message, e.g. a bad partition
-        raise SweepError(f"--launcher {scheduler.name}: submitting failed: {str(e).strip()}") from None
+        why = "; ".join(line.strip() for line in str(e).splitlines() if line.strip())
+        raise SweepError(f"--launcher {scheduler.name}: submitting failed: {why}") from None
     scheduler.adopt(submitted)
     ids = {j.index: s.job_id for j, s in zip(todo, submitted, strict=True)}
     line = json.dumps({"time": now_iso(), "launcher": scheduler.name, "jobs": {str(k): v for k, v in ids.items()},
@@ -253,9 +257,17 @@ def launch(config: Path, grid: dict[str, list[str]], seeds: int, base_sets: list
     sweep_dir, jobs, configs, launcher, reused = open_sweep(config, grid, seeds, base_sets, out, launcher_name)
     states = poll(sweep_dir, scheduler) if reused else collect(sweep_dir, {})
     if reused:
-        kept = {s: sum(st.status == s for st in states) for s in SKIP}
-        say(f"sweep {sweep_dir} again: " + ", ".join(f"{v} {k}" for k, v in kept.items() if v) + " left as they are")
-    ids = submit(sweep_dir, scheduler, jobs, configs, launcher, states, list(argv or sys.argv))
+        kept = ", ".join(f"{n} {s}" for s in SKIP if (n := sum(st.status == s for st in states)))
+        say(f"sweep {sweep_dir} again: " + (f"{kept} left as they are" if kept else "no run to keep"))
+    try:
+        ids = submit(sweep_dir, scheduler, jobs, configs, launcher, states, list(argv or sys.argv))
+    except SweepError:
+        if not reused:  # refused by the scheduler (a bad partition, say): leave no sweep folder behind
+            shutil.rmtree(sweep_dir, ignore_errors=True)
+            for empty in (sweep_dir.parent, sweep_dir.parent.parent):
+                with contextlib.suppress(OSError):
+                    empty.rmdir()
+        raise
     if ids:
         say(f"submitted {len(ids)} run(s) to {scheduler.name}: job(s) {_compact(list(ids.values()))}")
     states = poll(sweep_dir, scheduler)
