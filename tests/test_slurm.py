@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -86,19 +87,28 @@ def test_array_sweep_of_the_article_preset_completes_and_is_summarised(runner, t
         assert (Path(row["run_dir"]) / "report.html").is_file()
 
 
-def test_preempted_task_is_requeued_and_resumes_to_the_uninterrupted_result(tmp_path):
-    cmd = [sys.executable, "-m", "filterlab", "sweep", str(FOUR), "--grid", "train.steps=20000,200",
+def test_preempted_task_resumes_to_the_uninterrupted_result_and_a_killed_one_is_recorded(tmp_path):
+    cmd = [sys.executable, "-m", "filterlab", "sweep", str(FOUR), "--grid", "train.steps=20000,10000000",
            "--set", "output.figures=false", "--set", "output.snapshot_every=100000", "--launcher", "slurm",
            "--out", str(tmp_path)]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
     rec = running_task(tmp_path, 0)
+    victim = running_task(tmp_path, 1)
     time.sleep(2.0)  # training under way
     # The preemption signal, to the job's step (where the run's process is), as Slurm sends it before a time limit.
     subprocess.run(["scancel", "--signal=USR2", rec["job_id"]], check=True, timeout=30)
+    os.kill(victim["pid"], signal.SIGKILL)  # the other task dies as under the OOM killer
     out, err = p.communicate(timeout=150)
-    assert p.returncode == 0, err
+    assert p.returncode == 1, err
     assert "queued" in err and "requeued 1x" in err  # the sweep command saw the task go back to the queue
+
+    rows = json.loads((Path(out.strip().splitlines()[-1]) / "sweep.json").read_text())["runs"]
+    assert [r["status"] for r in rows] == ["completed", "failed"]
+    assert rows[1]["job_id"] == victim["job_id"] and rows[1]["job_state"] == "FAILED"  # Slurm's own word
+    assert "the job ended while the run was running" in rows[1]["error"]
+    assert "task 0: Killed" in rows[1]["log_tail"]  # srun's line in the job's log
+    assert json.loads((Path(victim["run_dir"]) / "meta.json").read_text())["status"] == "failed"
     after = task_record(tmp_path, 0)
     assert after["status"] == "completed" and after["requeues"] == 1 and after["starts"] == 2
     assert after["job_id"] == rec["job_id"] and after["run_dir"] == rec["run_dir"]
