@@ -140,32 +140,60 @@ def show_config(
     typer.echo(C.dump_yaml(_load(config, set_)), nl=False)
 
 
+LAUNCHERS = ("local", "slurm", "submitit-local")
+
+
 @command()
 def sweep(
-    config: Annotated[Path, typer.Argument(help="The YAML config every run starts from.", show_default=False)],
-    grid: Annotated[list[str], typer.Option("--grid", "-g", metavar="KEY=V1,V2,...",
-                                            help="Values of one key; repeat for a grid (every combination).")],
+    config: Annotated[Path | None, typer.Argument(help="The YAML config every run starts from.",
+                                                     show_default=False)] = None,
+    grid: Annotated[list[str] | None, typer.Option("--grid", "-g", metavar="KEY=V1,V2,...",
+                                                      help="Values of one key; repeat for a grid (every "
+                                                           "combination).")] = None,
     seeds: Annotated[int, typer.Option(min=1, help="Runs per combination, with seeds seed, seed+1, ...")] = 1,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker processes at once; the cores are "
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="local: worker processes at once; the cores are "
                                                                   "divided between them.")] = 1,
+    launcher: Annotated[str, typer.Option(help="local: worker processes on this machine; slurm: one Slurm job "
+                                               "array through submitit, resources from the config's launcher "
+                                               "section; submitit-local: the slurm path run as local processes.")
+                        ] = "local",
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="slurm: wait for the runs and summarise them, or "
+                                                                "return once they are submitted.")] = True,
+    status: Annotated[Path | None, typer.Option(metavar="SWEEP_DIR", help="Show where every run of a slurm "
+                                                                             "sweep stands, and update its "
+                                                                             "summary.")] = None,
     set_: SetOpt = None,
     out: OutOpt = Path("outputs"),
 ) -> None:
-    """Run every combination of a grid (times --seeds), one run directory each, in long-lived workers.
+    """Run every combination of a grid (times --seeds), one run directory each, in long-lived workers or as a
+    Slurm job array.
 
     Writes sweep.json, sweep.csv and comparison figures into OUT/sweeps/NAME/...; prints that folder last.
-    Exit status: 0 when every run completed, 1 when any did not, 2 for bad input, 130 when interrupted.
+    With --launcher slurm, the same command again submits only the runs that have not completed.
+    Exit status: 0 when every run completed, 1 when any did not, 2 for bad input, 130 when interrupted (slurm:
+    detached, the jobs go on).
     """
     from .sweep import parse_grid, run_sweep  # noqa: PLC0415 - imports torch in the workers' parent: only when sweeping
 
-    def progress(job, total) -> None:
-        r = job.result
-        typer.echo(f"[{job.index + 1}/{total}] {r['status']}: {r.get('run_dir') or '-'}"
-                   f"{'  (' + str(r['error']).splitlines()[0] + ')' if r.get('error') else ''}", err=True)
-
+    if status is not None:
+        raise typer.Exit(_sweep_status(status))
+    if config is None or not grid:
+        raise fail("give a CONFIG and at least one --grid KEY=V1,V2,... (or --status SWEEP_DIR)")
+    if launcher not in LAUNCHERS:
+        raise fail(f"--launcher: {launcher!r} is not one of {', '.join(LAUNCHERS)}")
+    if launcher != "local" and jobs != 1:
+        raise fail(f"--jobs is for --launcher local; a {launcher} sweep runs launcher.array_parallelism tasks at once")
+    if launcher == "local" and not wait:
+        raise fail("--no-wait is for cluster sweeps (--launcher slurm); a local sweep runs in this process")
     _load(config, set_)  # the base config must be valid before anything starts
-    summary = run_sweep(config, parse_grid(grid), seeds=seeds, jobs=jobs, out=out, base_sets=list(set_ or []),
-                        argv=sys.argv, progress=progress)
+    if launcher == "local":
+        summary = run_sweep(config, parse_grid(grid), seeds=seeds, jobs=jobs, out=out,
+                            base_sets=list(set_ or []), argv=sys.argv, progress=_sweep_progress)
+    else:
+        from .sweep.slurm import launch  # noqa: PLC0415 - submitit only for a cluster sweep
+
+        summary = launch(config, parse_grid(grid), seeds, list(set_ or []), out, launcher, argv=sys.argv,
+                         wait_for_end=wait, progress=_task_progress, note=lambda t: typer.echo(t, err=True))
     if summary.get("compare"):
         typer.echo(summary["compare"])
     if summary["failed"]:
@@ -188,6 +216,33 @@ def _new_folder(out: Path | None, name: str) -> Path:
 def _echo_lines(lines: list[str]) -> None:
     for line in lines:
         typer.echo(line)
+
+
+def _sweep_progress(job: Any, total: int) -> None:
+    r = job.result
+    typer.echo(f"[{job.index + 1}/{total}] {r['status']}: {r.get('run_dir') or '-'}"
+               f"{'  (' + str(r['error']).splitlines()[0] + ')' if r.get('error') else ''}", err=True)
+
+
+def _task_progress(st: Any, total: int) -> None:
+    why = st.detail or (st.error.splitlines()[0] if st.error else "")
+    typer.echo(f"[{st.index + 1}/{total}] {st.status}: {st.run_dir or '-'}{'  (' + why + ')' if why else ''}",
+               err=True)
+    if st.status == "failed" and st.log_tail:
+        typer.echo("\n".join("    | " + line for line in st.log_tail.splitlines()), err=True)
+
+
+def _sweep_status(sweep_dir: Path) -> int:
+    """Print where every run of a cluster sweep stands and rewrite its summary (sweep.json, sweep.csv)."""
+    from .sweep.slurm import finish, status_of  # noqa: PLC0415 - submitit and torch only for a sweep
+    from .sweep.status import counts, table  # noqa: PLC0415
+
+    states = status_of(sweep_dir)
+    summary = finish(sweep_dir, states, detached=False, draw=False)
+    for line in table(states, summary["varied"]):
+        typer.echo(line)
+    typer.echo(f"{len(states)} runs: {counts(states)}")
+    return 0
 
 
 @command()

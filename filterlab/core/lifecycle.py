@@ -10,7 +10,6 @@ same folder, and a resume from any working folder finds its data (paths are save
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import signal
@@ -160,51 +159,35 @@ def check_config(cfg: Any, inputs: Any = None) -> None:
     check_budget(experiments.card(cfg.kind).estimate(cfg, table, inputs), "model")
 
 
-def absolute_paths(cfg: Any) -> Any:
-    """The config with every path key that names an existing file, and data.root always, made absolute."""
-    for key in experiments.card(cfg.kind).paths:
-        section, name = key.split(".")
-        value = getattr(getattr(cfg, section), name)
-        if value is None or (name != "root" and not Path(value).exists()):
-            continue
-        part = dataclasses.replace(getattr(cfg, section), **{name: str(Path(value).resolve())})
-        cfg = dataclasses.replace(cfg, **{section: part})
-    return cfg
-
-
 def train_config(cfg: Any, out_root: str | Path = "outputs", argv: list[str] | None = None, quiet: bool = True,
-                 stop: StopFlag | None = None, figure_helper: bool = False) -> Outcome:
+                 stop: StopFlag | None = None, figure_helper: bool = False, run_dir: Path | None = None) -> Outcome:
     """Run one validated config; returns where it went and how it ended. Bad input raises before a folder exists.
 
     ``figure_helper``: draw the figures in a forked helper process that overlaps torch's import and the training
     (see :mod:`filterlab.viz.worker`); the command line turns it on, library callers get in-process drawing.
+    ``run_dir``: an empty run folder made beforehand (a cluster task records it before training starts).
     """
     check_geometry(cfg)
     exp = experiments.get(cfg.kind)
     inputs = exp.prepare(cfg)
     check_config(cfg, inputs)
-    written = absolute_paths(cfg)
+    written = experiments.absolute_paths(cfg)
     worker = FigureWorker.start(_draw) if figure_helper and cfg.output.figures else None
     try:
         device = resolve_device(cfg.device)
-        run_dir = create_run_dir(out_root, cfg.name)
+        run_dir = create_run_dir(out_root, cfg.name) if run_dir is None else Path(run_dir)
         lock = RunLock.acquire(run_dir)
         atomic_write_text(run_dir / CONFIG_FILE, C.dump_yaml(written))
         meta = base_meta(argv)
         meta.update(kind=cfg.kind, name=cfg.name, seed=cfg.seed, device=str(device), torch_version=torch.__version__,
                     cuda_device=torch.cuda.get_device_name(device) if device.type == "cuda" else None,
-                    paths_as_written={k: _get(cfg, k) for k in experiments.card(cfg.kind).paths})
+                    paths_as_written=experiments.path_values(cfg))
         run = Run(run_dir, meta)
     except BaseException:
         if worker:
             worker.cancel()
         raise
     return _train_in(run, lock, exp, written, inputs, device, quiet, stop, worker)
-
-
-def _get(cfg: Any, key: str) -> Any:
-    section, name = key.split(".")
-    return getattr(getattr(cfg, section), name)
 
 
 def resume_run(run_dir: str | Path, argv: list[str] | None = None, quiet: bool = True, stop: StopFlag | None = None,

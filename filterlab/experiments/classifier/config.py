@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...core.budget import Estimate, snapshot_count, totals
-from ...core.config import DEVICES, MAX_SEED, OPTIMIZERS, Output, opt, section
+from ...core.config import DEVICES, MAX_SEED, OPTIMIZERS, Launcher, Output, opt, section
 from ...core.geometry import Layer, Row
 
 
@@ -93,6 +93,7 @@ class ClassifierConfig:
     model: ClassifierModel = section(ClassifierModel)
     train: ClassifierTrain = section(ClassifierTrain)
     output: ClassifierOutput = section(ClassifierOutput)
+    launcher: Launcher = section(Launcher)
 
     def check(self) -> list[tuple[str, str]]:
         problems = []

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...core.budget import Estimate, snapshot_count, totals
-from ...core.config import DEVICES, MAX_SEED, Output, opt, section
+from ...core.config import DEVICES, MAX_SEED, Launcher, Output, opt, section
 from ...core.geometry import Layer, Row
 
 
@@ -59,6 +59,7 @@ class SingleImageConfig:
     model: SingleImageModel = section(SingleImageModel)
     train: SingleImageTrain = section(SingleImageTrain)
     output: Output = section(Output)
+    launcher: Launcher = section(Launcher)
 
     def check(self) -> list[tuple[str, str]]:
         problems = []

@@ -9,9 +9,7 @@ The sweep folder gets ``sweep.json``, ``sweep.csv`` and the comparison figures.
 
 from __future__ import annotations
 
-import csv
-import io
-import itertools
+import contextlib
 import json
 import os
 import selectors
@@ -20,80 +18,17 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import experiments
-from .core import config as C
-from .core.cores import cpu_pool
-from .core.errors import InputError
-from .core.rundir import atomic_write_text, create_run_dir, find_runs, read_json
-from .runs import describe_run
-
-
-class SweepError(InputError):
-    pass
-
-
-def parse_grid(items: list[str]) -> dict[str, list[str]]:
-    """``["train.lr=0.1,0.01", "seed=0,1"]`` -> {"train.lr": ["0.1", "0.01"], "seed": ["0", "1"]}."""
-    grid: dict[str, list[str]] = {}
-    for item in items:
-        key, sep, values = item.partition("=")
-        vals = [v.strip() for v in split_top_level(values)] if sep else []
-        if not key.strip() or not vals or any(v == "" for v in vals):
-            raise SweepError(f"--grid {item!r}: expected KEY=V1,V2,..., for example --grid train.lr=0.1,0.01")
-        if key.strip() in grid:
-            raise SweepError(f"--grid {key.strip()!r} is given twice")
-        grid[key.strip()] = vals
-    return grid
-
-
-def split_top_level(text: str) -> list[str]:
-    """Split on commas outside brackets: "[16,32],[32,64]" -> ["[16,32]", "[32,64]"]."""
-    parts, depth, cur = [], 0, []
-    for ch in text:
-        depth += ch in "[{"
-        depth -= ch in "]}"
-        if ch == "," and depth == 0:
-            parts.append("".join(cur))
-            cur = []
-        else:
-            cur.append(ch)
-    parts.append("".join(cur))
-    return parts
-
-
-@dataclass
-class Job:
-    index: int
-    sets: list[str]  # --set overrides of this run
-    point: dict[str, Any]  # the grid values (and seed) of this run, as the config reads them
-    result: dict[str, Any] = field(default_factory=dict)
-
-
-def plan(config: Path, grid: dict[str, list[str]], seeds: int, base_sets: list[str], threads: int) -> list[Job]:
-    """Every combination, validated now: a bad value stops the sweep before any run starts."""
-    keys = list(grid)
-    jobs = []
-    base = experiments.load_config(config, base_sets)
-    for combo in itertools.product(*(grid[k] for k in keys)):
-        for s in range(seeds):
-            sets = list(base_sets) + [f"{k}={v}" for k, v in zip(keys, combo)]
-            if seeds > 1:
-                sets.append(f"seed={base.seed + s}")
-            try:
-                cfg = experiments.load_config(config, sets)
-                if cfg.threads > threads:  # threads: 0 runs share the cores through the registry of live runs
-                    sets.append(f"threads={threads}")
-                    cfg = experiments.load_config(config, sets)
-            except InputError as e:
-                raise SweepError(str(e)) from None
-            flat = {k: v for k, v in C.flatten(C.to_dict(cfg)).items() if k in keys or (seeds > 1 and k == "seed")}
-            jobs.append(Job(len(jobs), sets, flat))
-    return jobs
-
+from .. import experiments
+from ..core.cores import cpu_pool
+from ..core.errors import InputError
+from ..core.lifecycle import train_config
+from ..core.rundir import atomic_write_json, create_run_dir, find_runs, read_json
+from ..viz.compare import CompareError, compare
+from .plan import Job, plan
+from .summary import summarise
 
 # ---------------------------------------------------------------------------------------------------------------------
 # The worker: one process, many runs; one JSON line in, one JSON line out per run
@@ -103,13 +38,10 @@ def worker_main() -> None:  # pragma: no cover - runs in the worker process; exe
     """Read jobs from stdin, train each, answer on the protocol stream (stdout is kept clean for it)."""
     proto = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # anything else printed goes to stderr, never into the protocol
-    from .core.lifecycle import train_config  # noqa: PLC0415 - torch, in the worker process only
 
     for line in sys.stdin:
         job = json.loads(line)
         if "compare" in job:  # the sweep's last step, done here where torch and matplotlib are already loaded
-            from .viz.compare import CompareError, compare  # noqa: PLC0415 - matplotlib and torch, at the end only
-
             try:
                 answer = {"table": compare(job["compare"], Path(job["out"]))["table"]}
             except (CompareError, OSError) as e:
@@ -142,17 +74,14 @@ class Worker:
 
     def close(self) -> None:
         if self.proc.stdin and not self.proc.stdin.closed:
-            try:
+            with contextlib.suppress(BrokenPipeError):
                 self.proc.stdin.close()
-            except BrokenPipeError:
-                pass
 
 
 def run_sweep(config: Path, grid: dict[str, list[str]], seeds: int = 1, jobs: int = 1, out: Path = Path("outputs"),
               base_sets: list[str] | None = None, argv: list[str] | None = None,
               progress: Any = None) -> dict[str, Any]:
     """Run the sweep; returns the summary (also written as sweep.json and sweep.csv in the sweep folder)."""
-
     cores = cpu_pool().budget
     jobs = max(1, min(jobs, cores))
     threads = max(1, cores // jobs)
@@ -174,10 +103,8 @@ def run_sweep(config: Path, grid: dict[str, list[str]], seeds: int = 1, jobs: in
         interrupted = True
         for key in list(sel.get_map().values()):
             if key.data.job is not None and key.data.proc.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(key.data.proc.pid, signal.SIGINT)
-                except ProcessLookupError:
-                    pass
 
     compare_table: list[str | None] = []
 
@@ -240,7 +167,6 @@ def run_sweep(config: Path, grid: dict[str, list[str]], seeds: int = 1, jobs: in
 
 def _find_run_dir(out: Path, job: Job, since: float) -> str | None:
     """The run directory a dead worker was writing, found by the job marker in its command line."""
-
     marker = f"(sweep run {job.index + 1} of "
     for d in find_runs(out):
         try:
@@ -250,39 +176,6 @@ def _find_run_dir(out: Path, job: Job, since: float) -> str | None:
         if any(marker in a for a in meta.get("command_line", [])) and d.stat().st_mtime >= since - 1:
             if meta.get("status") == "running":
                 meta.update(status="failed", error="the sweep worker running it was killed")
-                from .core.rundir import atomic_write_json  # noqa: PLC0415
-
                 atomic_write_json(d / "meta.json", meta)
             return str(d)
     return None
-
-
-def summarise(todo: list[Job], grid: dict, seeds: int, sweep_dir: Path, config: Path,
-              interrupted: bool) -> dict[str, Any]:
-
-    rows = []
-    for job in todo:
-        res = job.result or {"run_dir": None, "status": "not started", "error": None}
-        metrics = {}
-        if res.get("run_dir") and Path(res["run_dir"]).is_dir():
-            metrics = describe_run(Path(res["run_dir"])).get("metrics") or {}
-        rows.append({**job.point, "run_dir": res.get("run_dir"), "status": res["status"], "error": res.get("error"),
-                     **metrics})
-    keys = list(grid) + (["seed"] if seeds > 1 else [])
-    summary = {"config": str(config), "grid": grid, "seeds": seeds, "varied": keys, "sweep_dir": str(sweep_dir),
-               "runs": rows, "completed": sum(r["status"] == "completed" for r in rows),
-               "failed": [r["run_dir"] or f"run {i + 1}" for i, r in enumerate(rows)
-                          if r["status"] not in ("completed", "not started")],
-               "interrupted": interrupted}
-    atomic_write_text(sweep_dir / "sweep.json", json.dumps(summary, indent=2) + "\n")
-    fields = list(dict.fromkeys(k for r in rows for k in r))
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=fields)
-    w.writeheader()
-    w.writerows(rows)
-    atomic_write_text(sweep_dir / "sweep.csv", buf.getvalue())
-    return summary
-
-
-if __name__ == "__main__":  # pragma: no cover
-    worker_main()
