@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch.nn as nn
+from torch import nn
 
 from filterlab.figures import FigureInfo, save, sym_limit
 from filterlab.insight import change as ch

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn as nn
+from torch import nn
 
 from filterlab.insight.patches import cut_patch
 from filterlab.insight.probe import InputScale, Probe, capture
@@ -124,7 +124,7 @@ def feature_visualisation(model: nn.Module, probe: Probe, scale: InputScale, ima
         start_pre, _ = measure(model, probe, scale, start, objective)
         pre_end, post_end = measure(model, probe, scale, p.detach(), objective)
     finally:
-        for prm, flag in zip(model.parameters(), flags):
+        for prm, flag in zip(model.parameters(), flags, strict=True):
             prm.requires_grad_(flag)
         model.train(was_training)
     imgs = p.detach().cpu().numpy()

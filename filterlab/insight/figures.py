@@ -92,7 +92,7 @@ def draw_filter_change(ch: Change, cmap: str, vlim: float) -> Any:
     width, height = 0.3 + n_across * (pw + 0.35) + 0.9, n_down * (ph + 0.45) + 0.15
     fig = new_figure(width, height)
     im = None
-    for j, ((title, _), (mos, origins)) in enumerate(zip(panels, mosaics)):
+    for j, ((title, _), (mos, origins)) in enumerate(zip(panels, mosaics, strict=True)):
         col, row = (j, 0) if side_by_side else (0, j)
         x0 = 0.3 + col * (pw + 0.35)
         y0 = height - (row + 1) * (ph + 0.45) + 0.05
@@ -160,7 +160,7 @@ def _block_figure(blocks: np.ndarray, titles: list[str], inch_per_px: float, sup
     ax = fig.add_axes((0.15 / width, 0.1 / height, w_in / width, h_in / height))
     ax.imshow(mos, interpolation="nearest")
     ax.set_ylim(mh - 0.5, -top_px - 0.5)
-    for t, (y, x) in zip(titles, origins):
+    for t, (y, x) in zip(titles, origins, strict=True):
         ax.text(x + bw / 2 - 0.5, y - 0.8, t, ha="center", va="bottom", fontsize=7)
     _bare(ax)
     fig.suptitle(suptitle, fontsize=9, y=1 - 0.08 / height, va="top")
@@ -170,7 +170,7 @@ def _block_figure(blocks: np.ndarray, titles: list[str], inch_per_px: float, sup
 def draw_top_patches(tp: TopPatches) -> Any:
     k = tp.values.shape[1]
     inner = math.ceil(math.sqrt(k))
-    blocks, bw = _blocks([to_rgb(tp.patches[c]) for c in range(tp.channels)], inner)
+    blocks, _ = _blocks([to_rgb(tp.patches[c]) for c in range(tp.channels)], inner)
     titles = [f"{c + 1}: {tp.values[c, 0]:.3g}" for c in range(tp.channels)]
     s = tp.field.size
     return _block_figure(blocks, titles, max(0.012, 0.42 / s / inner * 3.2 / grid_shape(tp.channels)[1] ** 0.25),
@@ -240,7 +240,7 @@ def draw_class_outputs(values: np.ndarray, labels: np.ndarray, target: int, auc:
         data = [values[labels == c, i] for c in classes]
         parts = ax.boxplot(data, whis=(5, 95), showfliers=False, patch_artist=True, widths=0.65,
                            medianprops={"color": "black"})
-        for c, box in zip(classes, parts["boxes"]):
+        for c, box in zip(classes, parts["boxes"], strict=True):
             box.set_facecolor(OKABE_ITO[1] if c == target else "0.85")
         ax.set_xticks(range(1, len(classes) + 1),
                       [f"{c}*" if c == target else str(c) for c in classes], fontsize=8)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn as nn
+from torch import nn
 
 from filterlab.core.geometry import Field
 from filterlab.insight.probe import InputScale, Probe, capture

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn as nn
+from torch import nn
 
 from filterlab.core.geometry import Field, Layer, receptive_fields
 
@@ -121,7 +121,7 @@ def _layer(name: str, m: nn.Module) -> Layer | None:
 
 
 def _display_name(qualified: str) -> str:
-    return qualified[: -len(".conv")] if qualified.endswith(".conv") else qualified
+    return qualified.removesuffix(".conv")
 
 
 def conv_probes(model: nn.Module, input_shape: tuple[int, int, int]) -> list[Probe]:

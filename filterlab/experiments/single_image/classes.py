@@ -1,4 +1,4 @@
-"""The article's claim, tested on the whole test split: "the more the image looks like the filter, the higher the value".
+"""The article's claim tested on the whole test split: "the more the image looks like the filter, the higher the value".
 
 Each trained filter is applied to every test image (scaled as the run scaled its own image) and its outputs are
 grouped by digit class. If the filters had become detectors of the digit they were trained on, the target class
@@ -94,7 +94,7 @@ def load_test_split(root: str | None, dataset: str = "mnist") -> tuple[np.ndarra
 def _stats(v: np.ndarray) -> dict[str, float]:
     q1, med, q3 = np.percentile(v, [25, 50, 75])
     return {"mean": round(float(v.mean()), 6), "median": round(float(med), 6), "q1": round(float(q1), 6),
-            "q3": round(float(q3), 6), "count": int(len(v))}
+            "q3": round(float(q3), 6), "count": len(v)}
 
 
 def summary(co: ClassOutputs) -> dict[str, Any]:
@@ -109,7 +109,7 @@ def summary(co: ClassOutputs) -> dict[str, Any]:
         filters.append({"filter": f + 1, "auc_target_vs_rest": round(float(co.auc[f]), 6),
                         "target_rank_by_median": order.index(str(co.target)) + 1 if str(co.target) in order else None,
                         "per_class": per})
-    return {"target": co.target, "images": int(len(co.labels)), "classes": [int(c) for c in classes],
+    return {"target": co.target, "images": len(co.labels), "classes": [int(c) for c in classes],
             "output": "the filter's single output" if co.full_size else "the largest value of the filter's map",
             "auc_target_vs_rest": [round(float(a), 6) for a in co.auc],
             "auc_mean": round(float(np.nanmean(co.auc)), 6), "filters": filters}
