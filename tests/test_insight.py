@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from conftest import need_dataset
+
 from filterlab import config as C
 from filterlab.classifier import TwoConvNet
 from filterlab.data import load_split
