@@ -13,6 +13,7 @@ Without the test split (``data.root`` unset or the files missing) this is skippe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,8 @@ import torch
 import torch.nn.functional as F
 
 from filterlab.data import DataError, load_split
+from filterlab.figures import FigureInfo, save
+from filterlab.insight.figures import draw_class_outputs
 from filterlab.single_image import scale_image
 
 
@@ -133,3 +136,15 @@ def caption_class_outputs(co: ClassOutputs) -> tuple[str, str]:
     alt = (f"{co.filters} box-plot panels, one per filter, each with {len(classes)} boxes, one per digit class; the "
            f"orange box of class {co.target} is highest in {top_is_target} of them.")
     return caption, alt
+
+
+def class_output_figures(weight: torch.Tensor, bias: torch.Tensor | None, scale: str, target: int,
+                         root: str | None, out_dir: Path, dpi: int = 110) -> tuple[list[FigureInfo], dict[str, Any]]:
+    """What ``filterlab train`` calls after a single-image run: ``class_outputs.png`` and the dict for summary.json
+    (key suggestion: "class_outputs"); without the test split, no figure and {"note": why}."""
+    split = load_test_split(root)
+    if isinstance(split, str):
+        return [], {"note": split}
+    co = class_outputs(weight, bias, *split, scale, target)
+    fig = draw_class_outputs(co.values, co.labels, co.target, co.auc)
+    return [save(fig, Path(out_dir), "class_outputs", *caption_class_outputs(co), dpi)], summary(co)
