@@ -44,28 +44,35 @@ def single_image_data(cfg: Any, ckpt: dict, snaps: dict) -> dict[str, Any]:
     return figure_data(x, cfg.data.scale, int(ckpt["target"]), steps, snaps["filters"], snaps["loss_history"], sim)
 
 
+def image_input(cfg: Any, ckpt: dict, image: str | None) -> tuple[np.ndarray, int | None, str]:
+    """(uint8 pixels, label, description) of ``--image`` for a classifier run; the run's own sample without one."""
+    from .images import ImageError, load_image
+
+    if image is None:
+        return ckpt["sample"].numpy(), ckpt["sample_label"], ckpt["sample_desc"]
+    spec = image
+    if spec.split(":")[0] in ("train", "test"):
+        spec = f"{cfg.data.dataset}:{spec}"  # the run's own dataset, as data.sample does
+    try:
+        img = load_image(spec, cfg.data.root)
+    except ImageError as e:
+        raise VisualizeError(f"--image: {e}") from None
+    sample = img.pixels
+    if ckpt["in_channels"] == 3:
+        sample = np.repeat(sample[..., None], 3, axis=-1)
+    return sample, img.label, img.description
+
+
 def classifier_data(cfg: Any, ckpt: dict, snaps: dict, run_dir: Path, image: str | None,
                     layer: str | None) -> dict[str, Any]:
     from .classifier import TwoConvNet, sample_maps
-    from .images import ImageError, load_image
 
     summary = read_json(run_dir / SUMMARY_FILE)
     records = read_metrics(run_dir)
     model = TwoConvNet.from_config(ckpt["config"]["model"], ckpt["in_channels"], ckpt["image_size"],
                                    ckpt["num_classes"])
     model.load_state_dict(ckpt["model"])
-    sample, label, desc = ckpt["sample"].numpy(), ckpt["sample_label"], ckpt["sample_desc"]
-    if image is not None:
-        spec = image
-        if spec.split(":")[0] in ("train", "test"):
-            spec = f"{cfg.data.dataset}:{spec}"  # the run's own dataset, as data.sample does
-        try:
-            img = load_image(spec, cfg.data.root)
-        except ImageError as e:
-            raise VisualizeError(f"--image: {e}") from None
-        sample, label, desc = img.pixels, img.label, img.description
-        if ckpt["in_channels"] == 3:
-            sample = np.repeat(sample[..., None], 3, axis=-1)
+    sample, label, desc = image_input(cfg, ckpt, image)
     maps, probs = sample_maps(model, sample, tuple(ckpt["mean"]), tuple(ckpt["std"]), ckpt["normalize"])
     if layer is not None:
         if layer not in maps:

@@ -89,7 +89,7 @@ def draw_filter_change(ch: Change, cmap: str, vlim: float) -> Any:
     pw = 2.6 if side_by_side else min(9.0, 0.62 * cols * (tw + gap) / max(th, 5))
     ph = pw * (mh + gap) / mw
     n_across, n_down = (3, 1) if side_by_side else (1, 3)
-    width, height = 0.3 + n_across * (pw + 0.35) + 0.9, n_down * (ph + 0.45) + 0.15
+    width, height = 0.3 + n_across * (pw + 0.35) + 1.1, n_down * (ph + 0.45) + 0.15
     fig = new_figure(width, height)
     im = None
     for j, ((title, _), (mos, origins)) in enumerate(zip(panels, mosaics, strict=True)):
@@ -102,7 +102,7 @@ def draw_filter_change(ch: Change, cmap: str, vlim: float) -> Any:
         _number_tiles(ax, origins, tw, 6.5)
         ax.set_title(title, fontsize=9, pad=2)
         _bare(ax)
-    cax = fig.add_axes(((width - 0.75) / width, 0.25 / height, 0.14 / width, (height - 0.6) / height))
+    cax = fig.add_axes(((width - 1.0) / width, 0.25 / height, 0.14 / width, (height - 0.6) / height))
     fig.colorbar(im, cax=cax, label="weight")
     return fig
 
