@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -20,7 +20,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", metavar="KEY=VALUE",
+SetOpt = Annotated[Optional[list[str]], typer.Option("--set", "-s", metavar="KEY=VALUE",
                                                      help="Override a config value, e.g. --set train.lr=0.01 "
                                                           "(repeatable; applied after the YAML file).")]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Folder that receives the run directories.")]
@@ -47,14 +47,14 @@ def _load(config: Path, sets: list[str] | None, device: str | None = None, seed:
 
 @app.command()
 def train(
-    configs: Annotated[list[Path] | None, typer.Argument(help="One or more YAML configs; each becomes one run.",
+    configs: Annotated[Optional[list[Path]], typer.Argument(help="One or more YAML configs; each becomes one run.",
                                                             show_default=False, metavar="CONFIG...")] = None,
     set_: SetOpt = None,
     out: OutOpt = Path("outputs"),
-    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda (overrides the config's device).")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed (overrides the config's seed).")] = None,
+    device: Annotated[Optional[str], typer.Option(help="auto, cpu or cuda (overrides the config's device).")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed (overrides the config's seed).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
-    resume: Annotated[Path | None, typer.Option(help="Continue this interrupted run from its last checkpoint.",
+    resume: Annotated[Optional[Path], typer.Option(help="Continue this interrupted run from its last checkpoint.",
                                                    metavar="RUN_DIR")] = None,
 ) -> None:
     """Train each CONFIG into a new run directory under OUT and print the run directory as the last line.
@@ -147,7 +147,7 @@ def sweep(
 
 @app.command()
 def convolve(
-    kernel: Annotated[str | None, typer.Option(help="A built-in kernel (identity, box_blur, gaussian_blur, "
+    kernel: Annotated[Optional[str], typer.Option(help="A built-in kernel (identity, box_blur, gaussian_blur, "
                                                        "sharpen, laplacian, laplacian4, sobel_x, sobel_y, prewitt_x, "
                                                        "prewitt_y, emboss) or a text/YAML file of numbers.")] = None,
     image: Annotated[str, typer.Option(help="An image spec (seven, four, digit-3, DATASET:SPLIT:INDEX, a PNG) or a "
@@ -155,14 +155,14 @@ def convolve(
     stride: Annotated[int, typer.Option(min=1, help="Stride S.")] = 1,
     padding: Annotated[int, typer.Option(min=0, help="Zero padding P.")] = 0,
     dilation: Annotated[int, typer.Option(min=1, help="Dilation D.")] = 1,
-    pool: Annotated[str | None, typer.Option(metavar="max|avg:K", help="Pool the feature map, e.g. max:2.")] = None,
-    at: Annotated[str | None, typer.Option(metavar="ROW,COL", help="Output pixel to work out by hand "
+    pool: Annotated[Optional[str], typer.Option(metavar="max|avg:K", help="Pool the feature map, e.g. max:2.")] = None,
+    at: Annotated[Optional[str], typer.Option(metavar="ROW,COL", help="Output pixel to work out by hand "
                                                                      "(default: the strongest response).")] = None,
     flip: Annotated[bool, typer.Option("--flip", help="Compute the textbook convolution (kernel flipped) instead "
                                                       "of PyTorch's cross-correlation.")] = False,
     rgb: Annotated[bool, typer.Option("--rgb", help="The colour example: 26x26x3 through six 3x3x3 kernels.")] = False,
-    data_root: Annotated[str | None, typer.Option(help="Dataset folder for DATASET:SPLIT:INDEX images.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Folder for the figure (default: a new one under "
+    data_root: Annotated[Optional[str], typer.Option(help="Dataset folder for DATASET:SPLIT:INDEX images.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Folder for the figure (default: a new one under "
                                                      "outputs/convolve/).")] = None,
     cmap: Annotated[str, typer.Option(help="Diverging map for signed values.")] = "RdBu_r",
 ) -> None:
@@ -305,20 +305,19 @@ def match(
 @app.command()
 def visualize(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.", show_default=False)],
-    image: Annotated[str | None, typer.Option(help="Input for the feature maps: SPLIT:INDEX, SPLIT:first-LABEL "
+    image: Annotated[Optional[str], typer.Option(help="Input for the feature maps: SPLIT:INDEX, SPLIT:first-LABEL "
                                                       "(e.g. test:first-7), a shipped sample, or a PNG path.")] = None,
-    layer: Annotated[str | None, typer.Option(help="Only this layer's feature maps (conv1 or conv2).")] = None,
-    cmap: Annotated[str | None, typer.Option(help="Diverging map for signed weights (colour-blind-safe ones "
+    layer: Annotated[Optional[str], typer.Option(help="Only this layer's feature maps (conv1 or conv2).")] = None,
+    cmap: Annotated[Optional[str], typer.Option(help="Diverging map for signed weights (colour-blind-safe ones "
                                                      "only).")] = None,
-    out: Annotated[Path | None, typer.Option(help="Write the figures here instead of RUN_DIR/figures.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Write the figures here instead of RUN_DIR/figures.")] = None,
     insight: Annotated[bool, typer.Option("--insight", help="Also what each filter detects: change, top test "
                                                             "patches, feature visualisation (seconds).")] = False,
 ) -> None:
     """Draw every figure of a run again from its checkpoint, snapshots and metrics, without retraining.
 
     With --image, a classifier run also gets saliency.png for that image and prints its predicted class."""
-    from .visualize import VisualizeError
-    from .visualize import visualize as draw
+    from .visualize import VisualizeError, visualize as draw
 
     try:
         paths = draw(run_dir, image=image, layer=layer, cmap=cmap, out=out)
@@ -371,7 +370,7 @@ def list_runs(
 def compare_runs(
     run_dirs: Annotated[list[Path], typer.Argument(help="Two or more run directories of one kind.",
                                                    show_default=False, metavar="RUN_DIR...")],
-    out: Annotated[Path | None, typer.Option(help="Folder for the comparison (default: a new one under "
+    out: Annotated[Optional[Path], typer.Option(help="Folder for the comparison (default: a new one under "
                                                      "outputs/compare/).")] = None,
 ) -> None:
     """The same figures from several runs side by side, labelled by what differs, and a table of final metrics."""
