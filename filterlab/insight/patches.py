@@ -91,10 +91,10 @@ def top_patches(model: nn.Module, probes: Sequence[Probe], images: np.ndarray, l
     out = {}
     for p in probes:
         rec = peaks[p.name]
-        values, idx = rec["peak"].topk(k, dim=0)  # (k, C): over images, each image once per channel
-        where = rec["where"].gather(0, idx)
+        top, top_idx = rec["peak"].topk(k, dim=0)  # (k, C): over images, each image once per channel
         width = int(rec["width"][0])
-        values, idx, where = values.t().numpy(), idx.t().numpy(), where.t().numpy()  # (C, k)
+        values, idx = top.t().numpy(), top_idx.t().numpy()  # (C, k)
+        where = rec["where"].gather(0, top_idx).t().numpy()
         pos = np.stack([where // width, where % width], axis=-1)
         cut = np.stack([np.stack([cut_patch(images[idx[c, r]] / 255.0, p.field, *pos[c, r]) for r in range(k)])
                         for c in range(len(values))])

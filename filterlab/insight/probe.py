@@ -142,7 +142,8 @@ def conv_probes(model: nn.Module, input_shape: tuple[int, int, int]) -> list[Pro
         if not isinstance(m, nn.Conv2d) or id(m) in seen:
             continue
         seen.add(id(m))
-        pre = post = m
+        pre: nn.Module = m
+        post: nn.Module = m
         for _, nxt, _ in spatial[i + 1:]:  # the norm / activation run right after the conv
             if isinstance(nxt, NORMS) and post is pre:
                 pre = post = nxt

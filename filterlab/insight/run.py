@@ -56,7 +56,9 @@ def run_insight(run_dir: Path, out_dir: Path, patches: bool, image: str | None) 
         paths += [f.path for f in drawn.figures]
         atomic_write_json(out_dir / "filter_change_data.json", drawn.summary)
         if cfg.kind == "single_image":
-            figs, summary = class_output_figures(model.conv.weight.detach(), model.conv.bias, cfg.data.scale,
+            conv = model.get_submodule("conv")
+            assert isinstance(conv, torch.nn.Conv2d)
+            figs, summary = class_output_figures(conv.weight.detach(), conv.bias, cfg.data.scale,
                                                  int(ckpt["target"]), cfg.data.root, out_dir, cfg.output.dpi)
             atomic_write_json(out_dir / "class_outputs_data.json", summary)
             paths += [f.path for f in figs]

@@ -104,6 +104,7 @@ def explain(model: nn.Module, probe: Probe, scale: InputScale, pixels: np.ndarra
         target = int(probs.argmax()) if target is None else target
         logits[0, target].backward()
         a, g = acts.detach(), acts.grad  # (1, C, h, w)
+        assert g is not None and x.grad is not None  # both are on the graph of the logit
         signed = {"gradcam": (g.mean(dim=(2, 3), keepdim=True) * a).sum(dim=1)[0], "hirescam": (g * a).sum(dim=1)[0]}
         up = {k: F.interpolate(F.relu(v)[None, None], size=x.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
               for k, v in signed.items()}

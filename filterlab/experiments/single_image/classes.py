@@ -108,7 +108,7 @@ def summary(co: ClassOutputs) -> dict[str, Any]:
     for f in range(co.filters):
         per = {str(int(c)): _stats(co.values[co.labels == c, f]) for c in classes}
         medians = {c: per[c]["median"] for c in per}
-        order = sorted(medians, key=medians.get, reverse=True)
+        order = sorted(medians, key=lambda c: medians[c], reverse=True)
         filters.append({"filter": f + 1, "auc_target_vs_rest": round(float(co.auc[f]), 6),
                         "target_rank_by_median": order.index(str(co.target)) + 1 if str(co.target) in order else None,
                         "per_class": per})
