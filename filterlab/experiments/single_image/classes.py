@@ -34,6 +34,7 @@ class ClassOutputs:
     labels: np.ndarray  # (N,)
     target: int
     auc: np.ndarray  # (F,) target-vs-rest
+    ink_r: np.ndarray  # (F,) correlation of each filter's output with the image's total ink (sum of pixel values)
     scale: str
     full_size: bool  # one output per image (kernel as large as the image) or the best position of a map
 
@@ -78,7 +79,9 @@ def class_outputs(weight: torch.Tensor, bias: torch.Tensor | None, images: np.nd
                   scale: str, target: int) -> ClassOutputs:
     values = filter_outputs(weight, bias, images, scale)
     labels = np.asarray(labels)
-    return ClassOutputs(values, labels, target, auc_vs_rest(values, labels == target), scale,
+    ink = images.reshape(len(images), -1).sum(axis=1, dtype=np.float64)
+    ink_r = np.array([np.corrcoef(values[:, f], ink)[0, 1] for f in range(values.shape[1])])
+    return ClassOutputs(values, labels, target, auc_vs_rest(values, labels == target), ink_r, scale,
                         weight.shape[-1] == images.shape[-1])
 
 
@@ -115,7 +118,8 @@ def summary(co: ClassOutputs) -> dict[str, Any]:
     return {"target": co.target, "images": len(co.labels), "classes": [int(c) for c in classes],
             "output": "the filter's single output" if co.full_size else "the largest value of the filter's map",
             "auc_target_vs_rest": [round(float(a), 6) for a in co.auc],
-            "auc_mean": round(float(np.nanmean(co.auc)), 6), "filters": filters}
+            "auc_mean": round(float(np.nanmean(co.auc)), 6),
+            "correlation_with_ink": [round(float(r), 6) for r in co.ink_r], "filters": filters}
 
 
 def caption_class_outputs(co: ClassOutputs) -> tuple[str, str]:
@@ -132,7 +136,8 @@ def caption_class_outputs(co: ClassOutputs) -> tuple[str, str]:
                f"{co.target}-vs-rest per filter (in each title): {', '.join(f'{a:.2f}' for a in co.auc)}; "
                f"{above} of {co.filters} filters rank the {co.target}s above the other digits more often than not "
                f"(AUC > 0.5), the best is filter {best + 1} at {co.auc[best]:.2f}, and for {top_is_target} of "
-               f"{co.filters} filters the {co.target}s have the highest median of the {len(classes)} classes.")
+               f"{co.filters} filters the {co.target}s have the highest median of the {len(classes)} classes. Correlation "
+               f"of each filter's output with the image's total ink: {', '.join(f'{r:.2f}' for r in co.ink_r)}.")
     alt = (f"{co.filters} box-plot panels, one per filter, each with {len(classes)} boxes, one per digit class; the "
            f"orange box of class {co.target} is highest in {top_is_target} of them.")
     return caption, alt
