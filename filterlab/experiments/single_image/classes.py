@@ -136,8 +136,9 @@ def caption_class_outputs(co: ClassOutputs) -> tuple[str, str]:
                f"{co.target}-vs-rest per filter (in each title): {', '.join(f'{a:.2f}' for a in co.auc)}; "
                f"{above} of {co.filters} filters rank the {co.target}s above the other digits more often than not "
                f"(AUC > 0.5), the best is filter {best + 1} at {co.auc[best]:.2f}, and for {top_is_target} of "
-               f"{co.filters} filters the {co.target}s have the highest median of the {len(classes)} classes. Correlation "
-               f"of each filter's output with the image's total ink: {', '.join(f'{r:.2f}' for r in co.ink_r)}.")
+               f"{co.filters} filters the {co.target}s have the highest median of the {len(classes)} classes. "
+               f"Correlation of each filter's output with the image's total ink: "
+               f"{', '.join(f'{r:.2f}' for r in co.ink_r)}.")
     alt = (f"{co.filters} box-plot panels, one per filter, each with {len(classes)} boxes, one per digit class; the "
            f"orange box of class {co.target} is highest in {top_is_target} of them.")
     return caption, alt
