@@ -380,19 +380,28 @@ def match(
 @command()
 def visualize(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.", show_default=False)],
-    image: Annotated[str | None, typer.Option(help="Input for the feature maps: SPLIT:INDEX, SPLIT:first-LABEL "
-                                                      "(e.g. test:first-7), a shipped sample, or a PNG path.")] = None,
+    image: Annotated[str | None, typer.Option(help="Input for the feature maps and, for a classifier, the saliency "
+                                                   "figure: SPLIT:INDEX, SPLIT:first-LABEL (e.g. test:first-7), a "
+                                                   "shipped sample, or a PNG path.")] = None,
     layer: Annotated[str | None, typer.Option(help="Only this layer's feature maps (conv1 or conv2).")] = None,
     cmap: Annotated[str | None, typer.Option(help="Diverging map for signed weights (colour-blind-safe ones "
-                                                     "only).")] = None,
+                                                  "only).")] = None,
     out: Annotated[Path | None, typer.Option(help="Write the figures here instead of RUN_DIR/figures.")] = None,
+    insight: Annotated[bool, typer.Option("--insight", help="Also what each filter detects (seconds): top test "
+                                                            "patches and feature visualisation for a classifier, "
+                                                            "each filter's output per digit class for a single "
+                                                            "image run.")] = False,
 ) -> None:
-    """Draw every figure of a run again from its checkpoint, snapshots and metrics, without retraining."""
+    """Draw every figure of a run again from its checkpoint, snapshots and metrics, without retraining.
+
+    With --image, a classifier run also gets saliency.png for that image and prints its predicted class."""
     from .viz.visualize import visualize as draw  # noqa: PLC0415 - imports torch
 
-    paths = draw(run_dir, image=image, layer=layer, cmap=cmap, out=out)
+    paths, lines = draw(run_dir, image=image, layer=layer, cmap=cmap, out=out, insight=insight)
     for p in paths:
         typer.echo(str(p))
+    for line in lines:
+        typer.echo(line, err=True)
 
 
 @command("runs")

@@ -110,7 +110,16 @@ def test_run_files_agree_with_the_checkpoint(runner, tmp_path):
     assert snaps["filters"].shape[1:] == (8, 1, 3, 3)
 
     figs = {p.stem for p in (run / "figures").glob("*.png")}
-    assert figs == {"conv1_filters", "feature_maps", "curves", "confusion", "evolution"}
+    assert figs == {"conv1_filters", "feature_maps", "curves", "confusion", "evolution", "filter_change_conv1",
+                    "filter_change_conv2", "weights_conv1", "weights_conv2"}
+    change = summary["filter_change"]
+    assert set(change) == {"conv1", "conv2"} and len(change["conv1"]["relative_change"]) == 8
+    w0, w1 = snaps["weights"]["conv1"][0].flatten(1), snaps["weights"]["conv1"][-1].flatten(1)
+    assert change["conv1"]["relative_change"] == pytest.approx(((w1 - w0).norm(dim=1) / w0.norm(dim=1)).tolist(),
+                                                               abs=1e-6)
+    logged = [x for x in records if x["event"] == "snapshot"]
+    assert [x["step"] for x in logged] == snaps["steps"][1:].tolist()
+    assert logged[-1]["conv2_relative_change"] == pytest.approx(change["conv2"]["relative_change"], abs=1e-6)
     assert (run / "figures" / "evolution.gif").is_file() and (run / "report.html").is_file()
     for stem in figs:
         side = json.loads((run / "figures" / f"{stem}.json").read_text())

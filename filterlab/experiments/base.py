@@ -98,6 +98,7 @@ class FigureOptions:
 
     image: str | None = None  # another input for the figures that show one image
     layer: str | None = None  # restrict per-layer figures to this layer
+    insight: bool = False  # also the costlier figures of what each filter detects
 
 
 class Experiment(Protocol):
@@ -120,6 +121,9 @@ class Experiment(Protocol):
 
     def build_model(self, ckpt: Checkpoint) -> Any:
         """The trained model, rebuilt from a checkpoint alone, in eval mode on the CPU."""
+
+    def insight(self, run_dir: Path, cfg: Any, options: FigureOptions, out_dir: Path) -> tuple[list[Any], list[str]]:
+        """The costlier figures (`visualize --insight`, `--image`): figures written, and lines for the terminal."""
 
     def curves(self, run_dir: Path, cfg: Any) -> list[Curve]:
         """The run's training curves for `filterlab compare`, one per panel, in a fixed order."""

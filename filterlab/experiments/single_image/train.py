@@ -25,6 +25,7 @@ from ...core.artifacts import Checkpoint, Snapshots
 from ...core.rundir import Run
 from ...data.images import Image28
 from ..base import Hooks, snapshot_schedule
+from . import classes
 from .analysis import metric_records, patches, scale_image, similarity, summarise
 from .config import SingleImageConfig
 from .model import SingleImageNet, single_image_net
@@ -339,6 +340,8 @@ def run(cfg: SingleImageConfig, image: Image28, run: Run, device: torch.device, 
     summary["image"] = {"spec": image.spec, "description": image.description, "label": image.label,
                         "notes": list(image.notes)}
     summary["status"] = result.stopped or "completed"
+    co = classes.measure(net.conv.weight.detach(), net.conv.bias, cfg.data.scale, target, cfg.data.root)
+    summary["class_outputs"] = {"note": co} if isinstance(co, str) else classes.summary(co)
     run.write_summary(summary)
     if result.diverged_at is not None:
         hooks.diverged(*result.diverged_at)
