@@ -11,9 +11,9 @@ import torch
 from conftest import need_dataset
 
 from filterlab import experiments
+from filterlab.core.artifacts import Snapshots
 from filterlab.data.datasets import load_split
 from filterlab.experiments.classifier.model import ConvNet
-from filterlab.core.artifacts import Snapshots
 from filterlab.insight import change as ch
 from filterlab.insight.entry import change_figures, insight_figures, saliency_figure
 from filterlab.insight.featvis import feature_visualisation
