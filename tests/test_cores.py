@@ -263,3 +263,16 @@ def test_meta_records_the_counts_a_run_used(registry, monkeypatch, tmp_path):
     assert [(h["threads"], h["runs"]) for h in meta["threads_history"]] == [(2, 2), (4, 1)]
     assert 0 <= meta["threads_history"][0]["step"] <= meta["threads_history"][1]["step"]
     assert list(registry.iterdir()) == []
+
+
+def test_an_unsafe_runtime_folder_means_running_alone_with_a_warning(registry, monkeypatch, tmp_path, capsys):
+    fake_pool(monkeypatch, 4)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    registry.symlink_to(elsewhere)  # someone else's link in place of our folder: never followed
+    with CoreShare(0) as share:
+        assert share.threads == 4 and share.folder is None
+        assert share.rebalance(1, force=True) == 4
+    err = capsys.readouterr().err
+    assert f"filterlab: warning: runs cannot share the cores ({registry} is not a folder)" in err
+    assert list(elsewhere.iterdir()) == []
