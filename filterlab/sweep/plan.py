@@ -39,7 +39,9 @@ def parse_grid(items: list[str]) -> dict[str, list[str]]:
 
 def split_top_level(text: str) -> list[str]:
     """Split on commas outside brackets: "[16,32],[32,64]" -> ["[16,32]", "[32,64]"]."""
-    parts, depth, cur = [], 0, []
+    parts: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in text:
         depth += ch in "[{"
         depth -= ch in "]}"
@@ -63,7 +65,7 @@ class Job:
 def plan(config: Path, grid: dict[str, list[str]], seeds: int, base_sets: list[str], threads: int) -> list[Job]:
     """Every combination, validated now: a bad value stops the sweep before any run starts."""
     keys = list(grid)
-    jobs = []
+    jobs: list[Job] = []
     base = experiments.load_config(config, base_sets)
     for combo in itertools.product(*(grid[k] for k in keys)):
         for s in range(seeds):

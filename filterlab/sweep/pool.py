@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .. import experiments
 from ..core.cores import cpu_pool
@@ -61,21 +61,138 @@ def worker_main() -> None:  # pragma: no cover - runs in the worker process; exe
 
 
 class Worker:
-    def __init__(self) -> None:
+    """One worker process; what it prints besides the protocol goes to its own log file in the sweep folder."""
+
+    def __init__(self, log: Path) -> None:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen([sys.executable, "-m", "filterlab.sweep"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True, env=env)
+        self.log = log
+        with open(log, "a", encoding="utf-8") as err:
+            self.proc = subprocess.Popen([sys.executable, "-m", "filterlab.sweep"], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, stderr=err, text=True, env=env)
         self.job: Job | None = None
 
-    def send(self, job: Job, payload: dict) -> None:
+    @property
+    def stdin(self) -> IO[str]:
+        assert self.proc.stdin is not None
+        return self.proc.stdin
+
+    @property
+    def stdout(self) -> IO[str]:
+        assert self.proc.stdout is not None
+        return self.proc.stdout
+
+    def send(self, job: Job | None, payload: dict) -> None:
         self.job = job
-        self.proc.stdin.write(json.dumps(payload) + "\n")
-        self.proc.stdin.flush()
+        self.stdin.write(json.dumps(payload) + "\n")
+        self.stdin.flush()
 
     def close(self) -> None:
-        if self.proc.stdin and not self.proc.stdin.closed:
+        if not self.stdin.closed:
             with contextlib.suppress(BrokenPipeError):
-                self.proc.stdin.close()
+                self.stdin.close()
+
+    def death(self, code: int) -> str:
+        """Why the process ended: its signal or exit status, and the last line it wrote to its log."""
+        how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+        try:
+            lines = [x for x in self.log.read_text(encoding="utf-8", errors="replace").splitlines() if x.strip()]
+        except OSError:
+            lines = []
+        cause = f": {lines[-1].strip()[:300]}" if lines else ""
+        return f"the worker process died ({how}){cause} (log: {self.log})"
+
+
+class LocalSweep:
+    """The worker pool of one sweep: dispatch jobs, read answers, replace dead workers, stop on a signal."""
+
+    def __init__(self, config: Path, todo: list[Job], out: Path, sweep_dir: Path, argv: list[str] | None,
+                 progress: Any, jobs: int):
+        self.config, self.todo, self.out, self.sweep_dir = config, todo, out, sweep_dir
+        self.argv, self.progress = list(argv or sys.argv), progress
+        self.queue = list(todo)
+        self.started = time.time()
+        self.interrupted = False
+        self.compare_table: str | None = None
+        self.compared = False
+        self.sel = selectors.DefaultSelector()
+        (sweep_dir / "workers").mkdir(exist_ok=True)
+        self.count = 0
+        for _ in range(min(jobs, len(self.queue))):
+            self.dispatch(self.start_worker())
+
+    def start_worker(self) -> Worker:
+        self.count += 1
+        w = Worker(self.sweep_dir / "workers" / f"{self.count}.log")
+        self.sel.register(w.stdout, selectors.EVENT_READ, w)
+        return w
+
+    def busy(self, but: Worker) -> bool:
+        return any(k.data is not but and k.data.job is not None for k in self.sel.get_map().values())
+
+    def dispatch(self, w: Worker) -> None:
+        """The next job to ``w``; with none left, the last worker draws the comparison and every worker closes."""
+        if self.queue and not self.interrupted:
+            job = self.queue.pop(0)
+            w.send(job, {"config": str(self.config), "sets": job.sets, "out": str(self.out),
+                         "argv": self.argv + [f"(sweep run {job.index + 1} of {len(self.todo)})"]})
+            return
+        w.job = None
+        done = [j.result["run_dir"] for j in self.todo if j.result.get("status") == "completed"]
+        if not self.busy(w) and not self.interrupted and not self.compared and len(done) >= 2:
+            # the last worker draws the comparison: it has torch and matplotlib loaded already
+            self.compared = True
+            w.send(None, {"compare": done, "out": str(self.sweep_dir)})
+            self.compare_table = json.loads(w.stdout.readline() or "{}").get("table")
+        w.close()
+
+    def on_signal(self, signum: int, frame: Any) -> None:
+        """Ctrl-C or SIGTERM: start nothing new, and ask the running runs to stop at their next step (they save a
+        checkpoint and end interrupted); the sweep then writes its summary as usual."""
+        self.interrupted = True
+        for key in list(self.sel.get_map().values()):
+            if key.data.job is not None and key.data.proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(key.data.proc.pid, signal.SIGINT)
+
+    def answered(self, w: Worker, line: str) -> None:
+        assert w.job is not None
+        w.job.result = json.loads(line)
+        if self.progress:
+            self.progress(w.job, len(self.todo))
+        if w.job.result["status"] == "interrupted":
+            self.interrupted = True
+        self.dispatch(w)
+
+    def died(self, w: Worker) -> None:
+        """The worker is gone: its run (if any) failed, and a fresh worker takes the rest."""
+        self.sel.unregister(w.stdout)
+        code = w.proc.wait()
+        if w.job is None or w.job.result:
+            return
+        w.job.result = {"run_dir": _find_run_dir(self.out, w.job, self.started), "status": "failed",
+                        "exit_code": 1, "error": w.death(code)}
+        if self.progress:
+            self.progress(w.job, len(self.todo))
+        if self.queue and not self.interrupted:
+            self.dispatch(self.start_worker())
+
+    def run(self) -> bool:
+        """Until every worker has closed; returns whether the sweep was interrupted."""
+        old = {}
+        if threading.current_thread() is threading.main_thread():
+            old = {sig: signal.signal(sig, self.on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            while self.sel.get_map():
+                for key, _ in self.sel.select():
+                    line = key.data.stdout.readline()
+                    if line:
+                        self.answered(key.data, line)
+                    else:
+                        self.died(key.data)
+        finally:
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
+        return self.interrupted
 
 
 def run_sweep(config: Path, grid: dict[str, list[str]], seeds: int = 1, jobs: int = 1, out: Path = Path("outputs"),
@@ -84,84 +201,14 @@ def run_sweep(config: Path, grid: dict[str, list[str]], seeds: int = 1, jobs: in
     """Run the sweep; returns the summary (also written as sweep.json and sweep.csv in the sweep folder)."""
     cores = cpu_pool().budget
     jobs = max(1, min(jobs, cores))
-    threads = max(1, cores // jobs)
-    todo = plan(config, grid, seeds, list(base_sets or []), threads)
+    todo = plan(config, grid, seeds, list(base_sets or []), max(1, cores // jobs))
     name = experiments.load_config(config, list(base_sets or [])).name
     sweep_dir = create_run_dir(Path(out) / "sweeps", name, figures=False)
-    started = time.time()
-    queue = list(todo)
-    workers = [Worker() for _ in range(min(jobs, len(queue)))]
-    sel = selectors.DefaultSelector()
-    for w in workers:
-        sel.register(w.proc.stdout, selectors.EVENT_READ, w)
-    interrupted = False
-
-    def on_signal(signum: int, frame: Any) -> None:
-        """Ctrl-C or SIGTERM: start nothing new, and ask the running runs to stop at their next step (they save a
-        checkpoint and end interrupted); the sweep then writes its summary as usual."""
-        nonlocal interrupted
-        interrupted = True
-        for key in list(sel.get_map().values()):
-            if key.data.job is not None and key.data.proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(key.data.proc.pid, signal.SIGINT)
-
-    compare_table: list[str | None] = []
-
-    def dispatch(w: Worker) -> None:
-        if queue and not interrupted:
-            job = queue.pop(0)
-            w.send(job, {"config": str(config), "sets": job.sets, "out": str(out),
-                         "argv": list(argv or sys.argv) + [f"(sweep run {job.index + 1} of {len(todo)})"]})
-            return
-        w.job = None
-        busy = [x.data for x in sel.get_map().values() if x.data is not w and x.data.job is not None]
-        done = [j.result["run_dir"] for j in todo if j.result.get("status") == "completed"]
-        if not busy and not interrupted and not compare_table and len(done) >= 2:
-            # the last worker draws the comparison: it has torch and matplotlib loaded already
-            compare_table.append(None)
-            w.proc.stdin.write(json.dumps({"compare": done, "out": str(sweep_dir)}) + "\n")
-            w.proc.stdin.flush()
-            answer = json.loads(w.proc.stdout.readline() or "{}")
-            compare_table[0] = answer.get("table")
-        w.close()
-
-    for w in workers:
-        dispatch(w)
-    old_handlers = {}
-    if threading.current_thread() is threading.main_thread():
-        old_handlers = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        while sel.get_map():
-            for key, _ in sel.select():
-                w: Worker = key.data
-                line = w.proc.stdout.readline()
-                if line:
-                    w.job.result = json.loads(line)
-                    if progress:
-                        progress(w.job, len(todo))
-                    if w.job.result["status"] == "interrupted":
-                        interrupted = True
-                    dispatch(w)
-                    continue
-                # the worker is gone: its run (if any) failed, and a fresh worker takes the rest
-                sel.unregister(w.proc.stdout)
-                code = w.proc.wait()
-                if w.job is not None and not w.job.result:
-                    w.job.result = {"run_dir": _find_run_dir(out, w.job, started), "status": "failed",
-                                    "exit_code": 1, "error": f"the worker process died (exit status {code})"}
-                    if progress:
-                        progress(w.job, len(todo))
-                    if queue and not interrupted:
-                        nw = Worker()
-                        sel.register(nw.proc.stdout, selectors.EVENT_READ, nw)
-                        dispatch(nw)
-    finally:
-        for sig, handler in old_handlers.items():
-            signal.signal(sig, handler)
+    pool = LocalSweep(config, todo, Path(out), sweep_dir, argv, progress, jobs)
+    interrupted = pool.run()
     summary = summarise(todo, grid, seeds, sweep_dir, config, interrupted)
-    if compare_table and compare_table[0]:
-        summary["compare"] = compare_table[0]
+    if pool.compare_table:
+        summary["compare"] = pool.compare_table
     return summary
 
 

@@ -292,7 +292,7 @@ def finish(sweep_dir: Path, states: list[TaskState], detached: bool, draw: bool)
         from ..viz.compare import CompareError, compare  # noqa: PLC0415 - here: torch and matplotlib only once there is something to draw
 
         try:
-            summary["compare"] = compare([Path(d) for d in done], sweep_dir)["table"]
+            summary["compare"] = compare([Path(d) for d in done if d], sweep_dir)["table"]
         except (CompareError, OSError) as e:
             summary["compare_error"] = str(e)
     return summary

@@ -68,10 +68,12 @@ def read_launches(sweep_dir: Path) -> dict[int, str]:
     return latest
 
 
-def log_tail(sweep_dir: Path, job_id: str, lines: int = 12) -> str | None:
+def log_tail(sweep_dir: Path, job_id: str | None, lines: int = 12) -> str | None:
     """The last lines of the job's logs (submitit's files for task 0 of the job): its stdout, where submitit and
     the task say what happened, and its stderr, where a traceback lands."""
-    parts = []
+    if job_id is None:
+        return None
+    parts: list[str] = []
     for suffix in ("out", "err"):
         path = Path(sweep_dir) / SUBMITIT_DIR / f"{job_id}_0_log.{suffix}"
         if path.is_file() and path.stat().st_size:
@@ -108,7 +110,7 @@ def _derive(sweep_dir: Path, index: int, point: dict, job_id: str | None, record
     state, reason = sched if sched is not None else (None, "")
     alive = state in QUEUED or state in RUNNING
     st.job_state = state if state != "ENDED" else None
-    if alive and (not ours or state in QUEUED or record.get("status") not in ("completed", "diverged")):
+    if alive and (not ours or state in QUEUED or (record or {}).get("status") not in ("completed", "diverged")):
         st.status = "queued" if state in QUEUED else "running"
         st.detail = _detail(state, reason, st.extra.get("requeues", 0), record if ours else None)
         return st
@@ -117,6 +119,7 @@ def _derive(sweep_dir: Path, index: int, point: dict, job_id: str | None, record
             st.status, st.detail = "queued", "submitted"
             return st
         return _lost(st, sweep_dir, "the job ended before its task started")
+    assert record is not None  # ours: this job's own record
     return _from_record(st, sweep_dir, record, meta, sched is None)
 
 
@@ -125,7 +128,7 @@ def _from_record(st: TaskState, sweep_dir: Path, record: dict, meta: dict, unkno
     status = record.get("status")
     st.error = record.get("error") or meta.get("error")
     if status in ("completed", "diverged", "failed", "interrupted"):
-        st.status = meta.get("status") if meta.get("status") in ("completed", "diverged") else status
+        st.status = str(meta.get("status") if meta.get("status") in ("completed", "diverged") else status)
         if st.status == "interrupted":
             st.detail = f"stopped by {record.get('signal') or 'a signal'}; the same sweep command resumes it"
         if st.status == "failed":
@@ -151,8 +154,8 @@ def _lost(st: TaskState, sweep_dir: Path, what: str) -> TaskState:
     return st
 
 
-def _detail(state: str, reason: str, requeues: int, record: dict | None) -> str:
-    parts = [state.lower()]
+def _detail(state: str | None, reason: str, requeues: int, record: dict | None) -> str:
+    parts = [(state or "unknown").lower()]
     if reason and reason not in ("None", "(null)"):
         parts.append(reason)
     if requeues:
@@ -203,10 +206,10 @@ def table(states: list[TaskState], keys: list[str]) -> list[str]:
                      st.run_dir or "-", detail])
     widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]
     lines = []
-    for st, row in zip([None, *states], [head, *rows], strict=True):
+    for state, row in zip([None, *states], [head, *rows], strict=True):
         lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-        if st is not None and st.status == "failed" and st.log_tail:
-            lines += ["    | " + x for x in st.log_tail.splitlines()]
+        if state is not None and state.status == "failed" and state.log_tail:
+            lines += ["    | " + x for x in state.log_tail.splitlines()]
     return lines
 
 

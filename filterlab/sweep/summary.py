@@ -25,7 +25,7 @@ def summarise(todo: list[Job], grid: dict, seeds: int, sweep_dir: Path, config: 
     rows = []
     for job in todo:
         res = job.result or {"run_dir": None, "status": "not started", "error": None}
-        metrics = {}
+        metrics: dict[str, Any] = {}
         if res.get("run_dir") and Path(res["run_dir"]).is_dir():
             metrics = describe_run(Path(res["run_dir"])).get("metrics") or {}
         more = {k: v for k, v in res.items() if k not in ("run_dir", "status", "error", "exit_code")}

@@ -163,7 +163,7 @@ def _start_or_resume(spec: TaskSpec, cfg: Any, record: TaskRecord, stop: StopFla
             say(f"resuming run {run_dir} ({meta.get('status')}) from its checkpoint")
             return resume_run(run_dir, argv=argv, quiet=True, stop=stop)
         fresh = run_dir is None
-        if fresh:
+        if run_dir is None:
             run_dir = create_run_dir(spec.out, cfg.name)
         else:
             _clear(run_dir)  # an attempt that never reached its first checkpoint: start again in the same folder
