@@ -23,7 +23,14 @@ from . import experiments
 from .core import config as C
 from .core.errors import EXIT_USAGE, InputError
 from .core.geometry import GeometryError, layer_table
-from .core.rundir import SNAPSHOTS_FILE, atomic_write_text, create_run_dir, find_runs, is_run_dir
+from .core.rundir import (
+    SNAPSHOTS_FILE,
+    atomic_write_text,
+    create_run_dir,
+    find_runs,
+    is_run_dir,
+    no_empty_folder_on_error,
+)
 from .runs import describe_run
 
 app = typer.Typer(
@@ -371,12 +378,14 @@ def compare_runs(
                                                      "folder beside the runs).")] = None,
 ) -> None:
     """The same figures from several runs side by side, labelled by what differs, and a table of final metrics."""
-    from .viz.compare import compare  # noqa: PLC0415 - imports torch
+    from .viz.compare import compare, load_runs  # noqa: PLC0415 - imports torch
 
+    load_runs(run_dirs)  # refused before any folder is made
     # beside the runs compared: OUT/compare/... where the first run is OUT/NAME/RUN
     target = out if out is not None else create_run_dir(run_dirs[0].resolve().parent.parent, "compare",
                                                         figures=False)
-    result = compare(run_dirs, Path(target))
+    with no_empty_folder_on_error(target, fresh=out is None):
+        result = compare(run_dirs, Path(target))
     typer.echo(result["table"])
     typer.echo(str(target))
 

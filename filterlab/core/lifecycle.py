@@ -152,7 +152,7 @@ def check_config(cfg: Any) -> None:
         table = layer_table(layers, input_shape)
     except GeometryError as e:
         raise InputError(f"model: {e} (see: filterlab shapes CONFIG)") from None
-    check_budget(card.estimate(cfg, table), "model")
+    check_budget(card.estimate(cfg, table))
 
 
 def absolute_paths(cfg: Any) -> Any:

@@ -119,8 +119,11 @@ def _json_default(obj: Any) -> Any:
 # Creating a run directory
 
 
+MAX_NAME = 100  # folder names stay well under the 255 bytes a filesystem accepts, in any script
+
+
 def _safe_name(name: str) -> str:
-    cleaned = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip("._")
+    cleaned = "".join(c if c.isalnum() or c in "-_." else "_" for c in name[:MAX_NAME]).strip("._")
     return cleaned or "run"
 
 
@@ -152,6 +155,25 @@ def create_run_dir(out_root: str | Path, name: str, figures: bool = True) -> Pat
             (run_dir / FIGURES_DIR).mkdir()
         return run_dir
     raise RunDirError(f"cannot find a free run folder name under {parent}")
+
+
+@contextlib.contextmanager
+def no_empty_folder_on_error(path: str | Path, fresh: bool = False) -> Iterator[Path]:
+    """A block that writes a command's output into ``path``. If it raises, the folders made for it are removed
+    again while they are empty: those missing when the block began, or with ``fresh`` (the caller has just made
+    ``path`` with create_run_dir) ``path`` and its name folder. A refused command leaves no empty folder; files are
+    never removed."""
+    path = Path(path)
+    made = [path, path.parent] if fresh else [p for p in (path, *path.parents) if not p.exists()]
+    try:
+        yield path
+    except BaseException:
+        for p in made:  # deepest first; stop at the first that holds something
+            try:
+                p.rmdir()
+            except OSError:
+                break
+        raise
 
 
 # ---------------------------------------------------------------------------------------------------------------------
