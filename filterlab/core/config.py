@@ -90,6 +90,12 @@ def _compose_node(loader: _Loader, parent: Any, index: Any) -> Any:
         event = loader.peek_event()
         raise yaml.composer.ComposerError(None, None, f"alias *{event.anchor} is not accepted in a filterlab config "
                                           "(write the value out instead)", event.start_mark)
+    event = loader.peek_event()
+    tag = getattr(event, "tag", None)  # None unless written out: a config needs no tags, and tagged values (!!int '',
+    if tag is not None:  # !!set as a key, !!python/...) are where PyYAML's constructors fail or go beyond plain data
+        shown = tag.replace("tag:yaml.org,2002:", "!!")
+        raise yaml.composer.ComposerError(None, None, f"the tag {short_repr(shown)} is not accepted in a filterlab "
+                                          "config (write plain values)", event.start_mark)
     depth = getattr(loader, "_filterlab_depth", 0)
     if depth >= MAX_DEPTH:
         raise yaml.composer.ComposerError(None, None, f"nested more than {MAX_DEPTH} levels deep; a config has "
@@ -141,8 +147,10 @@ def parse_yaml(text: str, source: str) -> Any:
         raise ConfigError(f"{source}: invalid YAML at {where}: {what}") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{source}: invalid YAML: {short_repr(str(e), 200)}") from None
-    except ValueError as e:  # e.g. an integer of more than 4300 digits (Python's int-from-string limit)
-        raise ConfigError(f"{source}: invalid value: {short_repr(str(e), 200)}") from None
+    except (ValueError, TypeError, AttributeError, IndexError, KeyError, OverflowError) as e:
+        # PyYAML's constructors raise these on values that match a type's pattern but not its range: an integer of
+        # more than 4300 digits (Python's int-from-string limit), a date such as 2001-99-99
+        raise ConfigError(f"{source}: invalid value ({type(e).__name__}: {short_repr(str(e), 200)})") from None
 
 
 # ---------------------------------------------------------------------------------------------------------------------
