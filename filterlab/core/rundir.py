@@ -279,7 +279,8 @@ def read_json_object(path: str | Path) -> dict[str, Any]:
     try:
         obj = read_json(path)
     except FileNotFoundError:
-        raise ArtifactError(f"{path}: missing") from None
+        raise ArtifactError(f"{path}: missing; the run folder is incomplete (the run did not finish, or the file "
+                            "was removed)") from None
     except (OSError, ValueError) as e:
         raise ArtifactError(f"{path}: not readable JSON ({type(e).__name__}: {short_repr(str(e), 80)})") from None
     if not isinstance(obj, dict):

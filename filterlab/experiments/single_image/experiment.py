@@ -31,9 +31,9 @@ def prepare(cfg: SingleImageConfig) -> Image28:
         raise InputError(f"data.image: {e}") from None
     lo, hi = int(image.pixels.min()), int(image.pixels.max())
     if lo == hi:
-        raise InputError(f"data.image: {short_repr(cfg.data.image)} ({image.description}) is "
-                         f"{'blank' if lo == 0 else 'constant'}: every pixel is {lo}; there is nothing for the filters "
-                         "to learn; use an image that shows a shape")
+        what = f"{'blank' if lo == 0 else 'constant'}: every pixel is {lo}{' after conversion' if image.notes else ''}"
+        raise InputError(f"data.image: {short_repr(cfg.data.image, 200)} ({image.description}) is {what}; there is "
+                         "nothing for the filters to learn; use an image that shows a shape")
     target = cfg.data.target if cfg.data.target is not None else image.label
     if target is None:
         raise InputError(f"data.target: the image {cfg.data.image!r} has no known label; set data.target to the "
