@@ -23,6 +23,7 @@ from . import experiments
 from .core import config as C
 from .core.errors import EXIT_USAGE, InputError
 from .core.geometry import GeometryError, layer_table
+from .core.preflight import check_config
 from .core.rundir import (
     SNAPSHOTS_FILE,
     atomic_write_text,
@@ -98,19 +99,21 @@ def train(
     Exit status: 0 completed, 1 failed, 2 bad input (nothing created), 3 diverged, 130/143 interrupted by
     SIGINT/SIGTERM (resumable with --resume).
     """
-    from .core.lifecycle import check_config, resume_run, train_config  # noqa: PLC0415 - imports torch: only when training
-
     if resume is not None:
         if configs or set_ or device or seed is not None:
             raise fail("--resume takes the run's own config; give no CONFIG, --set, --device or --seed with it")
+        from .core.lifecycle import resume_run  # noqa: PLC0415 - imports torch: only when training
+
         outcome = resume_run(resume, argv=sys.argv, quiet=quiet, figure_helper=True)
         _report(outcome, quiet)
         raise typer.Exit(outcome.exit_code)
     if not configs:
         raise fail("give one or more CONFIG files, or --resume RUN_DIR")
-    cfgs = [_load(c, set_, device, seed) for c in configs]  # every config is checked before any run starts
-    for cfg in cfgs:
+    cfgs = [_load(c, set_, device, seed) for c in configs]  # every config is checked before any run starts,
+    for cfg in cfgs:  # and before torch is imported: a config that cannot work is refused at once
         check_config(cfg)
+    from .core.lifecycle import train_config  # noqa: PLC0415 - imports torch: only when training
+
     worst = 0
     for cfg in cfgs:
         outcome = train_config(cfg, out_root=out, argv=sys.argv, quiet=quiet, figure_helper=True)

@@ -278,6 +278,7 @@ CASES = [
     Case("hostile-run-folders-json", lambda w: ["runs", *_runs_root(w), "--json"], code=0, check=_listing_json),
     Case("54-MB-config", lambda w: ["train", w.i("big.yaml"), "--out", w.work / "out"],
          ("big.yaml", "56,623,", "at most 65,536")),
+    Case("config-from-dev-zero", lambda w: ["config", "/dev/zero"], ("/dev/zero", "more than 65,536 bytes")),
     Case("deep-nesting", lambda w: ["config", w.i("deep.yaml")], ("deep.yaml", "nested more than 20 levels")),
     Case("5000-digit-integer", lambda w: ["config", w.i("bigint.yaml")], ("bigint.yaml", "4300 digits")),
     Case("unsafe-tag", lambda w: ["config", FOUR, "--set", "name=!!python/object/apply:os.system [id]"],

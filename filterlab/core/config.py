@@ -397,7 +397,12 @@ def read_data(path: str | Path, overrides: Sequence[str] = ()) -> tuple[dict, st
         size = path.stat().st_size
         if size > MAX_CONFIG_BYTES:
             raise ConfigError(f"{path}: {size:,} bytes; a config may have at most {MAX_CONFIG_BYTES:,}")
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as f:  # read no more than the limit: /dev/zero or a pipe reports a size of 0
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: more than {MAX_CONFIG_BYTES:,} bytes; a config may have at most "
+                              f"{MAX_CONFIG_BYTES:,}")
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
     except IsADirectoryError:

@@ -31,10 +31,9 @@ from ..viz.report import write_report
 from ..viz.worker import FigureWorker
 from . import config as C
 from .artifacts import Checkpoint
-from .budget import check as check_budget
 from .errors import EXIT_DIVERGED, EXIT_FAILED, EXIT_OK, ArtifactError, InputError
-from .geometry import GeometryError, layer_table
 from .locks import RunLock
+from .preflight import check_config
 from .rundir import (
     CONFIG_FILE,
     META_FILE,
@@ -142,17 +141,6 @@ class Progress:
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Before the folder exists
-
-
-def check_config(cfg: Any) -> None:
-    """The model's geometry (the same arithmetic as `filterlab shapes`) and the run's resource budget."""
-    card = experiments.card(cfg.kind)
-    layers, input_shape = card.layers(cfg)
-    try:
-        table = layer_table(layers, input_shape)
-    except GeometryError as e:
-        raise InputError(f"model: {e} (see: filterlab shapes CONFIG)") from None
-    check_budget(card.estimate(cfg, table))
 
 
 def absolute_paths(cfg: Any) -> Any:
