@@ -23,7 +23,12 @@ from . import experiments
 from .core import config as C
 from .core.errors import EXIT_USAGE, InputError
 from .core.geometry import GeometryError
-from .core.rundir import create_run_dir, find_runs
+from .core.preflight import check_config
+from .core.rundir import (
+    create_run_dir,
+    find_runs,
+    no_empty_folder_on_error,
+)
 from .runs import describe_run
 
 app = typer.Typer(
@@ -94,19 +99,21 @@ def train(
     Exit status: 0 completed, 1 failed, 2 bad input (nothing created), 3 diverged, 130/143 interrupted by
     SIGINT/SIGTERM (resumable with --resume).
     """
-    from .core.lifecycle import check_geometry, resume_run, train_config  # noqa: PLC0415 - imports torch: only when training
-
     if resume is not None:
         if configs or set_ or device or seed is not None:
             raise fail("--resume takes the run's own config; give no CONFIG, --set, --device or --seed with it")
+        from .core.lifecycle import resume_run  # noqa: PLC0415 - imports torch: only when training
+
         outcome = resume_run(resume, argv=sys.argv, quiet=quiet, figure_helper=True)
         _report(outcome, quiet)
         raise typer.Exit(outcome.exit_code)
     if not configs:
         raise fail("give one or more CONFIG files, or --resume RUN_DIR")
-    cfgs = [_load(c, set_, device, seed) for c in configs]  # every config is checked before any run starts
-    for cfg in cfgs:
-        check_geometry(cfg)
+    cfgs = [_load(c, set_, device, seed) for c in configs]  # every config is checked before any run starts,
+    for cfg in cfgs:  # and before torch is imported: a config that cannot work is refused at once
+        check_config(cfg)
+    from .core.lifecycle import train_config  # noqa: PLC0415 - imports torch: only when training
+
     worst = 0
     for cfg in cfgs:
         outcome = train_config(cfg, out_root=out, argv=sys.argv, quiet=quiet, figure_helper=True)
@@ -437,12 +444,14 @@ def compare_runs(
                                                      "folder beside the runs).")] = None,
 ) -> None:
     """The same figures from several runs side by side, labelled by what differs, and a table of final metrics."""
-    from .viz.compare import compare  # noqa: PLC0415 - imports torch
+    from .viz.compare import compare, load_runs  # noqa: PLC0415 - imports torch
 
+    load_runs(run_dirs)  # refused before any folder is made
     # beside the runs compared: OUT/compare/... where the first run is OUT/NAME/RUN
     target = out if out is not None else create_run_dir(run_dirs[0].resolve().parent.parent, "compare",
                                                         figures=False)
-    result = compare(run_dirs, Path(target))
+    with no_empty_folder_on_error(target, fresh=out is None):
+        result = compare(run_dirs, Path(target))
     typer.echo(result["table"])
     typer.echo(str(target))
 

@@ -17,6 +17,7 @@ from .geometry import Row
 
 MAX_SNAPSHOTS = 20_000  # the evolution figures show a few dozen; more only fills the disk
 MAX_SNAPSHOT_BYTES = 1 << 30  # 1 GiB of filter snapshots
+MAX_STEPS = 10**9  # a billion steps is decades of CPU time for the smallest model; more is a typo or an attack
 MEMORY_SHARE = 0.5  # refuse a run that would take more than half the machine's memory
 
 
@@ -26,6 +27,14 @@ class Estimate:
     snapshot_bytes: int
     snapshots: int
     detail: str  # where the memory goes, for the message
+    key: str = "model"  # the config key behind the largest share of the memory: the one a refusal names
+    steps: int = 0  # optimiser steps the run will take
+    steps_key: str = "train.steps"  # the key that sets them
+
+
+def largest(parts: dict[str, int]) -> str:
+    """The key of the largest share (the first one on a tie), for Estimate.key."""
+    return max(parts, key=lambda k: parts[k])
 
 
 def snapshot_count(steps: int, every: int, early: bool) -> int:
@@ -52,18 +61,26 @@ def machine_memory() -> int:
 
 
 def gib(n: float) -> str:
-    return f"{n / (1 << 30):.1f} GiB"
+    g = n / (1 << 30)
+    return f"{g:,.1f} GiB" if g < 1e6 else f"{g:.2g} GiB"  # 1e300 steps must not print 300 digits
 
 
-def check(est: Estimate, what: str) -> None:
-    """InputError when the estimate is out of reach; the message says which key to change."""
-    limit = int(machine_memory() * MEMORY_SHARE)
-    if est.memory_bytes > limit:
-        raise InputError(f"{what}: the run would need about {gib(est.memory_bytes)} of memory ({est.detail}); this "
-                         f"machine allows {gib(limit)} (half of its memory); make the model or batch smaller")
+def count(n: int) -> str:
+    return f"{n:,}" if n < 10**15 else f"{n:.2g}"
+
+
+def check(est: Estimate) -> None:
+    """InputError when the estimate is out of reach; the message names the key to change (snapshots first: a step
+    count in the billions is clearest stated as the snapshots it would keep)."""
+    if est.steps > MAX_STEPS:
+        raise InputError(f"{est.steps_key}: {count(est.steps)} training steps; at most {count(MAX_STEPS)} are accepted")
     if est.snapshots > MAX_SNAPSHOTS:
-        raise InputError(f"output.snapshot_every: {est.snapshots:,} snapshots would be kept; at most "
+        raise InputError(f"output.snapshot_every: {count(est.snapshots)} snapshots would be kept; at most "
                          f"{MAX_SNAPSHOTS:,} are accepted; raise output.snapshot_every or lower the step count")
     if est.snapshot_bytes > MAX_SNAPSHOT_BYTES:
         raise InputError(f"output.snapshot_every: the filter snapshots would take {gib(est.snapshot_bytes)}; at most "
                          f"{gib(MAX_SNAPSHOT_BYTES)} are accepted; raise output.snapshot_every or use fewer filters")
+    limit = int(machine_memory() * MEMORY_SHARE)
+    if est.memory_bytes > limit:
+        raise InputError(f"{est.key}: the run would need about {gib(est.memory_bytes)} of memory ({est.detail}); "
+                         f"this machine allows {gib(limit)} (half of its memory); lower {est.key}")

@@ -15,6 +15,7 @@ import difflib
 import math
 import re
 import typing
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,7 @@ def section(cls: type) -> Any:
 
 DEVICES = ("auto", "cpu", "cuda")
 MAX_SEED = 2**32 - 1  # torch, NumPy and Python generators all take a 32-bit seed
+MAX_THREADS = 1024  # OpenMP allocates per-thread state up front: 10**8 threads ask it for 21 GB and abort the process
 OPTIMIZERS = ("sgd", "adam", "adamw", "adadelta")
 # ColorBrewer's diverging maps that stay distinguishable under the common colour-vision deficiencies.
 DIVERGING_CMAPS = ("RdBu_r", "RdBu", "PuOr_r", "PuOr", "BrBG_r", "BrBG", "RdYlBu_r", "RdYlBu")
@@ -96,13 +98,31 @@ _Loader.add_implicit_resolver(
 )
 
 
+MAX_DEPTH = 20  # a config nests three levels; deeper nesting is a mistake, and unbounded nesting overflows the stack
+
+
 def _compose_node(loader: _Loader, parent: Any, index: Any) -> Any:
-    """Refuse aliases (``*name``): a kilobyte of nested aliases expands to gigabytes ("billion laughs")."""
+    """Refuse aliases (``*name``): a kilobyte of nested aliases expands to gigabytes ("billion laughs"); and refuse
+    nesting deeper than MAX_DEPTH, which would otherwise end in a RecursionError."""
     if loader.check_event(yaml.events.AliasEvent):
         event = loader.peek_event()
         raise yaml.composer.ComposerError(None, None, f"alias *{event.anchor} is not accepted in a filterlab config "
                                           "(write the value out instead)", event.start_mark)
-    return yaml.composer.Composer.compose_node(loader, parent, index)
+    event = loader.peek_event()
+    tag = getattr(event, "tag", None)  # None unless written out: a config needs no tags, and tagged values (!!int '',
+    if tag is not None:  # !!set as a key, !!python/...) are where PyYAML's constructors fail or go beyond plain data
+        shown = tag.replace("tag:yaml.org,2002:", "!!")
+        raise yaml.composer.ComposerError(None, None, f"the tag {short_repr(shown)} is not accepted in a filterlab "
+                                          "config (write plain values)", event.start_mark)
+    depth = getattr(loader, "_filterlab_depth", 0)
+    if depth >= MAX_DEPTH:
+        raise yaml.composer.ComposerError(None, None, f"nested more than {MAX_DEPTH} levels deep; a config has "
+                                          "sections of plain values", loader.peek_event().start_mark)
+    loader._filterlab_depth = depth + 1  # type: ignore[attr-defined]
+    try:
+        return yaml.composer.Composer.compose_node(loader, parent, index)
+    finally:
+        loader._filterlab_depth = depth  # type: ignore[attr-defined]
 
 
 _Loader.compose_node = _compose_node  # type: ignore[method-assign,assignment]
@@ -144,7 +164,11 @@ def parse_yaml(text: str, source: str) -> Any:
         what = " ".join(x for x in (context, e.problem) if x)
         raise ConfigError(f"{source}: invalid YAML at {where}: {what}") from None
     except yaml.YAMLError as e:
-        raise ConfigError(f"{source}: invalid YAML: {e}") from None
+        raise ConfigError(f"{source}: invalid YAML: {short_repr(str(e), 200)}") from None
+    except (ValueError, TypeError, AttributeError, IndexError, KeyError, OverflowError) as e:
+        # PyYAML's constructors raise these on values that match a type's pattern but not its range: an integer of
+        # more than 4300 digits (Python's int-from-string limit), a date such as 2001-99-99
+        raise ConfigError(f"{source}: invalid value ({type(e).__name__}: {short_repr(str(e), 200)})") from None
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -160,19 +184,39 @@ def _describe(value: Any) -> str:
 
 
 def _suggest(key: str, names: list[str]) -> str:
-    close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+    # 0.75: a typo (lrr -> lr, modle -> model) still matches; an unrelated key (dataset -> target) does not
+    close = difflib.get_close_matches(key, names, n=1, cutoff=0.75)
     return f"; did you mean {close[0]!r}?" if close else f"; accepted keys: {', '.join(names)}"
+
+
+def _number(x: float) -> str:
+    """An integer in full (a seed of 2**63 must read as such, not 9.22e+18), a float short; huge values cut."""
+    return short_repr(x, 40) if isinstance(x, int) else f"{x:g}"
 
 
 def _range_text(meta: dict) -> str:
     parts = []
     if meta.get("gt") is not None:
-        parts.append(f"> {meta['gt']:g}")
+        parts.append(f"> {_number(meta['gt'])}")
     if meta.get("ge") is not None:
-        parts.append(f">= {meta['ge']:g}")
+        parts.append(f">= {_number(meta['ge'])}")
     if meta.get("le") is not None:
-        parts.append(f"<= {meta['le']:g}")
+        parts.append(f"<= {_number(meta['le'])}")
     return " and ".join(parts)
+
+
+MAX_STRING = 4096  # the longest path Linux accepts; no config string needs more
+
+
+def _check_text(value: str, key: str) -> str:
+    """A string that can be written into config.yaml and a folder name: UTF-8, no control characters, bounded."""
+    if len(value) > MAX_STRING:
+        raise ConfigError(f"{key}: a string of {len(value):,} characters; accepted: at most {MAX_STRING:,}")
+    bad = next((c for c in value if unicodedata.category(c) in ("Cc", "Cs")), None)
+    if bad is not None:
+        raise ConfigError(f"{key}: {short_repr(value)} contains the character {bad!r}; accepted: printable text "
+                          "without control characters or lone surrogates")
+    return value
 
 
 def _scalar(tp: type, value: Any, key: str, meta: dict) -> Any:
@@ -204,7 +248,7 @@ def _scalar(tp: type, value: Any, key: str, meta: dict) -> Any:
                       "(YAML reads yes/no/on/off as booleans: quote the value)")
         if not isinstance(value, (str, int, float)):
             raise bad(f"{key}: expected a string, got {_describe(value)}")
-        value = str(value)
+        value = _check_text(str(value), key)
     else:  # pragma: no cover - a programming error in the config classes
         raise TypeError(f"unsupported config type {tp} for {key}")
     choices = meta.get("choices")
@@ -217,7 +261,7 @@ def _scalar(tp: type, value: Any, key: str, meta: dict) -> Any:
         gt_ok = meta.get("gt") is None or value > meta["gt"]
         hi_ok = meta.get("le") is None or value <= meta["le"]
         if not (lo_ok and gt_ok and hi_ok):
-            raise bad(f"{key}: {value:g} is out of range; accepted: {_range_text(meta)}")
+            raise bad(f"{key}: {_number(value)} is out of range; accepted: {_range_text(meta)}")
     return value
 
 
@@ -336,6 +380,11 @@ def from_data(data: Any, source: str, kinds: Mapping[str, type]) -> Any:
     if not isinstance(kind, str) or kind not in kinds:
         hint = _suggest(str(kind), list(kinds))
         raise ConfigError(f"{source}: kind: {short_repr(kind)} is not one of {', '.join(kinds)}{hint}")
+    foreign = _foreign_key(data, kind, kinds)
+    if foreign is not None:
+        key, other = foreign
+        raise ConfigError(f"{source}: {short_repr(key)} is a key of kind {other}, not of kind {kind} (left from a "
+                          f"switch of kind?); remove it")
     try:
         cfg = build(kinds[kind], data)
     except ConfigError as e:
@@ -347,6 +396,18 @@ def from_data(data: Any, source: str, kinds: Mapping[str, type]) -> Any:
     return cfg
 
 
+def _foreign_key(data: dict, kind: str, kinds: Mapping[str, type]) -> tuple[str, str] | None:
+    """The first dotted key that ``kind`` lacks but another kind has, and that kind: a "did you mean" among the
+    wrong kind's keys would only mislead (data.dataset is not a typo of data.target)."""
+    own = set(flatten(to_dict(kinds[kind]())))
+    others = {other: set(flatten(to_dict(cls()))) for other, cls in kinds.items() if other != kind}
+    for key in flatten(data):
+        hit = next((other for other, keys in others.items() if key in keys and key not in own), None)
+        if hit is not None:
+            return key, hit
+    return None
+
+
 def read_data(path: str | Path, overrides: Sequence[str] = ()) -> tuple[dict, str]:
     """A config file's plain data with ``--set`` overrides applied, and the source text for messages."""
     path = Path(path)
@@ -354,7 +415,12 @@ def read_data(path: str | Path, overrides: Sequence[str] = ()) -> tuple[dict, st
         size = path.stat().st_size
         if size > MAX_CONFIG_BYTES:
             raise ConfigError(f"{path}: {size:,} bytes; a config may have at most {MAX_CONFIG_BYTES:,}")
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as f:  # read no more than the limit: /dev/zero or a pipe reports a size of 0
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: more than {MAX_CONFIG_BYTES:,} bytes; a config may have at most "
+                              f"{MAX_CONFIG_BYTES:,}")
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
     except IsADirectoryError:

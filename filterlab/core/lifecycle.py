@@ -30,11 +30,10 @@ from ..viz.report import write_report
 from ..viz.worker import FigureWorker
 from . import config as C
 from .artifacts import Checkpoint
-from .budget import check as check_budget
 from .cores import CoreShare
 from .errors import EXIT_DIVERGED, EXIT_FAILED, EXIT_OK, ArtifactError, InputError
-from .geometry import GeometryError, Row, layer_table
 from .locks import RunLock
+from .preflight import check_config, check_geometry
 from .rundir import (
     CONFIG_FILE,
     META_FILE,
@@ -143,20 +142,6 @@ class Progress:
 # Before the folder exists
 
 
-def check_geometry(cfg: Any) -> list[Row]:
-    """The model's geometry, by the same arithmetic as `filterlab shapes`: InputError naming the layer that does not
-    fit."""
-    layers, input_shape = experiments.card(cfg.kind).layers(cfg)
-    try:
-        return layer_table(layers, input_shape)
-    except GeometryError as e:
-        raise InputError(f"model: {e} (see: filterlab shapes CONFIG)") from None
-
-
-def check_config(cfg: Any, inputs: Any = None) -> None:
-    """Geometry, then the run's resource budget (exact once the inputs are loaded, an upper bound before)."""
-    table = check_geometry(cfg)
-    check_budget(experiments.card(cfg.kind).estimate(cfg, table, inputs), "model")
 
 
 def train_config(cfg: Any, out_root: str | Path = "outputs", argv: list[str] | None = None, quiet: bool = True,
@@ -261,7 +246,7 @@ def _train_in(run: Run, lock: RunLock, exp: Experiment, cfg: Any, inputs: Any, d
                                                               threads_source=share.source,
                                                               threads_history=earlier + share.history))
 
-    def tick(step: int, force: bool = False) -> None:
+    def tick(step: int = 0, force: bool = False) -> None:
         lock.heartbeat()
         cores.rebalance(step, force)
 

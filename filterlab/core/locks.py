@@ -30,10 +30,13 @@ class RunBusy(InputError):
 
 def read_lock(run_dir: Path) -> dict[str, Any] | None:
     try:
-        data = json.loads((Path(run_dir) / LOCK_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        with open(Path(run_dir) / LOCK_FILE, "rb") as f:
+            data = json.loads(f.read(4096))  # ours is under 100 bytes; a hostile one is never read whole
+    except (OSError, ValueError, RecursionError):
         return None
-    return data if isinstance(data, dict) else None
+    if not isinstance(data, dict) or not isinstance(data.get("heartbeat", 0), (int, float)):
+        return None
+    return data
 
 
 def is_held(run_dir: Path) -> bool:
@@ -41,7 +44,7 @@ def is_held(run_dir: Path) -> bool:
     path = Path(run_dir) / LOCK_FILE
     info = read_lock(run_dir)
     if info is not None and info.get("host") != socket.gethostname():
-        return time.time() - float(info.get("heartbeat", 0)) < STALE_AFTER
+        return abs(time.time() - float(info.get("heartbeat", 0))) < STALE_AFTER  # abs: a clock far ahead is no life
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:

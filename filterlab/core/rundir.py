@@ -119,8 +119,11 @@ def _json_default(obj: Any) -> Any:
 # Creating a run directory
 
 
+MAX_NAME = 100  # folder names stay well under the 255 bytes a filesystem accepts, in any script
+
+
 def _safe_name(name: str) -> str:
-    cleaned = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip("._")
+    cleaned = "".join(c if c.isalnum() or c in "-_." else "_" for c in name[:MAX_NAME]).strip("._")
     return cleaned or "run"
 
 
@@ -152,6 +155,25 @@ def create_run_dir(out_root: str | Path, name: str, figures: bool = True) -> Pat
             (run_dir / FIGURES_DIR).mkdir()
         return run_dir
     raise RunDirError(f"cannot find a free run folder name under {parent}")
+
+
+@contextlib.contextmanager
+def no_empty_folder_on_error(path: str | Path, fresh: bool = False) -> Iterator[Path]:
+    """A block that writes a command's output into ``path``. If it raises, the folders made for it are removed
+    again while they are empty: those missing when the block began, or with ``fresh`` (the caller has just made
+    ``path`` with create_run_dir) ``path`` and its name folder. A refused command leaves no empty folder; files are
+    never removed."""
+    path = Path(path)
+    made = [path, path.parent] if fresh else [p for p in (path, *path.parents) if not p.exists()]
+    try:
+        yield path
+    except BaseException:
+        for p in made:  # deepest first; stop at the first that holds something
+            try:
+                p.rmdir()
+            except OSError:
+                break
+        raise
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -219,17 +241,21 @@ def read_json(path: str | Path) -> Any:
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The metrics history; a last line cut short by a crash is ignored."""
+    """The metrics history; a last line cut short by a crash is ignored, and so is everything from the first line
+    that is not a JSON object (a file that is not filterlab's never stops a command)."""
     out: list[dict[str, Any]] = []
     path = Path(run_dir) / METRICS_FILE
     if not path.exists():
         return out
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
             try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
+                record = json.loads(line)
+            except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested beyond the parser's stack
                 break
+            if not isinstance(record, dict):
+                break
+            out.append(record)
     return out
 
 
@@ -251,14 +277,22 @@ def find_runs(root: str | Path) -> list[Path]:
     return sorted(p for p in found if (p / CONFIG_FILE).is_file())
 
 
+MAX_JSON_BYTES = 64 << 20  # summary.json of 4096 filters is 1.5 MB; a larger meta or summary is not a run's
+
+
 def read_json_object(path: str | Path) -> dict[str, Any]:
     """A run's JSON file that must hold an object (meta.json, summary.json); anything else is an ArtifactError."""
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_JSON_BYTES:
+            raise ArtifactError(f"{path}: {size:,} bytes; filterlab writes at most a few MB here (accepted: "
+                                f"{MAX_JSON_BYTES:,}); the file is not filterlab's")
         obj = read_json(path)
     except FileNotFoundError:
-        raise ArtifactError(f"{path}: missing") from None
-    except (OSError, ValueError) as e:
+        raise ArtifactError(f"{path}: missing; the run folder is incomplete (the run did not finish, or the file "
+                            "was removed)") from None
+    except (OSError, ValueError, RecursionError) as e:
         raise ArtifactError(f"{path}: not readable JSON ({type(e).__name__}: {short_repr(str(e), 80)})") from None
     if not isinstance(obj, dict):
         raise ArtifactError(f"{path}: expected a JSON object, got {type(obj).__name__}; the file is not filterlab's")

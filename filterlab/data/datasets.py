@@ -78,7 +78,7 @@ def candidate_dirs(root: Path, info: DatasetInfo) -> list[Path]:
     if info.torchvision_class:
         dirs.append(root / info.torchvision_class / "raw")
     dirs += [root / info.name, root / info.name.replace("_", "-")]
-    return dirs
+    return list(dict.fromkeys(dirs))  # mnist has no "_": its two per-name folders are one
 
 
 def find_files(root: str | Path, name: str, split: str) -> tuple[Path, Path] | None:

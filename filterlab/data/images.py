@@ -95,6 +95,8 @@ def _read_png(path: Path) -> np.ndarray:
                                  "(4096x4096)")
             im.load()
             return grey_pixels(im)
+    except ImageError:
+        raise
     except Image.DecompressionBombError:
         raise ImageError(f"{path}: refused as a decompression bomb; accepted: at most {MAX_PIXELS:,} pixels") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
@@ -125,6 +127,9 @@ def mnist_like(grey: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
         notes.append("inverted (the image had a light background)")
     if a.shape == (SIZE, SIZE):
         return a.astype(np.uint8), tuple(notes)
+    if a.min() == a.max():  # no ink to fit into 20x20: a constant page stays constant (and is refused for training)
+        notes.append(f"resized from {grey.shape[1]}x{grey.shape[0]} to 28x28")
+        return np.full((SIZE, SIZE), a.flat[0], np.uint8), tuple(notes)
     ink = a > 0.1 * a.max() if a.max() > 0 else np.ones_like(a, dtype=bool)
     rows, cols = np.nonzero(ink)
     a = a[rows.min():rows.max() + 1, cols.min():cols.max() + 1]

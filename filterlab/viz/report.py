@@ -30,9 +30,11 @@ def figure_entries(fig_dir: Path) -> list[tuple[str, Path, dict]]:
     for side in sorted(fig_dir.glob("*.json")):
         try:
             meta = json.loads(side.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
+        except (OSError, ValueError, RecursionError):
             continue
-        img = fig_dir / meta.get("figure", "")
+        if not isinstance(meta, dict) or not isinstance(meta.get("figure"), str):
+            continue  # not a figure's sidecar
+        img = fig_dir / meta["figure"]
         if img.is_file():
             found[side.stem] = (side.stem, img, meta)
     ranked = [found.pop(n) for n in ORDER if n in found]

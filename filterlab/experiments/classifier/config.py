@@ -6,8 +6,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ...core.budget import Estimate, snapshot_count, totals
-from ...core.config import DEVICES, MAX_SEED, OPTIMIZERS, Launcher, Output, opt, section
+from ...core.budget import Estimate, count, largest, snapshot_count, totals
+from ...core.config import DEVICES, MAX_SEED, MAX_THREADS, OPTIMIZERS, Launcher, Output, opt, section
 from ...core.geometry import Layer, Row
 
 
@@ -88,7 +88,7 @@ class ClassifierConfig:
     seed: int = opt(0, "seeds init, shuffling and dropout; the same seed on the CPU gives identical runs", ge=0,
                    le=MAX_SEED)
     device: str = opt("auto", "auto (CUDA when present), cpu or cuda (an error without a GPU)", choices=DEVICES)
-    threads: int = opt(0, "torch CPU threads; 0: every core this process may use", ge=0)
+    threads: int = opt(0, "torch CPU threads; 0: every core this process may use", ge=0, le=MAX_THREADS)
     data: ClassifierData = section(ClassifierData)
     model: ClassifierModel = section(ClassifierModel)
     train: ClassifierTrain = section(ClassifierTrain)
@@ -138,12 +138,17 @@ def estimate(cfg: ClassifierConfig, table: list[Row], inputs: Any = None) -> Est
     params, acts, conv = totals(table)
     t, o = cfg.train, cfg.output
     image = math.prod(table[0].shape)
-    # the loaded data's count when there is one; before, the largest split a named dataset has
-    limit = len(inputs.train_y) if inputs is not None else (cfg.data.train_limit or TRAIN_IMAGES)
-    steps = t.epochs * math.ceil(limit / t.batch_size)
+    # the loaded data's count when there is one; before it is read, the memory assumes the largest split a named
+    # dataset has and the step and snapshot counts only what data.train_limit says (checked again once it is read)
+    known = len(inputs.train_y) if inputs is not None else cfg.data.train_limit
+    limit = known or TRAIN_IMAGES
+    steps = t.epochs * math.ceil(known / t.batch_size)
     snaps = snapshot_count(steps, o.snapshot_every, o.early_snapshots)
     batch = max(t.batch_size, t.eval_batch_size)
-    memory = 4 * (4 * params + 3 * acts * batch + (limit + 10_000) * image + snaps * conv)
-    return Estimate(memory, 4 * snaps * conv, snaps,
-                    f"{params:,} parameters, {acts:,} activations per image x {batch} images per batch, "
-                    f"{snaps:,} snapshots")
+    batch_key = "train.batch_size" if t.batch_size >= t.eval_batch_size else "train.eval_batch_size"
+    data_key = "data.image_size" if image > 28 * 28 else "data.train_limit"
+    parts = {"model": 4 * 4 * params, batch_key: 4 * 3 * acts * batch, data_key: 4 * (limit + 10_000) * image,
+             "output.snapshot_every": 4 * snaps * conv}
+    return Estimate(sum(parts.values()), 4 * snaps * conv, snaps,
+                    f"{count(params)} parameters, {count(acts)} activations per image x {count(batch)} images per "
+                    f"batch, {count(snaps)} snapshots", largest(parts), steps, "train.epochs")

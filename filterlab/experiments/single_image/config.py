@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ...core.budget import Estimate, snapshot_count, totals
-from ...core.config import DEVICES, MAX_SEED, Launcher, Output, opt, section
+from ...core.budget import Estimate, count, largest, snapshot_count, totals
+from ...core.config import DEVICES, MAX_SEED, MAX_THREADS, Launcher, Output, opt, section
 from ...core.geometry import Layer, Row
 
 
@@ -54,7 +54,8 @@ class SingleImageConfig:
                    le=MAX_SEED)
     device: str = opt("cpu", "auto, cpu or cuda; cpu by default: five filters on one image are launch-bound on a GPU",
                       choices=DEVICES)
-    threads: int = opt(1, "torch CPU threads; 1 because the tensors are tiny and parallel sweeps share cores", ge=0)
+    threads: int = opt(1, "torch CPU threads; 1 because the tensors are tiny and parallel sweeps share cores", ge=0,
+                       le=MAX_THREADS)
     data: SingleImageData = section(SingleImageData)
     model: SingleImageModel = section(SingleImageModel)
     train: SingleImageTrain = section(SingleImageTrain)
@@ -85,6 +86,8 @@ def estimate(cfg: SingleImageConfig, table: list[Row], inputs: Any = None) -> Es
     params, acts, conv = totals(table)
     o = cfg.output
     snaps = snapshot_count(cfg.train.steps, o.snapshot_every, o.early_snapshots)
-    memory = 4 * (4 * params + 2 * acts + cfg.train.steps + snaps * conv)
-    return Estimate(memory, 4 * snaps * conv, snaps,
-                    f"{params:,} parameters, {cfg.train.steps:,} per-step losses, {snaps:,} snapshots")
+    parts = {"model.filters": 4 * (4 * conv + 2 * acts), "model.num_classes": 4 * 4 * (params - conv),
+             "train.steps": 4 * cfg.train.steps, "output.snapshot_every": 4 * snaps * conv}
+    return Estimate(sum(parts.values()), 4 * snaps * conv, snaps,
+                    f"{count(params)} parameters, {count(cfg.train.steps)} per-step losses, {count(snaps)} snapshots",
+                    largest(parts), cfg.train.steps, "train.steps")

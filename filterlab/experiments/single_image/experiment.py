@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ...core.artifacts import Checkpoint, Snapshots
-from ...core.errors import InputError
+from ...core.errors import InputError, short_repr
 from ...core.rundir import SUMMARY_FILE, Run, read_json_object
 from ...data.images import Image28, ImageError, load_image
 from ...viz.evolution import evolution_figures
@@ -31,8 +31,9 @@ def prepare(cfg: SingleImageConfig) -> Image28:
         raise InputError(f"data.image: {e}") from None
     lo, hi = int(image.pixels.min()), int(image.pixels.max())
     if lo == hi:
-        raise InputError(f"data.image: {image.description} is blank (every pixel is {lo}); there is nothing for the "
-                         "filters to learn; use an image that shows a shape")
+        what = f"{'blank' if lo == 0 else 'constant'}: every pixel is {lo}{' after conversion' if image.notes else ''}"
+        raise InputError(f"data.image: {short_repr(cfg.data.image, 200)} ({image.description}) is {what}; there is "
+                         "nothing for the filters to learn; use an image that shows a shape")
     target = cfg.data.target if cfg.data.target is not None else image.label
     if target is None:
         raise InputError(f"data.target: the image {cfg.data.image!r} has no known label; set data.target to the "
