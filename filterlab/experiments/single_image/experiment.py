@@ -13,6 +13,7 @@ from ...core.errors import InputError
 from ...core.rundir import Run
 from ...data.images import Image28, ImageError, load_image
 from ...viz.evolution import evolution_figures
+from ...viz.filters import Reference
 from ...viz.style import FigureInfo
 from ..base import Curve, FigureOptions, Hooks
 from . import CARD
@@ -62,7 +63,7 @@ def draw(data: dict[str, Any], out_dir: Path, cmap: str, dpi: int) -> list[Figur
     filters, steps = data["filters"], data["steps"]
     loss = np.asarray(data["loss"])[np.asarray(steps)]
     return (single_image_figures(data, out_dir, cmap, dpi)
-            + evolution_figures(filters, steps, loss, out_dir, cmap, dpi, "conv"))
+            + evolution_figures(filters, steps, loss, out_dir, cmap, dpi, "conv", Reference(data["image"], "image")))
 
 
 def curves(run_dir: Path, cfg: SingleImageConfig) -> list[Curve]:
