@@ -168,11 +168,14 @@ def absolute_paths(cfg: Any) -> Any:
 
 
 def train_config(cfg: Any, out_root: str | Path = "outputs", argv: list[str] | None = None, quiet: bool = True,
-                 stop: StopFlag | None = None, figure_helper: bool = False) -> Outcome:
+                 stop: StopFlag | None = None, figure_helper: bool = False, preset: str | Path | None = None
+                 ) -> Outcome:
     """Run one validated config; returns where it went and how it ended. Bad input raises before a folder exists.
 
     ``figure_helper``: draw the figures in a forked helper process that overlaps torch's import and the training
     (see :mod:`filterlab.viz.worker`); the command line turns it on, library callers get in-process drawing.
+    ``preset``: the config file ``cfg`` was read from, recorded in meta.json so that ``filterlab runs`` can tell
+    what the run changed from it.
     """
     check_config(cfg)
     exp = experiments.get(cfg.kind)
@@ -187,7 +190,8 @@ def train_config(cfg: Any, out_root: str | Path = "outputs", argv: list[str] | N
         meta = base_meta(argv)
         meta.update(kind=cfg.kind, name=cfg.name, seed=cfg.seed, device=str(device), torch_version=torch.__version__,
                     cuda_device=torch.cuda.get_device_name(device) if device.type == "cuda" else None,
-                    paths_as_written={k: _get(cfg, k) for k in experiments.card(cfg.kind).paths})
+                    paths_as_written={k: _get(cfg, k) for k in experiments.card(cfg.kind).paths},
+                    preset=str(Path(preset).resolve()) if preset is not None else None)
         run = Run(run_dir, meta)
     except BaseException:
         if worker:

@@ -306,8 +306,8 @@ def groups_figure(rows: list[dict[str, Any]], grouped: list[dict[str, Any]], gro
         r, c = divmod(p, cols)
         ax = layout.axes(0.85 + c * (0.85 + pw), top + 0.35 + r * cell_h, pw, ph)
         for i, g in enumerate(groups):
-            vals = [rows[j].get(m.key) for j in g.members]
-            vals = [v for v in vals if isinstance(v, (int, float)) and v is not None and math.isfinite(v)]
+            vals = [float(v) for v in (rows[j].get(m.key) for j in g.members)
+                    if isinstance(v, (int, float)) and math.isfinite(v)]
             jitter = np.linspace(-0.12, 0.12, len(vals)) if len(vals) > 1 else np.zeros(len(vals))
             ax.plot(i + jitter, vals, linestyle="none", marker="o", markersize=3.5, color=OKABE_ITO[2],
                     label="each run" if i == 0 else "_")
