@@ -41,6 +41,7 @@ from .style import (
     InchLayout,
     cmap_of,
     colorbar,
+    colorbar_space,
     legend_beside,
     mosaic,
     run_style,
@@ -168,7 +169,7 @@ def filters_page(filters: list[np.ndarray], labels: list[str], cmap: str, vlim: 
     wrapped = [wrap_label(lbl, 2.6, SMALL) for lbl in labels]
     label_w = max(max(text_width_in(line, SMALL) for line in w.split("\n")) for w in wrapped) + 0.2
     body = max(mos_h, 1.5)
-    layout = InchLayout(0.15 + label_w + mos_w + 1.2, 0.55 + body + 0.15)
+    layout = InchLayout(0.15 + label_w + mos_w + colorbar_space(-vlim, vlim), 0.55 + body + 0.15)
     ax = layout.axes(0.15 + label_w, 0.55, mos_w, mos_h)
     im = ax.imshow(tiles, cmap=cmap_of(cmap), vmin=-vlim, vmax=vlim, interpolation="nearest")
     gy = (tiles.shape[0] - len(filters) * k) / max(len(filters) - 1, 1)

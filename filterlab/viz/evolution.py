@@ -29,6 +29,7 @@ from .style import (
     capped,
     cmap_of,
     colorbar,
+    colorbar_space,
     grid_shape,
     mosaic,
     save,
@@ -71,7 +72,7 @@ def sheet_figure(panels: np.ndarray, step_labels: list[str], layer: str, cmap: s
     rotate = widest > tile * 0.9
     head = 0.45 + (widest if rotate else 0.15)
     body = max(mos_h, 1.45)
-    layout = InchLayout(0.75 + mos_w + 1.25, head + body + 0.2)
+    layout = InchLayout(0.75 + mos_w + colorbar_space(-vlim, vlim), head + body + 0.2)
     ax = layout.axes(0.75, head + (body - mos_h) / 2, mos_w, mos_h)
     im = ax.imshow(tiles, cmap=cmap_of(cmap), vmin=-vlim, vmax=vlim, interpolation="nearest")
     ax.set_xticks([j * (k + gap) + (k - 1) / 2 for j in range(ncols)], step_labels, fontsize=TICK,

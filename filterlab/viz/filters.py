@@ -14,12 +14,12 @@ import numpy as np
 
 from .style import (
     COLORBAR_MIN_IN,
-    COLORBAR_SPACE_IN,
     LABEL,
     TICK,
     InchLayout,
     cmap_of,
     colorbar,
+    colorbar_space,
     grid_geometry,
     hide_axes,
     mosaic,
@@ -68,7 +68,7 @@ def strips_figure(states: Sequence[tuple[str, np.ndarray]], ref: Reference | Non
     label_w = max(text_width_in(lbl, LABEL) for lbl, _ in states) + 0.15
     ref_size = 1.45 if ref is not None else 0.0
     top = 0.62
-    bar = COLORBAR_SPACE_IN if bar_label is not None else 0.25
+    bar = colorbar_space(-vlim, vlim) if bar_label is not None else 0.25
     body_h = max(mos_h, ref_size + 0.25, COLORBAR_MIN_IN if bar_label is not None else 0.0)
     width = (0.2 + ref_size + 0.35 if ref else 0.2) + label_w + mos_w + bar
     layout = InchLayout(width, top + body_h + 0.2)
@@ -106,7 +106,7 @@ def grids_figure(states: Sequence[tuple[str, np.ndarray]], ref: Reference | None
     left0 = (0.2 + ref_size + 0.35) if ref else 0.25
     grid_w = max(geo.width, max(text_width_in(t, LABEL) for t, _ in states))
     body_h = rows * (title_h + geo.height) + (rows - 1) * sep
-    bar = COLORBAR_SPACE_IN if bar_label is not None else 0.25
+    bar = colorbar_space(-vlim, vlim) if bar_label is not None else 0.25
     width = left0 + cols * grid_w + (cols - 1) * sep + bar
     top = 0.15
     height = top + max(body_h, ref_size + 0.3, 1.5 if bar_label else 0.0) + 0.15

@@ -135,18 +135,29 @@ def sym_limit(*arrays: np.ndarray) -> float:
     return m if m > 0 else 1.0
 
 
+def _bar_tick(v: float, _: Any = None) -> str:
+    return "0" if v == 0 else f"{v:.3g}"
+
+
 def colorbar(layout: InchLayout, im: Any, left: float, top: float, length: float, label: str) -> Any:
-    """A vertical colour bar at inches (left, top), at least ``COLORBAR_MIN_IN`` long, with at most 5 ticks."""
+    """A vertical colour bar at inches (left, top), at least ``COLORBAR_MIN_IN`` long, with at most 5 ticks written
+    in full (no offset text above the bar)."""
     cax = layout.axes(left, top, COLORBAR_W_IN, max(length, COLORBAR_MIN_IN))
     bar = layout.fig.colorbar(im, cax=cax)
     bar.locator = MaxNLocator(5, symmetric=im.norm.vmin == -im.norm.vmax)
+    bar.formatter = FuncFormatter(_bar_tick)
     bar.update_ticks()
     bar.ax.tick_params(labelsize=TICK)
     bar.set_label(label, fontsize=LABEL)
     return bar
 
 
-COLORBAR_SPACE_IN = 1.15  # room a colour bar with its ticks and label takes to the right of the content
+def colorbar_space(lo: float, hi: float) -> float:
+    """Inches a colour bar for values lo..hi takes to the right of the content: gap, bar, tick labels, label."""
+    ticks = MaxNLocator(5, symmetric=lo == -hi).tick_values(lo, hi)
+    widest = max(text_width_in(_bar_tick(float(t)), TICK) for t in ticks)
+    return 0.25 + COLORBAR_W_IN + 0.1 + widest + 0.12 + LABEL / 72 + 0.15
+
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ import numpy as np
 from ...viz.filters import filters_figure
 from ...viz.style import (
     COLORBAR_MIN_IN,
-    COLORBAR_SPACE_IN,
     LABEL,
     OKABE_ITO,
     SMALL,
@@ -26,6 +25,7 @@ from ...viz.style import (
     capped,
     cmap_of,
     colorbar,
+    colorbar_space,
     epoch_axis,
     grid_geometry,
     grid_shape,
@@ -209,9 +209,10 @@ def _confusion_figure(cm: np.ndarray, classes: list[str]) -> Any:
     nc = len(classes)
     side = max(COLORBAR_MIN_IN, 0.42 * nc)
     names_w = max(text_width_in(c, TICK) for c in classes)
+    upright = names_w > 0.38  # names wider than a cell are written upwards (never slanted: their boxes overlap)
     left = 0.35 + names_w + 0.15
-    bottom = 0.3 + names_w * 0.71 + 0.25  # the x names are rotated by 45 degrees
-    layout = InchLayout(left + side + COLORBAR_SPACE_IN, 0.25 + side + bottom)
+    bottom = 0.3 + (names_w if upright else 0.12) + 0.25
+    layout = InchLayout(left + side + colorbar_space(0, 1), 0.25 + side + bottom)
     ax = layout.axes(left, 0.25, side, side)
     rate = cm / np.maximum(cm.sum(1, keepdims=True), 1)
     im = ax.imshow(rate, cmap="Greys", vmin=0, vmax=1)
@@ -221,7 +222,7 @@ def _confusion_figure(cm: np.ndarray, classes: list[str]) -> Any:
             if cm[i, j]:
                 ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=size,
                         color="white" if rate[i, j] > 0.5 else "black")
-    ax.set_xticks(range(nc), classes, rotation=45, ha="right", rotation_mode="anchor", fontsize=TICK)
+    ax.set_xticks(range(nc), classes, rotation=90 if upright else 0, fontsize=TICK)
     ax.set_yticks(range(nc), classes, fontsize=TICK)
     ax.set_xlabel("predicted", fontsize=LABEL)
     ax.set_ylabel("true", fontsize=LABEL)

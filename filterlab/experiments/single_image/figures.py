@@ -133,7 +133,10 @@ def _similarity_figure(steps: np.ndarray, panels: list[tuple[np.ndarray, str]], 
             for i in range(n):
                 ax.plot(steps, values[:, i], color=OKABE_ITO[4], linewidth=0.6, alpha=0.35,
                         label="each filter" if i == 0 else "_")
-            ax.plot(steps, np.nanmedian(values, axis=1), color=OKABE_ITO[0], linewidth=1.8, label="median")
+            some = np.isfinite(values).any(axis=1)  # the change is undefined (NaN) before the first step
+            median = np.full(len(steps), np.nan)
+            median[some] = np.nanmedian(values[some], axis=1)
+            ax.plot(steps, median, color=OKABE_ITO[0], linewidth=1.8, label="median")
         ax.axhline(0, color="0.6", linewidth=0.8)
         ax.set_ylim(-1.05, 1.05)
         step_axis(ax, steps[-1])
