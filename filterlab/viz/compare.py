@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, NullLocator
 
 from .. import experiments
 from ..core.artifacts import Snapshots
@@ -226,8 +226,9 @@ def _on_grid(curves: list[Curve]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _x_axis(ax: Any, c: Curve, xs: np.ndarray) -> None:
-    if c.xscale == "symlog":
+    if c.xscale == "symlog" and len(xs) and xs.max() > 200:  # a short run reads best on a linear axis
         ax.set_xscale("symlog", linthresh=10)
+        ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xlim(0, max(float(xs.max()), 1.0) * 1.05)
     elif len(xs) and np.allclose(xs, np.round(xs)):  # epochs, steps: whole numbers get whole ticks
         ax.xaxis.set_major_locator(MaxNLocator(6, integer=True, min_n_ticks=1))
@@ -267,7 +268,7 @@ def curves_figure(runs: list[list[Curve]], labels: list[str], groups: list[Group
             ax.fill_between(x, *np.percentile(ys, [25, 75], axis=0), color=OKABE_ITO[4], alpha=0.35, linewidth=0,
                             label="middle half")
             ax.plot(x, np.median(ys, 0), color=OKABE_ITO[0], linewidth=1.6, label="median")
-        _x_axis(ax, runs[0][p], np.asarray(runs[0][p].x, dtype=float))
+        _x_axis(ax, runs[0][p], np.concatenate([np.asarray(r[p].x, dtype=float) for r in runs]))
     legend_beside(ax, legend_w)
     words = {"runs": "one line per run, each with its own colour, dash and marker",
              "groups": "per group of seeds, the mean as a line and the lowest to highest run as a band",

@@ -114,11 +114,13 @@ def similarity(d: dict[str, Any]) -> Drawn:
     return Drawn("similarity", fig, caption, alt)
 
 
-def filter_style(i: int, n: int) -> dict[str, Any]:
-    """Filter i of n: its own colour, dash and marker; markers evenly spaced along the line and offset per filter,
-    so that lines lying on top of each other still show every filter's markers."""
+def filter_style(i: int, n: int, points: int) -> dict[str, Any]:
+    """Filter i of n: its own colour, dash and marker. On long lines the markers are evenly spaced and offset per
+    filter, so that lines lying on top of each other still show every filter's markers; on short ones every point
+    has its marker (a single point is then still seen)."""
+    every = (0.1 * i / max(n, 1), 0.1) if points > 30 else None
     return {"color": OKABE_ITO[i % 7], "linestyle": LINESTYLES[(i + i // 4) % 4], "marker": MARKERS[i % 10],
-            "markersize": 4, "markevery": (0.1 * i / max(n, 1), 0.1), "linewidth": 1.3}
+            "markersize": 4, "markevery": every, "linewidth": 1.3}
 
 
 def _similarity_figure(steps: np.ndarray, panels: list[tuple[np.ndarray, str]], n: int) -> Any:
@@ -128,7 +130,7 @@ def _similarity_figure(steps: np.ndarray, panels: list[tuple[np.ndarray, str]], 
         ax = layout.axes(0.75 + p * (3.9 + 0.5), 0.4, 3.9, 2.45)
         if n <= LINES_MAX:
             for i in range(n):
-                ax.plot(steps, values[:, i], label=f"filter {i + 1}", **filter_style(i, n))
+                ax.plot(steps, values[:, i], label=f"filter {i + 1}", **filter_style(i, n, len(steps)))
         else:
             for i in range(n):
                 ax.plot(steps, values[:, i], color=OKABE_ITO[4], linewidth=0.6, alpha=0.35,
