@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib.ticker import MaxNLocator, NullLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
 
 from .. import experiments
 from ..core.artifacts import Snapshots
@@ -242,6 +242,12 @@ def _x_axis(ax: Any, c: Curve, xs: np.ndarray) -> None:
     ax.tick_params(labelsize=TICK)
 
 
+def _every(points: int, i: int, n: int) -> Any:
+    """Markers evenly spaced along the drawn line (whatever the axis scale), offset per line; all of them on short
+    lines."""
+    return (0.1 * i / max(n, 1), 0.1) if points > 12 else None
+
+
 def curves_figure(runs: list[list[Curve]], labels: list[str], groups: list[Group]) -> tuple[Any, str]:
     """The kind's curves, one panel each; returns the figure and the words for how the lines were drawn."""
     panels = len(runs[0])
@@ -254,13 +260,14 @@ def curves_figure(runs: list[list[Curve]], labels: list[str], groups: list[Group
         if mode == "runs":
             for i, label in enumerate(labels):
                 c = runs[i][p]
-                ax.plot(c.x, c.y, markersize=4, markevery=max(1, len(c.x) // 8), label=label, **run_style(i))
+                ax.plot(c.x, c.y, markersize=4, markevery=_every(len(c.x), i, len(labels)), label=label,
+                        **run_style(i))
         elif mode == "groups":
             for i, g in enumerate(groups):
                 x, ys = _on_grid([runs[m][p] for m in g.members])
                 style = run_style(i)
                 ax.fill_between(x, ys.min(0), ys.max(0), color=style["color"], alpha=0.18, linewidth=0)
-                ax.plot(x, ys.mean(0), markersize=4, markevery=max(1, len(x) // 8),
+                ax.plot(x, ys.mean(0), markersize=4, markevery=_every(len(x), i, len(groups)),
                         label=f"{g.label} ({len(g.members)} runs)", **style)
         else:
             x, ys = _on_grid([r[p] for r in runs])
@@ -319,10 +326,24 @@ def groups_figure(rows: list[dict[str, Any]], grouped: list[dict[str, Any]], gro
                             markersize=14, capsize=4, linewidth=1.4, label="mean +/- sd" if i == 0 else "_")
         ax.set_xticks(range(len(groups)), wrapped, fontsize=TICK)
         ax.set_xlim(-0.6, len(groups) - 0.4)
+        _plain_y(ax)
         ax.set_title(m.label, fontsize=TITLE)
         ax.set_xlabel(xlabel, fontsize=LABEL)
         ax.tick_params(labelsize=TICK)
     return layout.fig
+
+
+def _plain_y(ax: Any) -> None:
+    """Numbers written out (no offset such as "1e-12+1"); values that hardly differ get a readable range around
+    them instead of one magnified into noise."""
+    lo, hi = ax.get_ylim()
+    ys = np.concatenate([np.asarray(line.get_ydata(), dtype=float) for line in ax.get_lines()] or [np.zeros(1)])
+    ys = ys[np.isfinite(ys)]
+    if ys.size and ys.max() - ys.min() < 1e-6 * max(abs(float(ys.mean())), 1e-3):
+        mid, pad = float(ys.mean()), 0.05 * max(abs(float(ys.mean())), 1e-3)
+        ax.set_ylim(mid - pad, mid + pad)
+    ax.yaxis.set_major_locator(MaxNLocator(6))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
 
 
 def groups_drawn(rows: list[dict[str, Any]], grouped: list[dict[str, Any]], groups: list[Group], kind: str,
