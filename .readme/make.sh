@@ -21,3 +21,34 @@ NB=$($FL train configs/notebook_two_conv.yaml --set data.root="$D/mnist" --set d
 $FL visualize "$NB" --insight --image test:first-7 --out "$T/nb" >/dev/null && for f in filter_change_conv1 weights_conv1 top_patches_conv2 feature_vis_conv2 saliency; do cp "$T/nb/$f.png" .readme/; done
 SI=$($FL train configs/single_four.yaml --set data.root="$D/mnist" --out "$T/runs" -q | tail -1)
 $FL visualize "$SI" --insight --out "$T/si" >/dev/null && cp "$T/si/class_outputs.png" .readme/
+
+# Figures of runs: single image, classifier, comparison
+fl() { $FL "$@"; }
+DATASETS="$D"
+TMP="$T"
+# The article's experiment as published: filters and similarity; the evolution of its first 1000 steps (12 snapshots,
+# so that the GIF stays under 200 KB).
+RUN=$(fl train configs/single_four.yaml -q --out "$TMP/runs" | tail -1)
+cp "$RUN/figures/filters_raw.png" "$HERE/single_four_filters_raw.png"
+cp "$RUN/figures/similarity.png" "$HERE/single_four_similarity.png"
+RUN=$(fl train configs/single_four.yaml -q --out "$TMP/gif" --set train.steps=1000 --set output.snapshot_every=1000 \
+      | tail -1)
+cp "$RUN/figures/evolution.gif" "$HERE/single_four_evolution.gif"
+# The classifier on Fashion-MNIST, two epochs.
+RUN=$(fl train configs/fashion_quick.yaml -q --out "$TMP/runs" --set "data.root=$DATASETS/fashion-mnist" \
+      --set data.download=false | tail -1)
+cp "$RUN/figures/conv1_filters.png" "$HERE/fashion_quick_conv1_filters.png"
+cp "$RUN/figures/curves.png" "$HERE/fashion_quick_curves.png"
+# A sweep compared: the clean mechanism at three learning rates, three seeds each.
+for lr in 0.003 0.01 0.03; do
+  for seed in 0 1 2; do
+    fl train configs/single_four_clean.yaml -q --out "$TMP/sweep" --set train.lr=$lr --seed $seed \
+       --set output.figures=false >/dev/null
+  done
+done
+CMP=$(fl compare "$TMP"/sweep/single_four_clean/* --out "$TMP/compare" | tail -1)
+cp "$CMP/compare_groups.png" "$HERE/sweep_lr_groups.png"
+cp "$CMP/compare_curves.png" "$HERE/sweep_lr_curves.png"
+# --- end of the figures of runs ---
+
+ls -l "$HERE"

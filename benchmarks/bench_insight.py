@@ -1,6 +1,6 @@
 """What-each-filter-detects on the CPU: top patches over the whole MNIST test split, and feature visualisation.
 
-Goals (issue 13, this project's 2-core CPU): top patches for every conv1 and conv2 channel over the 10,000 test
+Goals (on a 2-core CPU): top patches for every conv1 and conv2 channel over the 10,000 test
 images in under 10 s; feature visualisation of 16 + 32 channels (the notebook net) in under 60 s. Both shipped
 classifier presets, each with one torch thread and with every core; real test digits; the nets at their seeded
 initial weights (the work per image does not depend on the weights). Top patches: median of ``--repeat`` runs;

@@ -29,7 +29,7 @@ from .core.rundir import (
     find_runs,
     no_empty_folder_on_error,
 )
-from .runs import describe_run
+from .runs import describe_run, table_lines, with_preset
 
 app = typer.Typer(
     help="Watch a CNN's random filters turn into meaningful shapes while it trains.",
@@ -115,8 +115,8 @@ def train(
     from .core.lifecycle import train_config  # noqa: PLC0415 - imports torch: only when training
 
     worst = 0
-    for cfg in cfgs:
-        outcome = train_config(cfg, out_root=out, argv=sys.argv, quiet=quiet, figure_helper=True)
+    for path, cfg in zip(configs, cfgs):
+        outcome = train_config(cfg, out_root=out, argv=sys.argv, quiet=quiet, figure_helper=True, preset=path)
         _report(outcome, quiet)
         worst = worst or outcome.exit_code
         if outcome.status == "interrupted":
@@ -415,25 +415,23 @@ def visualize(
 def list_runs(
     root: Annotated[Path, typer.Argument(help="Folder of runs (or one run).")] = Path("outputs"),
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    wide: Annotated[bool, typer.Option("--wide", help="Every column in full (kind, start time, metric names), "
+                                                      "however wide; by default the table fits 100 columns.")] = False,
 ) -> None:
-    """List runs with kind, status, start time, key metrics and what their configs change from the defaults."""
+    """List runs: status, key results, and what each changed from its preset file and the preset from the defaults."""
     if not root.exists():
         raise fail(f"{root}: no such folder")
-    records = [describe_run(d) for d in find_runs(root)]
+    dirs = find_runs(root)
+    records = [describe_run(d) for d in dirs]
     if as_json:
         typer.echo(json.dumps(records, indent=2))
         return
     if not records:
         typer.echo(f"no runs under {root}")
         return
-    fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else ("-" if v is None else str(v))  # noqa: E731
-    rows = [[r["run"], r.get("kind") or "?", r["status"], (r.get("start_time") or "")[:19],
-             " ".join(f"{k}={fmt(v)}" for k, v in (r.get("metrics") or {}).items()),
-             " ".join(f"{k}={v}" for k, v in (r.get("changes") or {}).items() if k != "name")] for r in records]
-    head = ["run", "kind", "status", "started", "metrics", "config changes"]
-    widths = [max(len(x) for x in col) for col in zip(head, *rows)]
-    for row in [head, *rows]:
-        typer.echo("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+    records = [with_preset(r, d) for r, d in zip(records, dirs)]
+    for line in table_lines(records, root, wide=wide):
+        typer.echo(line)
 
 
 @command("compare")

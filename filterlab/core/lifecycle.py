@@ -145,12 +145,15 @@ class Progress:
 
 
 def train_config(cfg: Any, out_root: str | Path = "outputs", argv: list[str] | None = None, quiet: bool = True,
-                 stop: StopFlag | None = None, figure_helper: bool = False, run_dir: Path | None = None) -> Outcome:
+                 stop: StopFlag | None = None, figure_helper: bool = False, run_dir: Path | None = None,
+                 preset: str | Path | None = None) -> Outcome:
     """Run one validated config; returns where it went and how it ended. Bad input raises before a folder exists.
 
     ``figure_helper``: draw the figures in a forked helper process that overlaps torch's import and the training
     (see :mod:`filterlab.viz.worker`); the command line turns it on, library callers get in-process drawing.
     ``run_dir``: an empty run folder made beforehand (a cluster task records it before training starts).
+    ``preset``: the config file ``cfg`` was read from, recorded in meta.json so that ``filterlab runs`` can tell
+    what the run changed from it.
     """
     check_geometry(cfg)
     exp = experiments.get(cfg.kind)
@@ -166,7 +169,8 @@ def train_config(cfg: Any, out_root: str | Path = "outputs", argv: list[str] | N
         meta = base_meta(argv)
         meta.update(kind=cfg.kind, name=cfg.name, seed=cfg.seed, device=str(device), torch_version=torch.__version__,
                     cuda_device=torch.cuda.get_device_name(device) if device.type == "cuda" else None,
-                    paths_as_written=experiments.path_values(cfg))
+                    paths_as_written=experiments.path_values(cfg),
+                    preset=str(Path(preset).resolve()) if preset is not None else None)
         run = Run(run_dir, meta)
     except BaseException:
         if worker:

@@ -96,6 +96,7 @@ def draw_filter_change(ch: Change, cmap: str, vlim: float) -> Any:
         _number_tiles(ax, origins, tw, 6.5)
         ax.set_title(title, fontsize=9, pad=2)
         _bare(ax)
+    assert im is not None  # three panels were drawn
     cax = fig.add_axes(((width - 1.0) / width, 0.25 / height, 0.14 / width, (height - 0.6) / height))
     fig.colorbar(im, cax=cax, label="weight")
     return fig

@@ -17,6 +17,7 @@ import jinja2
 from .. import experiments
 from ..core.errors import InputError
 from ..core.rundir import CONFIG_FILE, FIGURES_DIR, META_FILE, SUMMARY_FILE, atomic_write_text, read_json_object
+from .player import player
 
 REPORT_FILE = "report.html"
 
@@ -78,6 +79,7 @@ def report_context(run_dir: Path) -> dict[str, Any]:
         "tables": card.tables(summary) if card and summary else [],
         "run_rows": [(k, _fmt(meta.get(k))) for k in RUN_KEYS if meta.get(k) is not None],
         "figures": _figures(run_dir / FIGURES_DIR),
+        "player": player(run_dir / FIGURES_DIR),
         "config_text": (run_dir / CONFIG_FILE).read_text(encoding="utf-8"),
         "command": " ".join(meta.get("command_line", [])),
     }

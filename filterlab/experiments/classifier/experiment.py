@@ -52,13 +52,22 @@ def figure_data(run_dir: Path, cfg: ClassifierConfig, options: FigureOptions) ->
         "filters": snaps.weights[snaps.first_layer].numpy(), "steps": snaps.steps.numpy(),
         "weights": {k: v.numpy() for k, v in snaps.weights.items()}, "snap_loss": snaps.loss.numpy(),
         "history": [r for r in records if r.get("event") == "epoch"],
-        "step_loss": np.asarray([(r["step"], r["loss"]) for r in records if r.get("event") == "step"],
-                                dtype=float).reshape(-1, 2),
+        "step_loss": batch_losses(records, snaps.steps.numpy(), snaps.loss.numpy()),
         "maps": maps, "sample": sample, "sample_desc": desc, "sample_label": label, "sample_pred": int(probs.argmax()),
         "confusion": np.asarray(summary["confusion"]), "classes": summary["classes"],
         "test_accuracy": summary["test_accuracy"], "dataset": summary["dataset"],
-        "batch_norm": bool(cfg.model.batch_norm),
+        "batch_norm": bool(cfg.model.batch_norm), "activation": cfg.model.activation,
     }
+
+
+def batch_losses(records: list[dict[str, Any]], snap_steps: np.ndarray, snap_loss: np.ndarray) -> np.ndarray:
+    """(M, 2) training-batch losses by step: the logged ones and those kept with the snapshots, so that a short run
+    (fewer steps than train.log_every) still has a loss curve."""
+    pairs = {int(r["step"]): float(r["loss"]) for r in records if r.get("event") == "step"}
+    for step, value in zip(snap_steps.tolist(), snap_loss.tolist()):
+        if np.isfinite(value):
+            pairs.setdefault(int(step), float(value))
+    return np.asarray(sorted(pairs.items()), dtype=float).reshape(-1, 2)
 
 
 def draw(data: dict[str, Any], out_dir: Path, cmap: str, dpi: int) -> list[FigureInfo]:

@@ -1,177 +1,241 @@
-"""The classifier's figures, from plain arrays (see ``figure_data`` in experiment.py)."""
+"""The classifier's figures, from plain arrays (see ``figure_data`` in experiment.py).
+
+One function per figure: it picks the data, computes the caption and alt text from it, and hands the arrays to a
+drawing function that knows nothing of the captions.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ...viz.filters import filters_figure
 from ...viz.style import (
+    COLORBAR_MIN_IN,
+    LABEL,
     OKABE_ITO,
+    SMALL,
+    TICK,
+    TITLE,
+    Drawn,
     FigureInfo,
+    InchLayout,
+    capped,
     cmap_of,
-    grid,
-    mosaic,
-    mosaic_axes,
-    new_figure,
-    panel,
-    save,
+    colorbar,
+    colorbar_space,
+    epoch_axis,
+    grid_geometry,
+    grid_shape,
+    hide_axes,
+    legend_beside,
+    log_y,
+    numbered_grid,
+    save_all,
+    signed_colours,
+    step_axis,
     sym_limit,
+    text_width_in,
 )
 
 
-def classifier_figures(d: dict[str, Any], out_dir: Path, cmap: str, dpi: int,
-                       only: Sequence[str] | None = None) -> list[FigureInfo]:
+def conv1_filters(d: dict[str, Any], cmap: str) -> Drawn:
+    filt, steps = d["filters"], d["steps"]  # (S, C1, Cin, k, k)
+    n, cin, k = filt.shape[1], filt.shape[2], filt.shape[-1]
+    shown, note = capped(n)
+    first, last = filt[0, :shown], filt[-1, :shown]
+    vlim = sym_limit(first, last)
+    states = []
+    for c in range(cin):
+        suffix = f", input channel {c + 1}" if cin > 1 else ""
+        states += [(f"initial{suffix}", first[:, c]), (f"step {int(steps[-1])}{suffix}", last[:, c])]
+    fig = filters_figure(states, None, cmap, vlim, "weight").fig
+    neg, pos = signed_colours(cmap)
+    chan = f" Each of the {cin} input channels has its own pair of panels." if cin > 1 else ""
+    caption = (f"The {n} conv1 filters ({k}x{k}), numbered from 1, before training and after {int(steps[-1])} steps, "
+               f"as raw weights on the {cmap} diverging map centred at zero; all panels share one scale, "
+               f"-{vlim:.3g} to +{vlim:.3g}.{chan}{note}")
+    alt = (f"{shown} small {k}x{k} squares before training and the same {shown} after it, in {neg} for negative and "
+           f"{pos} for positive weights on one scale of +/-{vlim:.3g}.")
+    return Drawn("conv1_filters", fig, caption, alt)
+
+
+def feature_maps(d: dict[str, Any]) -> Drawn:
+    maps = d["maps"]  # {"conv1": (C, H, W), ...}
+    sample = d["sample"].astype(float)
+    shown = {name: m[:capped(m.shape[0])[0]] for name, m in maps.items()}
+    scales = {name: (float(np.nanmin(m)), float(np.nanmax(m))) for name, m in shown.items()}
+    fig = _feature_maps_figure(sample if sample.ndim == 2 else sample / 255.0, shown, scales)
+    norm = "batch norm and " if d.get("batch_norm") else ""
+    act = d.get("activation", "the activation")
+    capped_layers = [f"the first {len(shown[n])} of {m.shape[0]} {n} maps" for n, m in maps.items()
+                     if len(shown[n]) < m.shape[0]]
+    cap_text = f" Only {', '.join(capped_layers)} are drawn." if capped_layers else ""
+    label = d.get("sample_label")
+    caption = (f"Feature maps of {d['sample_desc']} (label {label}, predicted {d['sample_pred']}): the activations "
+               f"after each conv layer's convolution, {norm}{act} (before pooling), one grayscale panel per channel, "
+               f"numbered from 1, white = strongest response. One scale per layer: "
+               + "; ".join(f"{n} {lo:.2g} to {hi:.2g}" for n, (lo, hi) in scales.items()) + "." + cap_text)
+    alt = ("The input image on the left; to its right " + ", then ".join(
+        f"a grid of {m.shape[0]} {name} maps of {m.shape[1]}x{m.shape[2]} pixels" for name, m in shown.items())
+        + ", each map bright where its filter responds to the input.")
+    return Drawn("feature_maps", fig, caption, alt)
+
+
+def _feature_maps_figure(sample: np.ndarray, maps: dict[str, np.ndarray], scales: dict[str, tuple[float, float]]
+                         ) -> Any:
+    """Input on the left, one numbered grid per layer to its right, wrapping to a new row beyond 11 inches."""
+    block_h, title_h, sep, max_w = 2.2, 0.3, 0.4, 11.0
+    blocks = []
+    for name, m in maps.items():
+        rows = grid_shape(m.shape[0])[0]
+        geo = grid_geometry(m.shape[0], m.shape[-1], min(1.1, block_h / rows - 0.15))
+        title = f"{name}: {m.shape[0]} maps of {m.shape[1]}x{m.shape[2]}"
+        blocks.append((name, m, geo, title, max(geo.width, text_width_in(title, LABEL))))
+    left0 = 0.2 + 1.6 + sep
+    placed, x, y, right = [], left0, 0.15, left0
+    for b in blocks:
+        if x > left0 and x + b[4] > max_w:
+            x, y = left0, y + title_h + block_h + sep
+        placed.append((b, x, y))
+        x += b[4] + sep
+        right = max(right, x - sep)
+    width, height = right + 0.2, y + title_h + block_h + 0.15
+    layout = InchLayout(width, max(height, 2.2))
+    ax = layout.axes(0.2, 0.15 + title_h, 1.6, 1.6)
+    ax.imshow(sample, cmap="gray", interpolation="nearest")
+    ax.set_title("input", fontsize=LABEL)
+    hide_axes(ax)
+    for (name, m, geo, title, w), bx, by in placed:
+        lo, hi = scales[name]
+        ax = layout.axes(bx + (w - geo.width) / 2, by + title_h, geo.width, geo.height)
+        numbered_grid(ax, m, geo, cmap=cmap_of(None), vmin=lo, vmax=hi if hi > lo else lo + 1)
+        ax.set_title(title, fontsize=LABEL, pad=3)
+    return layout.fig
+
+
+def curves(d: dict[str, Any]) -> Drawn | None:
+    hist = d["history"]
+    if not hist:
+        return None
+    batch = np.asarray(d["step_loss"], dtype=float).reshape(-1, 2)
+    fig = _curves_figure(hist, batch)
+    last, best = hist[-1]["test_accuracy"], max(h["test_accuracy"] for h in hist)
+    epochs = len(hist)
+    right = ("accuracy per epoch (right)" if epochs > 1
+             else "the accuracies after the one epoch as bars (right: one epoch gives no curve)")
+    caption = (f"Training curves on {d['dataset']}: the training loss of the batches at {len(batch)} logged steps, "
+               f"the mean training loss and the test loss after each epoch (left, log scale), and {right}. "
+               f"Test accuracy after {epochs} epoch{'s' if epochs > 1 else ''}: {100 * last:.2f}%"
+               + (f", best {100 * best:.2f}%." if epochs > 1 else "."))
+    alt = (f"Two charts over {epochs} epoch{'s' if epochs > 1 else ''} ({int(hist[-1]['step'])} steps): the loss goes "
+           f"from {_first_loss(batch, hist):.3g} to {hist[-1]['train_loss']:.3g} (training) and the test accuracy "
+           f"ends at {100 * last:.1f}%.")
+    return Drawn("curves", fig, caption, alt)
+
+
+def _first_loss(batch: np.ndarray, hist: list[dict]) -> float:
+    finite = batch[np.isfinite(batch[:, 1])] if len(batch) else batch
+    return float(finite[0, 1]) if len(finite) else float(hist[0]["train_loss"])
+
+
+SPLITS = (("train", OKABE_ITO[0], "o", "-"), ("test", OKABE_ITO[1], "s", "--"), ("val", OKABE_ITO[4], "^", ":"))
+
+
+def _curves_figure(hist: list[dict], batch: np.ndarray) -> Any:
+    pw, ph, lw = 3.3, 2.5, 1.25
+    layout = InchLayout(2 * (1.0 + pw + lw) - (lw - 0.3 if len(hist) == 1 else 0), 3.45)
+    ax = layout.axes(1.0, 0.4, pw, ph)
+    steps = np.array([h["step"] for h in hist], dtype=float)
+    ok = batch[np.isfinite(batch[:, 1])] if len(batch) else batch
+    if len(ok):
+        ax.plot(ok[:, 0], ok[:, 1], color=OKABE_ITO[2], linewidth=0.9, label="train batches")
+    for split, colour, marker, dash in SPLITS[:2]:
+        label = "train (epoch mean)" if split == "train" else split
+        ax.plot(steps, [h[f"{split}_loss"] for h in hist], color=colour, marker=marker, linestyle=dash, label=label)
+    log_y(ax)
+    step_axis(ax, steps[-1])
+    ax.set_ylabel("cross-entropy loss", fontsize=LABEL)
+    ax.set_title("loss", fontsize=TITLE)
+    legend_beside(ax, lw)
+    ax = layout.axes(1.0 + pw + lw + 1.0, 0.4, pw, ph)
+    present = [s for s in SPLITS if f"{s[0]}_accuracy" in hist[0]]
+    if len(hist) > 1:
+        epochs = [h["epoch"] for h in hist]
+        for split, colour, marker, dash in present:
+            ax.plot(epochs, [100 * h[f"{split}_accuracy"] for h in hist], color=colour, marker=marker, linestyle=dash,
+                    label=split)
+        epoch_axis(ax, int(max(epochs)))
+        ax.set_title("accuracy", fontsize=TITLE)
+        legend_beside(ax, lw)
+    else:
+        _accuracy_bars(ax, hist[0], present)
+    ax.set_ylabel("accuracy (%)", fontsize=LABEL)
+    ax.tick_params(labelsize=TICK)
+    return layout.fig
+
+
+def _accuracy_bars(ax: Any, rec: dict, present: list[tuple[str, str, str, str]]) -> None:
+    values = [100 * rec[f"{s[0]}_accuracy"] for s in present]
+    ax.bar(range(len(present)), values, color=[s[1] for s in present], width=0.6)
+    for i, v in enumerate(values):
+        ax.text(i, v + 2, f"{v:.1f}%", ha="center", va="bottom", fontsize=SMALL)
+    ax.set_xticks(range(len(present)), [s[0] for s in present], fontsize=TICK)
+    ax.set_ylim(0, 112)
+    ax.set_yticks(range(0, 101, 20))
+    ax.set_title(f"accuracy after epoch {rec['epoch']}", fontsize=TITLE)
+
+
+def confusion(d: dict[str, Any]) -> Drawn:
+    cm = np.asarray(d["confusion"])
+    classes = [str(c) for c in d["classes"]]
+    fig = _confusion_figure(cm, classes)
+    off = cm.copy()
+    np.fill_diagonal(off, 0)
+    i, j = np.unravel_index(off.argmax(), off.shape)
+    nc = len(classes)
+    caption = (f"Confusion matrix on the {cm.sum()} test images: counts in the cells, shading by the share of each "
+               f"true class (black = all of it). Accuracy {100 * np.trace(cm) / max(cm.sum(), 1):.2f}%; the most "
+               f"frequent confusion is true {classes[i]} predicted {classes[j]} ({off[i, j]} images).")
+    alt = (f"A {nc} by {nc} grid with a dark diagonal of correct predictions; the largest off-diagonal count is "
+           f"{off[i, j]}, true {classes[i]} taken for {classes[j]}.")
+    return Drawn("confusion", fig, caption, alt)
+
+
+def _confusion_figure(cm: np.ndarray, classes: list[str]) -> Any:
+    """The matrix as a square centred in its figure: margins sized from the class names, a colour bar on the right."""
+    nc = len(classes)
+    side = max(COLORBAR_MIN_IN, 0.42 * nc)
+    names_w = max(text_width_in(c, TICK) for c in classes)
+    upright = names_w > 0.38  # names wider than a cell are written upwards (never slanted: their boxes overlap)
+    left = 0.35 + names_w + 0.15
+    bottom = 0.3 + (names_w if upright else 0.12) + 0.25
+    layout = InchLayout(left + side + colorbar_space(0, 1), 0.25 + side + bottom)
+    ax = layout.axes(left, 0.25, side, side)
+    rate = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    im = ax.imshow(rate, cmap="Greys", vmin=0, vmax=1)
+    size = SMALL if nc <= 12 else 5.5
+    for i in range(nc):
+        for j in range(nc):
+            if cm[i, j]:
+                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=size,
+                        color="white" if rate[i, j] > 0.5 else "black")
+    ax.set_xticks(range(nc), classes, rotation=90 if upright else 0, fontsize=TICK)
+    ax.set_yticks(range(nc), classes, fontsize=TICK)
+    ax.set_xlabel("predicted", fontsize=LABEL)
+    ax.set_ylabel("true", fontsize=LABEL)
+    colorbar(layout, im, left + side + 0.2, 0.25, side, "share of the true class")
+    return layout.fig
+
+
+def classifier_figures(d: dict[str, Any], out_dir: Path, cmap: str, dpi: int) -> list[FigureInfo]:
     """All figures of a classifier run.
 
     ``d`` holds ``filters`` (S, C1, Cin, k, k) conv1 snapshots at ``steps``, ``history`` (per-epoch records),
-    ``step_loss`` (M, 2), ``maps`` {"conv1": (C, H, W), "conv2": ...} of ``sample``, ``confusion``, ``classes``.
+    ``step_loss`` (M, 2), ``maps`` {"conv1": (C, H, W), "conv2": ...} of ``sample``, ``confusion``, ``classes``,
+    ``batch_norm`` and ``activation``.
     """
-    out: list[FigureInfo] = []
-    want = set(only) if only else None
-    filt = d["filters"]
-    first, last = filt[0], filt[-1]
-    n, cin, k = first.shape[0], first.shape[1], first.shape[-1]
-    cols = min(8, n)
-
-    if want is None or "conv1_filters" in want:
-        vlim = sym_limit(first, last)
-        gap = 1
-        blocks = []
-        for c in range(cin):
-            blocks.append((mosaic(grid(first[:, c], cols), gap), mosaic(grid(last[:, c], cols), gap)))
-        h, w = blocks[0][0].shape
-        panel_w = max(2.6, 0.42 * cols)
-        panel_h = panel_w * h / w
-        width, height = 2 * panel_w + 1.6, cin * (panel_h + 0.45) + 0.3
-        fig = new_figure(width, height)
-        im = None
-        for c, (a, b) in enumerate(blocks):
-            y = (height - (c + 1) * (panel_h + 0.45)) / height
-            suffix = f", input channel {c + 1}" if cin > 1 else ""
-            im = mosaic_axes(fig, (0.2 / width, y, panel_w / width, panel_h / height), a, f"initial{suffix}",
-                              cmap=cmap_of(cmap), vmin=-vlim, vmax=vlim)
-            mosaic_axes(fig, ((0.5 + panel_w) / width, y, panel_w / width, panel_h / height), b,
-                         f"trained, step {int(d['steps'][-1])}{suffix}", cmap=cmap_of(cmap), vmin=-vlim, vmax=vlim)
-        cax = fig.add_axes(((0.8 + 2 * panel_w) / width, 0.3 / height, 0.15 / width, (height - 0.9) / height))
-        fig.colorbar(im, cax=cax, label="weight")
-        chan = f" Each of the {cin} input channels has its own row of panels." if cin > 1 else ""
-        out.append(save(
-            fig, out_dir, "conv1_filters",
-            f"The {n} conv1 filters ({k}x{k}) before training (left) and after {int(d['steps'][-1])} steps (right), "
-            f"read left to right, top to bottom, as raw weights on the {cmap} diverging map centred at zero; all "
-            f"panels share one scale, -{vlim:.3g} to +{vlim:.3g}.{chan}",
-            f"Two grids of {n} small {k}x{k} squares in blue and red; the initial grid is noise, the trained grid "
-            "shows oriented edge and blob detectors with stronger weights.",
-            dpi))
-    if want is None or "feature_maps" in want:
-        sample = d["sample"].astype(float)
-        maps = d["maps"]
-        layer_tiles = []
-        for name in [n for n in ("conv1", "conv2") if n in maps]:
-            m = maps[name]
-            c = m.shape[0]
-            mc = min(16, c)
-            tiles = mosaic(grid(m, mc), max(1, m.shape[-1] // 10))
-            layer_tiles.append((name, m, tiles))
-        width = 11.0
-        img_w = 1.7
-        heights = [(width - img_w - 1.0) * t.shape[0] / t.shape[1] for _, _, t in layer_tiles]
-        height = sum(heights) + 0.45 * len(heights) + 0.3
-        fig = new_figure(width, max(height, img_w + 0.6))
-        height = fig.get_figheight()
-        ax = fig.add_axes((0.1 / width, (height - img_w - 0.4) / height, img_w / width, img_w / height))
-        panel(ax, sample if sample.ndim == 2 else sample / 255.0, "input", cmap="gray")
-        y = height - 0.35
-        scales = []
-        for (name, m, tiles), hgt in zip(layer_tiles, heights):
-            y -= hgt
-            lo, hi = float(np.nanmin(m)), float(np.nanmax(m))
-            scales.append(f"{name} {lo:.2g} to {hi:.2g}")
-            mosaic_axes(fig, ((img_w + 0.4) / width, y / height, (width - img_w - 1.0) / width, hgt / height),
-                         tiles, f"{name}: {m.shape[0]} maps of {m.shape[1]}x{m.shape[2]}",
-                         cmap=cmap_of(None), vmin=lo, vmax=hi if hi > lo else lo + 1)
-            y -= 0.45
-        label = d.get("sample_label")
-        out.append(save(
-            fig, out_dir, "feature_maps",
-            f"Feature maps of {d['sample_desc']} (label {label}, predicted {d['sample_pred']}): the activations "
-            "after each conv layer (after batch norm and the activation, before pooling), one grayscale panel per "
-            f"channel, white = strongest response. One scale per layer: {'; '.join(scales)}.",
-            "The input image on the left; to its right " + " and below it ".join(
-                f"a grid of {m.shape[0]} {name} maps of {m.shape[1]}x{m.shape[2]} pixels" for name, m, _ in layer_tiles)
-            + "; conv1 maps still follow the strokes, conv2 maps are smaller and more abstract.",
-            dpi))
-    hist = d["history"]
-    if (want is None or "curves" in want) and hist:
-        fig = new_figure(10, 3.6)
-        axes = fig.subplots(1, 2)
-        fig.subplots_adjust(left=0.07, right=0.98, bottom=0.15, top=0.9, wspace=0.22)
-        sl = d["step_loss"]
-        epochs = [h["epoch"] for h in hist]
-        steps = np.array([h["step"] for h in hist], dtype=float)
-        if len(sl):
-            axes[0].plot(sl[:, 0], sl[:, 1], color=OKABE_ITO[2], linewidth=0.8, label="train (per step)")
-        axes[0].plot(steps, [h["train_loss"] for h in hist], color=OKABE_ITO[0], marker="o", label="train (epoch)")
-        axes[0].plot(steps, [h["test_loss"] for h in hist], color=OKABE_ITO[1], marker="s", linestyle="--",
-                     label="test")
-        axes[0].set_yscale("log")
-        axes[0].set_xlabel("training step")
-        axes[0].set_ylabel("cross-entropy loss")
-        axes[0].legend(fontsize=8)
-        axes[1].plot(epochs, [100 * h["train_accuracy"] for h in hist], color=OKABE_ITO[0], marker="o",
-                     label="train")
-        axes[1].plot(epochs, [100 * h["test_accuracy"] for h in hist], color=OKABE_ITO[1], marker="s",
-                     linestyle="--", label="test")
-        if "val_accuracy" in hist[0]:
-            axes[1].plot(epochs, [100 * h["val_accuracy"] for h in hist], color=OKABE_ITO[4], marker="^",
-                         linestyle=":", label="validation")
-        axes[1].set_xlabel("epoch")
-        axes[1].set_ylabel("accuracy (%)")
-        axes[1].legend(fontsize=8)
-        best = max(h["test_accuracy"] for h in hist)
-        out.append(save(
-            fig, out_dir, "curves",
-            f"Training curves on {d['dataset']}: loss per step and per epoch (left, log scale) and accuracy per "
-            f"epoch (right). Final test accuracy {100 * hist[-1]['test_accuracy']:.2f}%, best {100 * best:.2f}%.",
-            f"Two line charts over {len(hist)} epochs: the loss falls and the accuracy rises to "
-            f"{100 * hist[-1]['test_accuracy']:.1f}% on the test split.",
-            dpi))
-    if want is None or "confusion" in want:
-        cm = np.asarray(d["confusion"])
-        classes = list(d["classes"])
-        nc = len(classes)
-        fig = new_figure(1.2 + 0.55 * nc, 1.0 + 0.5 * nc)
-        ax = fig.subplots()
-        fig.subplots_adjust(left=0.25, right=0.97, bottom=0.22, top=0.93)
-        rate = cm / np.maximum(cm.sum(1, keepdims=True), 1)
-        ax.imshow(rate, cmap="Greys", vmin=0, vmax=1)
-        for i in range(nc):
-            for j in range(nc):
-                if cm[i, j]:
-                    ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
-                            color="white" if rate[i, j] > 0.5 else "black")
-        ax.set_xticks(range(nc), classes, rotation=45, ha="right", fontsize=8)
-        ax.set_yticks(range(nc), classes, fontsize=8)
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
-        off = cm.copy()
-        np.fill_diagonal(off, 0)
-        i, j = np.unravel_index(off.argmax(), off.shape)
-        out.append(save(
-            fig, out_dir, "confusion",
-            f"Confusion matrix on the {cm.sum()} test images: counts in the cells, shading by the share of each "
-            f"true class (black = all of it). Accuracy {100 * np.trace(cm) / cm.sum():.2f}%; the most frequent "
-            f"confusion is true {classes[i]} predicted {classes[j]} ({off[i, j]} images).",
-            f"A {nc} by {nc} grid with a dark diagonal of correct predictions; the largest off-diagonal count is "
-            f"{off[i, j]}, true {classes[i]} taken for {classes[j]}.",
-            dpi))
-    return out
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# Filter evolution, for both kinds: a contact sheet and an animated GIF, on one fixed scale
-
-
+    drawn = [conv1_filters(d, cmap), feature_maps(d), curves(d), confusion(d)]
+    return save_all([x for x in drawn if x is not None], out_dir, dpi)

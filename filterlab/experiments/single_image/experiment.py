@@ -13,6 +13,7 @@ from ...core.errors import InputError, short_repr
 from ...core.rundir import SUMMARY_FILE, Run, read_json_object
 from ...data.images import Image28, ImageError, load_image
 from ...viz.evolution import evolution_figures
+from ...viz.filters import Reference
 from ...viz.style import FigureInfo
 from ..base import Curve, FigureOptions, Hooks
 from . import CARD, classes
@@ -66,7 +67,7 @@ def draw(data: dict[str, Any], out_dir: Path, cmap: str, dpi: int) -> list[Figur
     filters, steps = data["filters"], data["steps"]
     loss = np.asarray(data["loss"])[np.asarray(steps)]
     out = (single_image_figures(data, out_dir, cmap, dpi)
-           + evolution_figures(filters, steps, loss, out_dir, cmap, dpi, "conv"))
+           + evolution_figures(filters, steps, loss, out_dir, cmap, dpi, "conv", Reference(data["image"], "image")))
     if data.get("class_outputs") is not None:  # with the test split (data.root): what the filters respond to
         out.append(classes.class_output_figure(data["class_outputs"], out_dir, dpi))
     return out

@@ -1,0 +1,88 @@
+"""The report's step slider over the filter evolution, built from ``evolution.gif`` and its sidecar alone (no torch).
+
+Every GIF frame shares one layout, so the page needs only: the first frame as a background (numbers, reference
+image, colour bar), and each frame's filter tiles at their native k x k size, stacked in one sprite image (frame j
+is row j), both written in the GIF's own palette. A few lines of JavaScript draw frame j's tiles onto a canvas,
+scaled without smoothing, and write its step and loss. The sprite holds scale x scale times fewer pixels than the
+frames and is encoded once (about 60 KB for the article's 107 snapshots), where a PNG per frame took about a second.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+GIF_NAME, SIDECAR = "evolution.gif", "evolution_gif.json"
+
+
+def _png_uri(img: Image.Image) -> str:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _frames(gif: Path, count: int) -> tuple[list[np.ndarray], list[int]]:
+    """The GIF's frames as (H, W, 3) RGB arrays (Pillow composes every frame after the first in RGB), and its
+    global palette."""
+    with Image.open(gif) as im:
+        palette = im.getpalette() or []
+        out = []
+        for j in range(min(count, getattr(im, "n_frames", 1))):
+            im.seek(j)
+            out.append(np.asarray(im if im.mode == "RGB" else im.convert("RGB")))
+    return out, palette
+
+
+def _image(rgb: np.ndarray, palette: list[int]) -> Image.Image:
+    """The RGB array as a palette image in the GIF's own palette (a third of the bytes to encode), or as RGB when a
+    colour is not in it."""
+    pal = np.asarray(palette, dtype=np.int64).reshape(-1, 3)
+    keys = (pal[:, 0] << 16) | (pal[:, 1] << 8) | pal[:, 2]
+    order = np.argsort(keys, kind="stable")
+    px = rgb.astype(np.int64)
+    want = (px[..., 0] << 16) | (px[..., 1] << 8) | px[..., 2]
+    pos = np.clip(np.searchsorted(keys[order], want), 0, len(keys) - 1)
+    if not len(keys) or not np.array_equal(keys[order][pos], want):
+        return Image.fromarray(rgb)
+    img = Image.fromarray(order[pos].astype(np.uint8), mode="P")
+    img.putpalette(palette)
+    return img
+
+
+def sprite(frames: list[np.ndarray], origins: list[list[int]], k: int, scale: int) -> np.ndarray:
+    """(frames x tiles) of k x k tiles at native size: frame j's tile i at (i*k, j*k), read back from the frames
+    (every ``scale``-th pixel of the scaled tile)."""
+    out = np.zeros((len(frames) * k, len(origins) * k, 3), dtype=np.uint8)
+    for j, px in enumerate(frames):
+        for i, (x, y) in enumerate(origins):
+            out[j * k:(j + 1) * k, i * k:(i + 1) * k] = px[y:y + k * scale:scale, x:x + k * scale:scale]
+    return out
+
+
+def player(fig_dir: Path) -> dict[str, Any] | None:
+    """What the template's slider needs, or None when the run has no evolution GIF with frame records."""
+    side, gif = fig_dir / SIDECAR, fig_dir / GIF_NAME
+    if not side.is_file() or not gif.is_file():
+        return None
+    try:
+        rec = json.loads(side.read_text(encoding="utf-8")).get("frames")
+        if not rec:
+            return None
+        frames, palette = _frames(gif, len(rec["steps"]))
+        if len(frames) != len(rec["steps"]):
+            return None
+        tiles = sprite(frames, rec["origins"], rec["k"], rec["scale"])
+    except (OSError, ValueError, KeyError, TypeError):  # a damaged GIF or sidecar: the report shows it without a slider
+        return None
+    data = {"base": _png_uri(_image(frames[0], palette)), "sprite": _png_uri(_image(tiles, palette)),
+            "labels": rec["labels"], "steps": rec["steps"], "k": rec["k"], "scale": rec["scale"],
+            "origins": rec["origins"], "header": rec["header"]}
+    text = json.dumps(data).replace("<", "\\u003c")  # nothing in it can close the <script> element
+    return {"json": text, "count": len(frames), "width": frames[0].shape[1], "height": frames[0].shape[0],
+            "first_label": rec["labels"][0]}

@@ -1,0 +1,267 @@
+"""Every figure every command draws is clean at a glance, measured: no text on text, nothing cut off, colour bars of a
+readable size, no legend over the data (filterlab.viz.layout). Checked on every shipped config run very short, on a
+1-step, a 1-epoch and a long run, on many filters, on compares of many runs, and on the explainer's figures; and the
+check itself fails on figures made wrong on purpose (the negative controls)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import FIXTURES, REPO, need_dataset
+from PIL import Image
+
+from filterlab.cli import app
+from filterlab.viz import layout, style
+from filterlab.viz.evolution import gif_frames, gif_indices, gif_layout
+
+CONFIGS = REPO / "configs"
+MINI = ["--set", f"data.root={FIXTURES / 'mnist-mini'}", "--set", "data.download=false"]
+
+
+def fashion() -> list[str]:
+    return ["--set", f"data.root={need_dataset('fashion-mnist')}", "--set", "data.download=false",
+            "--set", "data.test_limit=300"]
+
+
+# name -> (config, extra arguments); every config in configs/ appears at least once
+CASES: dict[str, tuple[str, list[str]]] = {
+    "single_four, long (symlog axes)": ("single_four.yaml", ["--set", "train.steps=600"]),
+    "single_four, 1 step": ("single_four.yaml", ["--set", "train.steps=1"]),
+    "single_four, 100 filters (capped at 64)": ("single_four.yaml", ["--set", "model.filters=100",
+                                                                      "--set", "train.steps=3"]),
+    "single_four_5x5": ("single_four_5x5.yaml", ["--set", "train.steps=30"]),
+    "single_four_clean": ("single_four_clean.yaml", ["--set", "train.steps=30"]),
+    "single_four_unit, 12 filters (grids)": ("single_four_unit.yaml", ["--set", "train.steps=30",
+                                                                       "--set", "model.filters=12"]),
+    "smoke_two_conv, 1 epoch": ("smoke_two_conv.yaml", MINI),
+    "smoke_two_conv, 1 step, no batch norm": ("smoke_two_conv.yaml", [*MINI, "--set", "data.train_limit=64",
+                                                                       "--set", "model.batch_norm=false"]),
+    "mnist_two_conv, 20 epochs (32/64 channels)": ("mnist_two_conv.yaml", [*MINI, "--set", "data.train_limit=128",
+                                                                            "--set", "data.augment_shift=0"]),
+    "classifier, 100 conv1 channels (capped at 64)": ("smoke_two_conv.yaml", [*MINI, "--set", "data.train_limit=64",
+                                                                               "--set", "model.channels=[100, 8]"]),
+    "fashion_two_conv, 12 epochs": ("fashion_two_conv.yaml", ["--set", "data.train_limit=128"]),
+    "fashion_quick, 2 epochs": ("fashion_quick.yaml", ["--set", "data.train_limit=256"]),
+    "notebook_two_conv, 3 epochs, no normalisation": ("notebook_two_conv.yaml", [*MINI, "--set", "data.train_limit=128"]),
+}
+
+
+class Checked:
+    """Runs the layout check on every figure as it is saved (figures drawn in this process)."""
+
+    def __init__(self) -> None:
+        self.problems: dict[str, list[str]] = {}
+        self.count = 0
+
+    def __call__(self, original):
+        def checking(fig, path, **kw):
+            self.count += 1
+            found = layout.problems(fig)
+            if found:
+                self.problems[Path(path).name] = found
+            return original(fig, path, **kw)
+
+        return checking
+
+
+@pytest.fixture
+def checked(monkeypatch):
+    c = Checked()
+    monkeypatch.setenv("FILTERLAB_NO_FORK", "1")  # draw in this process, where the check is installed
+    monkeypatch.setattr(style, "atomic_savefig", c(style.atomic_savefig))
+    return c
+
+
+def train(runner, out: Path, config: str, *args: str) -> Path:
+    r = runner.invoke(app, ["train", str(CONFIGS / config), *args, "--out", str(out), "-q"])
+    assert r.exit_code == 0, r.output
+    return Path(r.output.strip().splitlines()[-1])
+
+
+def test_every_shipped_config_has_a_case():
+    assert {p.name for p in CONFIGS.glob("*.yaml")} == {c for c, _ in CASES.values()}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_training_figures_are_clean(runner, checked, tmp_path, case):
+    config, args = CASES[case]
+    if "fashion" in config:
+        args = [*fashion(), *args]
+    run = train(runner, tmp_path, config, *args)
+    pngs = sorted(p.name for p in (run / "figures").glob("*.png"))
+    assert checked.count == len(pngs) >= 5
+    assert checked.problems == {}, checked.problems
+    for side in (run / "figures").glob("*.json"):
+        meta = json.loads(side.read_text())
+        assert meta["caption"] and meta["alt"], side.name
+
+
+def test_visualize_with_options_is_clean(runner, checked, tmp_path):
+    run = train(runner, tmp_path / "runs", "smoke_two_conv.yaml", *MINI, "--set", "data.train_limit=128")
+    checked.count = 0
+    r = runner.invoke(app, ["visualize", str(run), "--image", "test:first-3", "--layer", "conv2", "--cmap", "PuOr_r",
+                            "--out", str(tmp_path / "figs")])
+    assert r.exit_code == 0, r.output
+    assert checked.count == 5 and checked.problems == {}, checked.problems
+
+
+def test_captions_say_what_the_run_did(runner, checked, tmp_path):
+    """Captions are computed from the data: batch norm only when it is on, capped filters said, 1-based numbers."""
+    off = train(runner, tmp_path, "smoke_two_conv.yaml", *MINI, "--set", "data.train_limit=64",
+                "--set", "model.batch_norm=false", "--set", "model.channels=[70, 8]")
+    cap = json.loads((off / "figures" / "feature_maps.json").read_text())["caption"]
+    assert "batch norm" not in cap and "relu" in cap and "first 64 of 70 conv1 maps" in cap
+    assert "first 64 of the 70 filters" in json.loads((off / "figures" / "conv1_filters.json").read_text())["caption"]
+    on = train(runner, tmp_path, "smoke_two_conv.yaml", *MINI, "--set", "data.train_limit=64")
+    assert "batch norm" in json.loads((on / "figures" / "feature_maps.json").read_text())["caption"]
+    loss = json.loads((train(runner, tmp_path, "single_four.yaml", "--set", "train.steps=300")
+                       / "figures" / "loss.json").read_text())["caption"]
+    assert "100%" not in loss and "from step" in loss
+
+
+def compare_runs(out: Path, values: list[str], seeds: int) -> list[Path]:
+    from filterlab import experiments
+    from filterlab.core.lifecycle import train_config
+
+    runs = []
+    for v in values:
+        for seed in range(seeds):
+            cfg = experiments.load_config(CONFIGS / "single_four.yaml", [
+                f"train.weight_decay={v}", f"seed={seed}", "train.steps=6", "output.snapshot_every=2",
+                "output.figures=false"])
+            runs.append(train_config(cfg, out_root=out).run_dir)
+    return runs
+
+
+@pytest.mark.parametrize("values, seeds", [(["0", "1e-5", "1e-3"], 3), ([str(i * 1e-4) for i in range(22)], 1)],
+                         ids=["3 values x 3 seeds", "22 runs"])
+def test_compare_figures_are_clean(runner, checked, tmp_path, values, seeds):
+    runs = compare_runs(tmp_path / "runs", values, seeds)
+    r = runner.invoke(app, ["compare", *map(str, runs), "--out", str(tmp_path / "cmp")])
+    assert r.exit_code == 0, r.output
+    pngs = sorted(p.name for p in (tmp_path / "cmp").glob("*.png"))
+    assert checked.count == len(pngs) and checked.problems == {}, checked.problems
+    if len(runs) == 22:  # paged, and the curves summarised beyond 20 lines
+        assert "compare_filters_3.png" in pngs
+        assert "median" in json.loads((tmp_path / "cmp" / "compare_curves.json").read_text())["caption"]
+
+
+def test_compare_classifiers_is_clean(runner, checked, tmp_path):
+    runs = [train(runner, tmp_path / "runs", "smoke_two_conv.yaml", *MINI, "--set", "data.train_limit=128",
+                  "--set", f"train.lr={lr}") for lr in ("0.01", "0.003")]
+    checked.count = 0
+    r = runner.invoke(app, ["compare", *map(str, runs), "--out", str(tmp_path / "cmp")])
+    assert r.exit_code == 0, r.output
+    assert checked.count >= 2 and checked.problems == {}, checked.problems
+
+
+@pytest.mark.parametrize("args", [["convolve", "--kernel", "sobel_x", "--image", "seven", "--pool", "max:2"],
+                                  ["convolve", "--rgb"]], ids=["convolve", "rgb"])
+def test_explainer_figures_are_clean(runner, checked, tmp_path, args):
+    r = runner.invoke(app, [*args, "--out", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    assert checked.count == 1 and checked.problems == {}, checked.problems
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The GIF, drawn with Pillow: every tile where the layout says, nothing outside the frame
+
+
+def test_gif_tiles_sit_where_the_layout_says(tmp_path):
+    rng = np.random.default_rng(0)
+    filters = rng.normal(size=(3, 7, 28, 28))
+    frames = gif_frames(filters, np.array([0, 5, 10]), np.array([1.0, 0.5, 0.1]), "RdBu_r", 2.5)
+    lay = gif_layout(7, 28, False)
+    assert frames[0].size == (lay.width, lay.height)
+    for j, frame in enumerate(frames):
+        px = np.asarray(frame)
+        for i in range(7):
+            x, y = lay.tile_origin(i)
+            tile = px[y:y + 28 * lay.scale:lay.scale, x:x + 28 * lay.scale:lay.scale]
+            assert np.array_equal(tile, gif_indices(filters[j, i], 2.5))
+            assert x + 28 * lay.scale <= lay.width and y + 28 * lay.scale <= lay.height
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Negative controls: figures made wrong on purpose must fail the check
+
+
+def clean_figure():
+    lay = style.InchLayout(5, 3.5)
+    ax = lay.axes(0.9, 0.4, 3.8, 2.5)
+    ax.plot([0, 1, 2], [0, 1, 4], label="a line")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("loss")
+    return lay, ax
+
+
+def test_a_clean_figure_passes():
+    lay, ax = clean_figure()
+    assert layout.problems(lay.fig) == []
+
+
+def test_an_overlapping_label_fails():
+    lay, ax = clean_figure()
+    ax.text(1.0, -0.05, "a label over the ticks", transform=ax.get_xaxis_transform(), ha="center", va="top")
+    found = layout.problems(lay.fig)
+    assert any("overlaps text" in p and "a label over the ticks" in p for p in found), found
+
+
+def test_a_cut_off_label_fails():
+    lay, ax = clean_figure()
+    ax.set_ylabel("a y label much too long for the height of this figure")
+    assert any("cut off" in p for p in layout.problems(lay.fig))
+
+
+def test_tick_labels_in_the_next_panel_fail():
+    lay = style.InchLayout(6, 3)
+    left, right = lay.axes(0.8, 0.3, 2.5, 2.2), lay.axes(3.35, 0.3, 2.5, 2.2)  # 0.05 in apart: no room for ticks
+    for ax in (left, right):
+        ax.plot([0, 1], [-1000, 1000])
+    assert any("plotting area of another axes" in p for p in layout.problems(lay.fig))
+
+
+def test_a_squashed_colour_bar_fails():
+    lay = style.InchLayout(6, 1.6)
+    ax = lay.axes(0.3, 0.2, 4, 1.2)
+    im = ax.imshow(np.linspace(-1, 1, 60).reshape(3, 20), cmap="RdBu_r")
+    lay.fig.colorbar(im, cax=lay.axes(4.8, 0.5, 0.14, 0.5), label="weight")
+    assert any("colour bar 'weight'" in p for p in layout.problems(lay.fig))
+
+
+def test_a_legend_over_the_data_fails():
+    lay, ax = clean_figure()
+    ax.plot([0, 2], [3.5, 3.5], label="through the corner")
+    ax.legend(loc="upper left")
+    assert any("legend" in p and "covers" in p for p in layout.problems(lay.fig))
+
+
+def test_the_style_colour_bar_is_never_squashed():
+    lay = style.InchLayout(6, 2.4)
+    ax = lay.axes(0.3, 0.2, 4, 0.4)
+    im = ax.imshow(np.linspace(-1, 1, 60).reshape(3, 20), cmap="RdBu_r", vmin=-1, vmax=1)
+    style.colorbar(lay, im, 4.6, 0.2, 0.4, "weight")  # asked for 0.4 in: gets the minimum
+    assert layout.problems(lay.fig) == []
+
+
+def test_grid_shapes_are_square_ish():
+    assert [style.grid_shape(n) for n in (1, 3, 5, 8, 16, 32, 64)] == [(1, 1), (1, 3), (2, 3), (2, 4), (4, 4),
+                                                                         (4, 8), (8, 8)]
+    for n in range(1, 200):
+        rows, cols = style.grid_shape(n)
+        assert rows * cols >= n and cols <= max(3, 2 * rows) and rows <= cols
+
+
+def test_run_styles_are_distinct_up_to_twenty():
+    styles = [style.run_style(i) for i in range(style.MAX_STYLES)]
+    assert len({(s["color"], s["linestyle"]) for s in styles}) == style.MAX_STYLES
+
+
+def test_saved_png_matches_the_checked_figure(tmp_path):
+    lay, _ = clean_figure()
+    info = style.save(lay.fig, tmp_path, "clean", "A caption.", "Alt text.", 80)
+    with Image.open(info.path) as im:
+        assert im.size == (400, 280) and im.text["Description"] == "Alt text."
