@@ -229,13 +229,14 @@ def _x_axis(ax: Any, c: Curve, xs: np.ndarray) -> None:
     if c.xscale == "symlog" and len(xs) and xs.max() > 200:  # a short run reads best on a linear axis
         ax.set_xscale("symlog", linthresh=10)
         ax.xaxis.set_minor_locator(NullLocator())
-        ax.set_xlim(0, max(float(xs.max()), 1.0) * 1.05)
+        ax.set_xlim(0, max(float(xs.max()), 1.0) * 1.15)
     elif len(xs) and np.allclose(xs, np.round(xs)):  # epochs, steps: whole numbers get whole ticks
         ax.xaxis.set_major_locator(MaxNLocator(6, integer=True, min_n_ticks=1))
         lo, hi = float(xs.min()), float(xs.max())
         pad = 0.5 if hi - lo < 2 else 0.03 * (hi - lo)  # a single epoch is one labelled position
         ax.set_xlim(lo - pad, hi + pad)
-    ax.set_xlabel(c.xlabel, fontsize=LABEL)
+    log = ax.get_xscale() == "symlog"
+    ax.set_xlabel(f"{c.xlabel} (linear to 10, log beyond)" if log else c.xlabel, fontsize=LABEL)
     if c.ylim is not None:
         ax.set_ylim(*c.ylim)
     ax.set_title(c.title, fontsize=TITLE)

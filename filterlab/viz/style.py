@@ -297,7 +297,7 @@ def step_axis(ax: Any, last_step: float) -> None:
     if last > 200:
         ax.set_xscale("symlog", linthresh=10)
         ax.xaxis.set_minor_locator(NullLocator())  # symlog's many minor ticks cost a third of the drawing time
-        ax.set_xlim(0, last * 1.05)
+        ax.set_xlim(0, last * 1.15)  # room for the markers at the last step
         ax.set_xlabel("training step (linear to 10, log beyond)", fontsize=LABEL)
     else:
         ax.xaxis.set_major_locator(MaxNLocator(6, integer=True))
