@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from common import REPO, report, table
 
 from filterlab import experiments
-from filterlab.core.threads import ThreadPlan
+from filterlab.core.cores import CoreShare
 from filterlab.data.datasets import load_split
 from filterlab.experiments.classifier.data import to_tensor
 from filterlab.experiments.classifier.model import ConvNet
@@ -63,7 +63,7 @@ def main() -> None:
     rows = []
     for name in ("fashion_quick", "fashion_two_conv", "mnist_two_conv", "smoke_two_conv"):
         cfg = experiments.load_config(REPO / "configs" / f"{name}.yaml")
-        with ThreadPlan(cfg.threads) as plan:
+        with CoreShare(cfg.threads) as plan:
             threads = plan.threads
             tr, ev = measure(cfg, x, y, args.steps)
         m = cfg.model

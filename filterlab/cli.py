@@ -22,16 +22,9 @@ import typer
 from . import experiments
 from .core import config as C
 from .core.errors import EXIT_USAGE, InputError
-from .core.geometry import GeometryError, layer_table
-from .core.preflight import check_config
-from .core.rundir import (
-    SNAPSHOTS_FILE,
-    atomic_write_text,
-    create_run_dir,
-    find_runs,
-    is_run_dir,
-    no_empty_folder_on_error,
-)
+from .core.geometry import GeometryError
+from .core.preflight import check_geometry
+from .core.rundir import create_run_dir, find_runs, no_empty_folder_on_error
 from .runs import describe_run
 
 app = typer.Typer(
@@ -46,6 +39,9 @@ SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", metavar="KEY=VA
                                                      help="Override a config value, e.g. --set train.lr=0.01 "
                                                           "(repeatable; applied after the YAML file).")]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Folder that receives the run directories.")]
+INPUT_HELP = ("Input size: CxHxW (3x26x26), HxWxC (26x26x3) or HxW (one channel); shapes are printed in the same "
+              "order. A channel count of 1 to 4 at one end only tells the order; otherwise (3x3x3, 64x7x7) it is read "
+              "as CxHxW. Prefix chw: or hwc: to choose (hwc:4x4x3).")
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -110,8 +106,8 @@ def train(
     if not configs:
         raise fail("give one or more CONFIG files, or --resume RUN_DIR")
     cfgs = [_load(c, set_, device, seed) for c in configs]  # every config is checked before any run starts,
-    for cfg in cfgs:  # and before torch is imported: a config that cannot work is refused at once
-        check_config(cfg)
+    for cfg in cfgs:  # its geometry before torch is imported (its budget once its inputs are read)
+        check_geometry(cfg)
     from .core.lifecycle import train_config  # noqa: PLC0415 - imports torch: only when training
 
     worst = 0
@@ -147,32 +143,60 @@ def show_config(
     typer.echo(C.dump_yaml(_load(config, set_)), nl=False)
 
 
+LAUNCHERS = ("local", "slurm", "submitit-local")
+
+
 @command()
 def sweep(
-    config: Annotated[Path, typer.Argument(help="The YAML config every run starts from.", show_default=False)],
-    grid: Annotated[list[str], typer.Option("--grid", "-g", metavar="KEY=V1,V2,...",
-                                            help="Values of one key; repeat for a grid (every combination).")],
+    config: Annotated[Path | None, typer.Argument(help="The YAML config every run starts from.",
+                                                     show_default=False)] = None,
+    grid: Annotated[list[str] | None, typer.Option("--grid", "-g", metavar="KEY=V1,V2,...",
+                                                      help="Values of one key; repeat for a grid (every "
+                                                           "combination).")] = None,
     seeds: Annotated[int, typer.Option(min=1, help="Runs per combination, with seeds seed, seed+1, ...")] = 1,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker processes at once; the cores are "
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="local: worker processes at once; the cores are "
                                                                   "divided between them.")] = 1,
+    launcher: Annotated[str, typer.Option(help="local: worker processes on this machine; slurm: one Slurm job "
+                                               "array through submitit, resources from the config's launcher "
+                                               "section; submitit-local: the slurm path run as local processes.")
+                        ] = "local",
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="slurm: wait for the runs and summarise them, or "
+                                                                "return once they are submitted.")] = True,
+    status: Annotated[Path | None, typer.Option(metavar="SWEEP_DIR", help="Show where every run of a slurm "
+                                                                             "sweep stands, and update its "
+                                                                             "summary.")] = None,
     set_: SetOpt = None,
     out: OutOpt = Path("outputs"),
 ) -> None:
-    """Run every combination of a grid (times --seeds), one run directory each, in long-lived workers.
+    """Run every combination of a grid (times --seeds), one run directory each, in long-lived workers or as a
+    Slurm job array.
 
     Writes sweep.json, sweep.csv and comparison figures into OUT/sweeps/NAME/...; prints that folder last.
-    Exit status: 0 when every run completed, 1 when any did not, 2 for bad input, 130 when interrupted.
+    With --launcher slurm, the same command again submits only the runs that have not completed.
+    Exit status: 0 when every run completed, 1 when any did not, 2 for bad input, 130 when interrupted (slurm:
+    detached, the jobs go on).
     """
     from .sweep import parse_grid, run_sweep  # noqa: PLC0415 - imports torch in the workers' parent: only when sweeping
 
-    def progress(job, total) -> None:
-        r = job.result
-        typer.echo(f"[{job.index + 1}/{total}] {r['status']}: {r.get('run_dir') or '-'}"
-                   f"{'  (' + str(r['error']).splitlines()[0] + ')' if r.get('error') else ''}", err=True)
-
+    if status is not None:
+        raise typer.Exit(_sweep_status(status))
+    if config is None or not grid:
+        raise fail("give a CONFIG and at least one --grid KEY=V1,V2,... (or --status SWEEP_DIR)")
+    if launcher not in LAUNCHERS:
+        raise fail(f"--launcher: {launcher!r} is not one of {', '.join(LAUNCHERS)}")
+    if launcher != "local" and jobs != 1:
+        raise fail(f"--jobs is for --launcher local; a {launcher} sweep runs launcher.array_parallelism tasks at once")
+    if launcher == "local" and not wait:
+        raise fail("--no-wait is for cluster sweeps (--launcher slurm); a local sweep runs in this process")
     _load(config, set_)  # the base config must be valid before anything starts
-    summary = run_sweep(config, parse_grid(grid), seeds=seeds, jobs=jobs, out=out, base_sets=list(set_ or []),
-                        argv=sys.argv, progress=progress)
+    if launcher == "local":
+        summary = run_sweep(config, parse_grid(grid), seeds=seeds, jobs=jobs, out=out,
+                            base_sets=list(set_ or []), argv=sys.argv, progress=_sweep_progress)
+    else:
+        from .sweep.slurm import launch  # noqa: PLC0415 - submitit only for a cluster sweep
+
+        summary = launch(config, parse_grid(grid), seeds, list(set_ or []), out, launcher, argv=sys.argv,
+                         wait_for_end=wait, progress=_task_progress, note=lambda t: typer.echo(t, err=True))
     if summary.get("compare"):
         typer.echo(summary["compare"])
     if summary["failed"]:
@@ -182,13 +206,57 @@ def sweep(
     raise typer.Exit(130 if summary["interrupted"] else (1 if summary["failed"] else 0))
 
 
+def _new_folder(out: Path | None, name: str) -> Path:
+    """OUT, or a new folder under outputs/NAME/; made only once the input has been checked."""
+    target = Path(out) if out is not None else create_run_dir("outputs", name, figures=False)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise fail(f"--out {target}: {e.strerror or e}") from None
+    return target
+
+
+def _echo_lines(lines: list[str]) -> None:
+    for line in lines:
+        typer.echo(line)
+
+
+def _sweep_progress(job: Any, total: int) -> None:
+    r = job.result
+    typer.echo(f"[{job.index + 1}/{total}] {r['status']}: {r.get('run_dir') or '-'}"
+               f"{'  (' + str(r['error']).splitlines()[0] + ')' if r.get('error') else ''}", err=True)
+
+
+def _task_progress(st: Any, total: int) -> None:
+    why = st.detail or (st.error.splitlines()[0] if st.error else "")
+    typer.echo(f"[{st.index + 1}/{total}] {st.status}: {st.run_dir or '-'}{'  (' + why + ')' if why else ''}",
+               err=True)
+    if st.status == "failed" and st.log_tail:
+        typer.echo("\n".join("    | " + line for line in st.log_tail.splitlines()), err=True)
+
+
+def _sweep_status(sweep_dir: Path) -> int:
+    """Print where every run of a cluster sweep stands and rewrite its summary (sweep.json, sweep.csv)."""
+    from .sweep.slurm import finish, status_of  # noqa: PLC0415 - submitit and torch only for a sweep
+    from .sweep.status import counts, table  # noqa: PLC0415
+
+    states = status_of(sweep_dir)
+    summary = finish(sweep_dir, states, detached=False, draw=False)
+    for line in table(states, summary["varied"]):
+        typer.echo(line)
+    typer.echo(f"{len(states)} runs: {counts(states)}")
+    return 0
+
+
 @command()
 def convolve(
     kernel: Annotated[str | None, typer.Option(help="A built-in kernel (identity, box_blur, gaussian_blur, "
                                                        "sharpen, laplacian, laplacian4, sobel_x, sobel_y, prewitt_x, "
-                                                       "prewitt_y, emboss) or a text/YAML file of numbers.")] = None,
-    image: Annotated[str, typer.Option(help="An image spec (seven, four, digit-3, DATASET:SPLIT:INDEX, a PNG) or a "
-                                            "small matrix file (.txt, .csv, .yaml).")] = "seven",
+                                                       "prewitt_y, emboss, outline) or a text/YAML file of "
+                                                       "numbers.")] = None,
+    image: Annotated[str, typer.Option(help="An image spec (seven, four, digit-3, DATASET:SPLIT:INDEX, a PNG), the "
+                                            "built-in 6x6 matrix edge6x6, or a small matrix file (.txt, .csv, "
+                                            ".yaml).")] = "seven",
     stride: Annotated[int, typer.Option(min=1, help="Stride S.")] = 1,
     padding: Annotated[int, typer.Option(min=0, help="Zero padding P.")] = 0,
     dilation: Annotated[int, typer.Option(min=1, help="Dilation D.")] = 1,
@@ -197,114 +265,106 @@ def convolve(
                                                                      "(default: the strongest response).")] = None,
     flip: Annotated[bool, typer.Option("--flip", help="Compute the textbook convolution (kernel flipped) instead "
                                                       "of PyTorch's cross-correlation.")] = False,
-    rgb: Annotated[bool, typer.Option("--rgb", help="The colour example: 26x26x3 through six 3x3x3 kernels.")] = False,
+    animate: Annotated[bool, typer.Option("--animate", help="Also the sliding-window animation (GIF) and a contact "
+                                                            "sheet of its frames; with --pool, the pooling's too.")
+                       ] = False,
+    html: Annotated[bool, typer.Option("--html", help="Also an interactive page (convolve.html, self-contained): "
+                                                      "hover an output cell, change stride and padding.")] = False,
+    rgb: Annotated[bool, typer.Option("--rgb", help="The colour example: 26x26x3 through six 3x3x3 kernels, and "
+                                                    "the whole chain to 3x3x12 -> 108 -> 10.")] = False,
+    gallery: Annotated[bool, typer.Option("--gallery", help="Every built-in kernel applied to IMAGE, in one "
+                                                            "figure.")] = False,
     data_root: Annotated[str | None, typer.Option(help="Dataset folder for DATASET:SPLIT:INDEX images.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Folder for the figure (default: a new one under "
+    out: Annotated[Path | None, typer.Option(help="Folder for the figures (default: a new one under "
                                                      "outputs/convolve/).")] = None,
     cmap: Annotated[str, typer.Option(help="Diverging map for signed values.")] = "RdBu_r",
 ) -> None:
     """What one convolution computes: the figure, the output-size arithmetic and one output pixel by hand."""
-    import numpy as np  # noqa: PLC0415 - the explainer's imports stay out of --help
-
-    from . import explain as E  # noqa: PLC0415
-    from .viz import explain_figures as figures  # noqa: PLC0415
+    from .explain import outputs as X  # noqa: PLC0415 - NumPy, Pillow, matplotlib: loaded for the explainer only
+    from .explain.arithmetic import ExplainError  # noqa: PLC0415 - NumPy, Pillow, matplotlib: loaded for the explainer only
+    from .explain.kernels import load_input  # noqa: PLC0415 - NumPy, Pillow, matplotlib: loaded for the explainer only
+    from .explain.walkthrough import build_case, case_lines  # noqa: PLC0415 - NumPy, Pillow, matplotlib: loaded for the explainer only
 
     if cmap not in C.DIVERGING_CMAPS:
         raise fail(f"--cmap: {cmap!r} is not one of {', '.join(C.DIVERGING_CMAPS)}")
-    if not rgb and kernel is None:
-        raise fail("--kernel is required (or --rgb for the colour example)")
-    target = Path(out) if out is not None else create_run_dir("outputs", "convolve", figures=False)
+    if rgb and gallery:
+        raise fail("--rgb and --gallery each make their own figure; give one of them")
+    if not (rgb or gallery) and kernel is None:
+        raise fail("--kernel is required (or --rgb for the colour example, --gallery for every kernel)")
     try:
-        target.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise fail(f"--out {target}: {e.strerror or e}") from None
-
-    if rgb:
-        ex = E.rgb_example()
-        typer.echo("input: 26x26x3 (R, G, B = the MNIST test split's first 7, 3 and 1, cropped to 26x26)")
-        typer.echo("six 3x3x3 kernels, stride 1, no padding: each output channel sums its three per-channel "
-                   "cross-correlations")
-        typer.echo("  " + E.size_arithmetic("height", 26, 3, 1, 0, 1))
-        typer.echo("  " + E.size_arithmetic("width", 26, 3, 1, 0, 1))
-        typer.echo(f"feature maps: {ex['maps'].shape[1]}x{ex['maps'].shape[2]}x{ex['maps'].shape[0]}; "
-                   f"2x2 max-pool: {ex['pooled'].shape[1]}x{ex['pooled'].shape[2]}x{ex['pooled'].shape[0]}")
-        for i, name in enumerate(ex["names"]):
-            typer.echo(f"  kernel {i + 1}: {name}")
-        info = figures.rgb_figure(ex, target, cmap, 110)
-        typer.echo(f"figure: {info.path}")
-        typer.echo(str(target))
-        return
-    try:
-        x, x_desc = E.load_input(image, data_root)
-        k, k_desc = E.load_kernel(kernel or "")
-        op = E.convolve2d if flip else E.correlate2d
-        fmap = op(x, k, stride, padding, dilation)
-        if at is None:  # the strongest response: a pixel where something happens
-            row, col = (int(v) for v in np.unravel_index(np.abs(fmap).argmax(), fmap.shape))
+        if rgb:
+            target = _new_folder(out, "convolve")
+            lines = X.rgb_lines(target, cmap)
+        elif gallery:
+            x, desc = load_input(image, data_root)
+            target = _new_folder(out, "convolve")
+            lines = X.gallery_lines(x, desc, target, cmap)
         else:
-            try:
-                row, col = (int(v) for v in at.split(","))
-            except ValueError:
-                raise E.ExplainError(f"--at {at!r}: expected ROW,COL such as 3,4") from None
-            if not (0 <= row < fmap.shape[0] and 0 <= col < fmap.shape[1]):
-                raise E.ExplainError(f"--at {at}: outside the {fmap.shape[0]}x{fmap.shape[1]} feature map "
-                                     f"(rows and columns count from 0)")
-        pooled, pool_name = None, None
-        if pool is not None:
-            kind, _, size = pool.partition(":")
-            if kind not in ("max", "avg") or not size.isdigit() or int(size) < 1:
-                raise E.ExplainError(f"--pool {pool!r}: expected max:K or avg:K, for example max:2")
-            pooled, pool_name = E.pool2d(fmap, kind, int(size)), f"{kind}-pool {size}x{size}"
-    except E.ExplainError as e:
+            assert kernel is not None
+            case = build_case(image, kernel, stride=stride, padding=padding, dilation=dilation, flip=flip, at=at,
+                              pool=pool, data_root=data_root)
+            target = _new_folder(out, "convolve")
+            lines = case_lines(case) + X.draw_case(case, target, cmap, animation=animate, html=html)
+    except ExplainError as e:
         raise fail(str(e)) from None
-    name = "convolution (kernel flipped, the textbook definition)" if flip else \
-        "cross-correlation (what PyTorch's conv2d computes: the kernel is not flipped)"
-    typer.echo(f"input: {x_desc}, {x.shape[0]}x{x.shape[1]}")
-    typer.echo(f"kernel: {k_desc}, {k.shape[0]}x{k.shape[1]}")
-    typer.echo(f"operation: {name}; stride {stride}, padding {padding}, dilation {dilation}")
-    typer.echo("output size:")
-    typer.echo("  " + E.size_arithmetic("height", x.shape[0], k.shape[0], stride, padding, dilation))
-    typer.echo("  " + E.size_arithmetic("width", x.shape[1], k.shape[1], stride, padding, dilation))
-    worked = E.worked_pixel(x, k, row, col, stride, padding, dilation, flip)
-    for line in worked.lines():
-        typer.echo(line)
-    typer.echo(f"feature map at ({row}, {col}): {fmap[row, col]:.6g}")
-    other = E.correlate2d if flip else E.convolve2d
-    other_map = other(x, k, stride, padding, dilation)
-    if np.array_equal(k, k[::-1, ::-1]):
-        typer.echo("the kernel is symmetric under flipping, so convolution and cross-correlation agree here")
-    else:
-        typer.echo(f"{'cross-correlation' if flip else 'convolution (flipped kernel)'} would give "
-                   f"{other_map[row, col]:.6g} at ({row}, {col}); the two maps differ by up to "
-                   f"{np.abs(other_map - fmap).max():.6g}: for an asymmetric kernel the flip matters")
-    if pooled is not None:
-        typer.echo(f"{pool_name}: {fmap.shape[0]}x{fmap.shape[1]} -> {pooled.shape[0]}x{pooled.shape[1]}")
-    settings = f"stride {stride}, padding {padding}, dilation {dilation}"
-    info = figures.convolve_figure(x, k, fmap, pooled, {"input": x_desc, "kernel": k_desc, "settings": settings,
-                                                        "op": "convolved" if flip else "cross-correlated with",
-                                                        "pool": pool_name or ""}, target, cmap, 110)
-    typer.echo(f"figure: {info.path}")
+    _echo_lines(lines)
     typer.echo(str(target))
 
 
 @command()
 def shapes(
-    config: Annotated[Path, typer.Argument(help="An experiment config.", show_default=False)],
+    config: Annotated[Path | None, typer.Argument(help="An experiment config (or give --rgb).",
+                                                     show_default=False)] = None,
     set_: SetOpt = None,
-    channels: Annotated[int, typer.Option(min=1, help="Input channels (1 for MNIST-like data, 3 for RGB).")] = 1,
+    input_: Annotated[str | None, typer.Option("--input", metavar="CxHxW|HxWxC", help=INPUT_HELP)] = None,
+    channels: Annotated[int | None, typer.Option(min=1, help="Input channels (1 for MNIST-like data, 3 for RGB); "
+                                                                "--input says more.")] = None,
+    rgb: Annotated[bool, typer.Option("--rgb", help="The tutorial's colour chain (convolve --rgb's): 26x26x3 -> "
+                                                    "... -> 3x3x12 -> 108 -> 10.")] = False,
+    field: Annotated[str | None, typer.Option(metavar="LAYER", help="Also the receptive field of one output "
+                                                                        "pixel of LAYER (e.g. conv2), drawn on "
+                                                                        "IMAGE.")] = None,
+    at: Annotated[str | None, typer.Option(metavar="ROW,COL", help="That pixel (default: the centre of LAYER's "
+                                                                     "output).")] = None,
+    image: Annotated[str, typer.Option(help="The digit the receptive field is drawn on.")] = "seven",
+    out: Annotated[Path | None, typer.Option(help="Folder for the receptive-field figure (default: a new one "
+                                                     "under outputs/shapes/).")] = None,
 ) -> None:
-    """Each layer's output shape (C x H x W), parameter count and the size flattened into the linear layer."""
-    cfg = _load(config, set_)
-    layers, (c, h, w) = experiments.card(cfg.kind).layers(cfg)
+    """Each layer's output shape, parameter count and the size flattened into the linear layer, for any input."""
+    from .explain.arithmetic import ExplainError  # noqa: PLC0415 - NumPy, Pillow, matplotlib: loaded for the explainer only
+    from .explain.kernels import load_input  # noqa: PLC0415 - NumPy, Pillow, matplotlib: loaded for the explainer only
+    from .explain.receptive import field_text  # noqa: PLC0415 - NumPy, Pillow, matplotlib: loaded for the explainer only
+    from .explain.shapes import RGB_INPUT, RGB_LAYERS, InputShape, parse_input, shapes_lines  # noqa: PLC0415 - NumPy, Pillow, matplotlib: loaded for the explainer only
+
+    if (config is None) == (not rgb):
+        raise fail("give a CONFIG or --rgb (one of them)")
+    if input_ is not None and channels is not None:
+        raise fail("--input already gives the channels; leave out --channels")
     try:
-        rows = layer_table(layers, (channels, h, w))
+        if config is not None:
+            cfg = _load(config, set_)
+            layers, chw = experiments.card(cfg.kind).layers(cfg)
+            shape = InputShape(chw, hwc=False)
+        else:
+            layers, shape = RGB_LAYERS, RGB_INPUT
+        if input_ is not None:
+            shape = parse_input(input_)
+        elif channels is not None:
+            shape = InputShape((channels, *shape.chw[1:]), shape.hwc)
+        lines = shapes_lines(layers, shape)
+        if field is not None:
+            field_lines, pixel = field_text(layers, shape.chw, field, at)
+            x, desc = load_input(image)
     except GeometryError as e:
-        raise fail(f"{config}: {e}") from None
-    typer.echo(f"{'layer':<10}{'output shape':>18}{'parameters':>14}")
-    for r in rows:
-        typer.echo(f"{r.name:<10}{' x '.join(map(str, r.shape)):>18}{r.params:>14,}")
-    flat = next(r for r in rows if r.layer is not None and r.layer.op == "flatten").shape[0]
-    typer.echo(f"flattened into the linear layer: {flat}; total parameters: {sum(r.params for r in rows):,}")
+        raise fail(f"{config if config is not None else '--rgb'}: {e}") from None
+    except ExplainError as e:
+        raise fail(str(e)) from None
+    _echo_lines(lines)
+    if field is not None:
+        from .explain.receptive_figure import receptive_figure  # noqa: PLC0415 - matplotlib: only when there is a figure to draw
+
+        info = receptive_figure(x, desc, layers, shape.chw, field, pixel, _new_folder(out, "shapes"), 110)
+        _echo_lines([*field_lines, f"figure: {info.path}", str(info.path.parent)])
 
 
 @command()
@@ -312,40 +372,39 @@ def match(
     run_dir: Annotated[Path, typer.Argument(help="A classifier run directory.", show_default=False)],
 ) -> None:
     """Each learned conv1 filter's nearest hand-made kernel by cosine (after matching the size): table and figure."""
-    from . import explain as E  # noqa: PLC0415
-    from .core.artifacts import Snapshots  # noqa: PLC0415 - imports torch
-    from .viz import explain_figures as figures  # noqa: PLC0415
+    from .explain.match import MatchError, match_run  # noqa: PLC0415 - NumPy, Pillow, matplotlib: loaded for the explainer only
 
-    if not is_run_dir(run_dir) or not (run_dir / SNAPSHOTS_FILE).is_file():
-        raise fail(f"{run_dir}: not a run directory with snapshots.pt")
-    snaps = Snapshots.load(run_dir)
-    filters = snaps.weights[snaps.first_layer][-1].sum(1).numpy()  # (N, k, k): summed over input channels
-    rows = E.nearest_kernels(filters)
-    typer.echo(f"{'filter':>6}  {'nearest kernel':<14}{'cosine':>8}")
-    for r in rows:
-        typer.echo(f"{r['filter']:>6}  {r['nearest']:<14}{r['cosine']:>8.3f}")
-    out = run_dir / "figures"
-    info = figures.match_figure(filters, rows, out, "RdBu_r", 110)
-    atomic_write_text(out / "nearest_kernels.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
-    typer.echo(f"figure: {info.path}")
+    try:
+        _echo_lines(match_run(run_dir, "RdBu_r"))
+    except MatchError as e:
+        raise fail(str(e)) from None
 
 
 @command()
 def visualize(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.", show_default=False)],
-    image: Annotated[str | None, typer.Option(help="Input for the feature maps: SPLIT:INDEX, SPLIT:first-LABEL "
-                                                      "(e.g. test:first-7), a shipped sample, or a PNG path.")] = None,
+    image: Annotated[str | None, typer.Option(help="Input for the feature maps and, for a classifier, the saliency "
+                                                   "figure: SPLIT:INDEX, SPLIT:first-LABEL (e.g. test:first-7), a "
+                                                   "shipped sample, or a PNG path.")] = None,
     layer: Annotated[str | None, typer.Option(help="Only this layer's feature maps (conv1 or conv2).")] = None,
     cmap: Annotated[str | None, typer.Option(help="Diverging map for signed weights (colour-blind-safe ones "
-                                                     "only).")] = None,
+                                                  "only).")] = None,
     out: Annotated[Path | None, typer.Option(help="Write the figures here instead of RUN_DIR/figures.")] = None,
+    insight: Annotated[bool, typer.Option("--insight", help="Also what each filter detects (seconds): top test "
+                                                            "patches and feature visualisation for a classifier, "
+                                                            "each filter's output per digit class for a single "
+                                                            "image run.")] = False,
 ) -> None:
-    """Draw every figure of a run again from its checkpoint, snapshots and metrics, without retraining."""
+    """Draw every figure of a run again from its checkpoint, snapshots and metrics, without retraining.
+
+    With --image, a classifier run also gets saliency.png for that image and prints its predicted class."""
     from .viz.visualize import visualize as draw  # noqa: PLC0415 - imports torch
 
-    paths = draw(run_dir, image=image, layer=layer, cmap=cmap, out=out)
+    paths, lines = draw(run_dir, image=image, layer=layer, cmap=cmap, out=out, insight=insight)
     for p in paths:
         typer.echo(str(p))
+    for line in lines:
+        typer.echo(line, err=True)
 
 
 @command("runs")

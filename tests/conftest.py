@@ -38,6 +38,21 @@ def wait_for(predicate, timeout: float = 60.0) -> None:
     raise AssertionError("timed out waiting")
 
 
+def wait_training(run_dir: Path, timeout: float = 120.0) -> None:
+    """Wait until the run's training loop has beaten its heartbeat once since it took the run's lock: training is
+    under way (the loop ticks only between steps)."""
+    import json
+
+    def beat() -> bool:
+        try:
+            lock = json.loads((Path(run_dir) / "lock").read_text())
+        except (OSError, ValueError):
+            return False
+        return lock.get("heartbeat", 0) > lock.get("started", float("inf"))
+
+    wait_for(beat, timeout)
+
+
 @pytest.fixture
 def runner():
     from typer.testing import CliRunner

@@ -41,11 +41,11 @@ def test_shapes_follow_the_config(cin, model):
     assert net(x).shape == (4, 10)
     maps = net.feature_maps(x)
     layers, _ = experiments.card("classifier").layers(cfg)
-    rows = [{"layer": r.name, "shape": r.shape, "params": r.params} for r in layer_table(layers, (cin, 28, 28))]
-    shapes = {r["layer"]: r["shape"] for r in rows}
+    rows = layer_table(layers, (cin, 28, 28))
+    shapes = {r.name: r.shape for r in rows}
     assert tuple(maps["conv1"].shape[1:]) == shapes["conv1"] and tuple(maps["conv2"].shape[1:]) == shapes["conv2"]
     assert net.flat_features == shapes["flatten"][0]
-    assert sum(r["params"] for r in rows) == sum(p.numel() for p in net.parameters())
+    assert sum(r.params for r in rows) == sum(p.numel() for p in net.parameters())
     assert net.conv1.conv.weight.shape[1] == cin
 
 
@@ -110,7 +110,16 @@ def test_run_files_agree_with_the_checkpoint(runner, tmp_path):
     assert snaps["filters"].shape[1:] == (8, 1, 3, 3)
 
     figs = {p.stem for p in (run / "figures").glob("*.png")}
-    assert figs == {"conv1_filters", "feature_maps", "curves", "confusion", "evolution"}
+    assert figs == {"conv1_filters", "feature_maps", "curves", "confusion", "evolution", "filter_change_conv1",
+                    "filter_change_conv2", "weights_conv1", "weights_conv2"}
+    change = summary["filter_change"]
+    assert set(change) == {"conv1", "conv2"} and len(change["conv1"]["relative_change"]) == 8
+    w0, w1 = snaps["weights"]["conv1"][0].flatten(1), snaps["weights"]["conv1"][-1].flatten(1)
+    assert change["conv1"]["relative_change"] == pytest.approx(((w1 - w0).norm(dim=1) / w0.norm(dim=1)).tolist(),
+                                                               abs=1e-6)
+    logged = [x for x in records if x["event"] == "snapshot"]
+    assert [x["step"] for x in logged] == snaps["steps"][1:].tolist()
+    assert logged[-1]["conv2_relative_change"] == pytest.approx(change["conv2"]["relative_change"], abs=1e-6)
     assert (run / "figures" / "evolution.gif").is_file() and (run / "report.html").is_file()
     for stem in figs:
         side = json.loads((run / "figures" / f"{stem}.json").read_text())

@@ -18,8 +18,10 @@ from filterlab import experiments
 from filterlab import explain as E
 from filterlab.cli import app
 from filterlab.core import config as C
-from filterlab.core.geometry import layer_table
+from filterlab.core.geometry import layer_table, out_size
 from filterlab.data.images import load_image
+from filterlab.explain.match import nearest_kernels, resize_kernel
+from filterlab.explain.rgb import rgb_example
 
 SEVEN = load_image("seven").pixels.astype(float) / 255
 
@@ -51,7 +53,7 @@ def test_real_digit_every_stride_padding_dilation(s, p, d, kernel):
     ours = E.correlate2d(SEVEN, k, s, p, d)
     np.testing.assert_allclose(ours, torch_conv(SEVEN, k, s, p, d), atol=1e-12)
     np.testing.assert_allclose(ours, naive(SEVEN, k, s, p, d), atol=1e-12)
-    assert ours.shape == (E.out_size(28, 3, s, p, d),) * 2
+    assert ours.shape == (out_size(28, 3, s, p, d),) * 2
 
 
 @settings(max_examples=60, deadline=None)
@@ -60,7 +62,7 @@ def test_real_digit_every_stride_padding_dilation(s, p, d, kernel):
 def test_random_inputs_match_torch_and_the_formula(h, w, kh, kw, s, p, d, seed):
     rng = np.random.default_rng(seed)
     x, k = rng.normal(size=(h, w)), rng.normal(size=(kh, kw))
-    if min(E.out_size(h, kh, s, p, d), E.out_size(w, kw, s, p, d)) < 1:
+    if min(out_size(h, kh, s, p, d), out_size(w, kw, s, p, d)) < 1:
         with pytest.raises(E.ExplainError, match="does not fit"):
             E.correlate2d(x, k, s, p, d)
         return
@@ -125,14 +127,14 @@ def test_custom_kernel_files_and_errors(runner, tmp_path):
 
 
 def test_rgb_example_shapes_and_values(runner, tmp_path):
-    ex = E.rgb_example()
+    ex = rgb_example()
     assert ex["input"].shape == (3, 26, 26) and ex["kernels"].shape == (6, 3, 3, 3)
     assert ex["maps"].shape == (6, 24, 24) and ex["pooled"].shape == (6, 12, 12)
     ref = F.conv2d(torch.from_numpy(ex["input"])[None], torch.from_numpy(ex["kernels"]))[0].numpy()
     np.testing.assert_allclose(ex["maps"], ref, atol=1e-12)
-    np.testing.assert_allclose(ex["pooled"], F.max_pool2d(torch.from_numpy(ref), 2).numpy(), atol=1e-12)
+    np.testing.assert_allclose(ex["pooled"], F.max_pool2d(F.relu(torch.from_numpy(ref)), 2).numpy(), atol=1e-12)
     r = runner.invoke(app, ["convolve", "--rgb", "--out", str(tmp_path)])
-    assert r.exit_code == 0 and "24x24x6" in r.output and "12x12x6" in r.output
+    assert r.exit_code == 0 and "24x24x6" in r.output and "12x12x6" in r.output and "3x3x12" in r.output
     assert (tmp_path / "rgb_example.png").is_file()
 
 
@@ -142,37 +144,39 @@ CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
 def test_shapes_match_a_real_forward_pass(runner, path):
     cfg = experiments.load_config(path)
-    layers, shape = experiments.card(cfg.kind).layers(cfg)
-    rows = {r.name: {"layer": r.name, "shape": r.shape, "params": r.params} for r in layer_table(layers, shape)}
+    layers, chw = experiments.card(cfg.kind).layers(cfg)
+    rows = {r.name: r for r in layer_table(layers, chw)}
     model = build_model(cfg)
-    assert sum(r["params"] for r in rows.values()) == sum(p.numel() for p in model.parameters())
-    x = torch.zeros(1, 1, 28, 28)
+    assert sum(r.params for r in rows.values()) == sum(p.numel() for p in model.parameters())
+    x = torch.zeros(1, *chw)
     if cfg.kind == "classifier":
         maps = model.feature_maps(x)
-        assert tuple(maps["conv1"].shape[1:]) == rows["conv1"]["shape"]
-        assert tuple(maps["conv2"].shape[1:]) == rows["conv2"]["shape"]
-        assert model.features(x).shape[1] == rows["flatten"]["shape"][0]
+        assert tuple(maps["conv1"].shape[1:]) == rows["conv1"].shape
+        assert tuple(maps["conv2"].shape[1:]) == rows["conv2"].shape
+        assert model.features(x).shape[1] == rows["flatten"].shape[0]
     else:
-        assert tuple(model.conv(x).shape[1:]) == rows["conv"]["shape"]
-        assert model.fc.in_features == rows["flatten"]["shape"][0]
+        assert tuple(model.conv(x).shape[1:]) == rows["conv"].shape
+        assert model.fc.in_features == rows["flatten"].shape[0]
     r = runner.invoke(app, ["shapes", str(path)])
     assert r.exit_code == 0, r.output
-    assert f"flattened into the linear layer: {rows['flatten']['shape'][0]}" in r.output
+    assert f"flattened into the linear layer: {rows['flatten'].shape[0]}" in r.output
 
 
 def test_shapes_name_the_layer_that_does_not_fit(runner):
     r = runner.invoke(app, ["shapes", str(REPO / "configs" / "mnist_two_conv.yaml"), "--set", "model.padding=[0,0]",
                             "--set", "model.kernel_size=[9,9]", "--set", "model.pool=[2,4]"])
-    assert r.exit_code == 2 and "pool2" in r.output and "does not fit" in r.output
+    assert r.exit_code == 2 and "pool2: a 4x4 window" in r.output and "does not fit its 2x2 input" in r.output
+    assert "its input comes from conv2 -> bn2 -> relu2" in r.output
 
 
 def test_nearest_kernels():
     bank = np.stack([E.KERNELS["sobel_y"][0], -E.KERNELS["laplacian4"][0]])
-    rows = E.nearest_kernels(bank)
+    rows = nearest_kernels(bank)
     assert rows[0]["nearest"] == "sobel_y" and rows[0]["cosine"] == pytest.approx(1.0)
     assert rows[1]["nearest"] == "laplacian4" and rows[1]["cosine"] == pytest.approx(-1.0)
-    big = E.resize_kernel(E.KERNELS["sobel_x"][0], 5)
-    assert big.shape == (5, 5) and E.nearest_kernels(big[None])[0]["nearest"] == "sobel_x"
+    big = resize_kernel(E.KERNELS["sobel_x"][0], 5)
+    assert big.shape == (5, 5) and nearest_kernels(big[None])[0]["nearest"] == "sobel_x"
+    assert "outline" not in rows[0]["all"]  # the Laplacian's second name is not a second candidate
 
 
 def test_match_command_on_a_trained_classifier(runner, tmp_path):

@@ -7,12 +7,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import FIXTURES, REPO, load_checkpoint_dict, wait_for
+from conftest import FIXTURES, REPO, load_checkpoint_dict, wait_for, wait_training
 
 from filterlab.cli import app
 from filterlab.core import rundir as runs
@@ -45,7 +44,7 @@ def test_signal_mid_training_marks_interrupted_and_saves_a_checkpoint(tmp_path, 
             "--set", "output.snapshot_every=100000")
     wait_for(lambda: any(tmp_path.glob("*/*/meta.json")))
     run = only_run(tmp_path)
-    time.sleep(2.5)  # torch imported, training under way
+    wait_training(run)
     p.send_signal(sig)
     out, err = p.communicate(timeout=60)
     assert p.returncode == code, err

@@ -7,11 +7,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, wait_for
+from conftest import REPO, wait_for, wait_training
 
 from filterlab.cli import app
 from filterlab.sweep import SweepError, parse_grid
@@ -24,7 +23,8 @@ def running_run(out: Path) -> dict:
     found: list[dict] = []
 
     def look() -> bool:
-        found[:] = [m for m in (json.loads(p.read_text()) for p in out.glob("single_four/*/meta.json"))
+        found[:] = [{**m, "run_dir": str(p.parent)} for p, m in ((p, json.loads(p.read_text()))
+                                                                  for p in out.glob("single_four/*/meta.json"))
                     if m["status"] == "running"]
         return bool(found)
 
@@ -81,8 +81,7 @@ def test_killing_one_run_leaves_the_others_complete(tmp_path):
                           "train.steps=3000000,120,140", "--set", "output.snapshot_every=1000000",
                           "--out", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          cwd=REPO)
-    victim = running_run(tmp_path)
-    time.sleep(1.0)
+    victim = running_run(tmp_path)  # a worker that dies at any point of its run is reported the same way
     os.kill(victim["pid"], signal.SIGKILL)
     out, err = p.communicate(timeout=180)
     assert p.returncode == 1, err
@@ -100,8 +99,8 @@ def test_interrupting_a_sweep_stops_its_runs_and_still_writes_the_summary(tmp_pa
                           "train.steps=3000000,3000001,120", "--set", "output.snapshot_every=1000000",
                           "--out", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          cwd=REPO)
-    running_run(tmp_path)
-    time.sleep(1.0)
+    started = running_run(tmp_path)
+    wait_training(Path(started["run_dir"]))
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=120)
     assert p.returncode == 130, err

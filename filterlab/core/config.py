@@ -68,6 +68,24 @@ class Output:
 # YAML: safe loading, YAML 1.2 floats, no duplicate keys
 
 
+# ---------------------------------------------------------------------------------------------------------------------
+# Where a sweep's runs go: read by `filterlab sweep --launcher slurm`, shared by every kind, ignored by training
+
+
+@dataclass(frozen=True)
+class Launcher:
+    partition: str | None = opt(None, "Slurm partition (null: the cluster's default)")
+    time_min: int = opt(60, "minutes per task; near the limit the run checkpoints and its task is requeued", ge=1)
+    cpus_per_task: int = opt(1, "CPU cores per task; the run's torch threads are capped at this", ge=1)
+    gpus_per_task: int = opt(0, "GPUs per task (0: none; the run's device decides whether they are used)", ge=0)
+    mem_gb: float = opt(4.0, "memory per task in GB (a two-conv MNIST run needs under 1)", gt=0)
+    array_parallelism: int = opt(64, "tasks of the job array running at once", ge=1)
+    signal_delay_s: int = opt(120, "the checkpoint signal comes this many seconds before the time limit "
+                              "(Slurm may send it up to 60 s earlier)", ge=30)
+    max_requeues: int = opt(10, "a task signalled more often than this stays interrupted (rerun the sweep to resume "
+                            "it)", ge=0)
+
+
 class _Loader(yaml.SafeLoader):
     """SafeLoader that reads ``1e-3`` as a float and refuses duplicate keys."""
 

@@ -10,7 +10,6 @@ same folder, and a resume from any working folder finds its data (paths are save
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import signal
@@ -31,9 +30,10 @@ from ..viz.report import write_report
 from ..viz.worker import FigureWorker
 from . import config as C
 from .artifacts import Checkpoint
+from .cores import CoreShare
 from .errors import EXIT_DIVERGED, EXIT_FAILED, EXIT_OK, ArtifactError, InputError
 from .locks import RunLock
-from .preflight import check_config
+from .preflight import check_config, check_geometry
 from .rundir import (
     CONFIG_FILE,
     META_FILE,
@@ -47,7 +47,6 @@ from .rundir import (
     read_json_object,
     read_metrics,
 )
-from .threads import ThreadPlan
 
 
 class DeviceError(InputError):
@@ -140,53 +139,38 @@ class Progress:
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Before the folder exists
-
-
-def absolute_paths(cfg: Any) -> Any:
-    """The config with every path key that names an existing file, and data.root always, made absolute."""
-    for key in experiments.card(cfg.kind).paths:
-        section, name = key.split(".")
-        value = getattr(getattr(cfg, section), name)
-        if value is None or (name != "root" and not Path(value).exists()):
-            continue
-        part = dataclasses.replace(getattr(cfg, section), **{name: str(Path(value).resolve())})
-        cfg = dataclasses.replace(cfg, **{section: part})
-    return cfg
+# Before the folder exists (the checks themselves are in preflight.py: they need no torch)
 
 
 def train_config(cfg: Any, out_root: str | Path = "outputs", argv: list[str] | None = None, quiet: bool = True,
-                 stop: StopFlag | None = None, figure_helper: bool = False) -> Outcome:
+                 stop: StopFlag | None = None, figure_helper: bool = False, run_dir: Path | None = None) -> Outcome:
     """Run one validated config; returns where it went and how it ended. Bad input raises before a folder exists.
 
     ``figure_helper``: draw the figures in a forked helper process that overlaps torch's import and the training
     (see :mod:`filterlab.viz.worker`); the command line turns it on, library callers get in-process drawing.
+    ``run_dir``: an empty run folder made beforehand (a cluster task records it before training starts).
     """
-    check_config(cfg)
+    check_geometry(cfg)
     exp = experiments.get(cfg.kind)
     inputs = exp.prepare(cfg)
-    written = absolute_paths(cfg)
+    check_config(cfg, inputs)
+    written = experiments.absolute_paths(cfg)
     worker = FigureWorker.start(_draw) if figure_helper and cfg.output.figures else None
     try:
         device = resolve_device(cfg.device)
-        run_dir = create_run_dir(out_root, cfg.name)
+        run_dir = create_run_dir(out_root, cfg.name) if run_dir is None else Path(run_dir)
         lock = RunLock.acquire(run_dir)
         atomic_write_text(run_dir / CONFIG_FILE, C.dump_yaml(written))
         meta = base_meta(argv)
         meta.update(kind=cfg.kind, name=cfg.name, seed=cfg.seed, device=str(device), torch_version=torch.__version__,
                     cuda_device=torch.cuda.get_device_name(device) if device.type == "cuda" else None,
-                    paths_as_written={k: _get(cfg, k) for k in experiments.card(cfg.kind).paths})
+                    paths_as_written=experiments.path_values(cfg))
         run = Run(run_dir, meta)
     except BaseException:
         if worker:
             worker.cancel()
         raise
     return _train_in(run, lock, exp, written, inputs, device, quiet, stop, worker)
-
-
-def _get(cfg: Any, key: str) -> Any:
-    section, name = key.split(".")
-    return getattr(getattr(cfg, section), name)
 
 
 def resume_run(run_dir: str | Path, argv: list[str] | None = None, quiet: bool = True, stop: StopFlag | None = None,
@@ -254,19 +238,22 @@ def _train_in(run: Run, lock: RunLock, exp: Experiment, cfg: Any, inputs: Any, d
     stop = stop or StopFlag()
     progress = Progress(cfg.name, quiet)
     diverged: list[tuple[int, float]] = []
-    plan = ThreadPlan.start(cfg.threads, run.dir)
+    earlier = list(run.meta.get("threads_history", []))  # a resumed run keeps its earlier attempts' counts
+    cores = CoreShare(cfg.threads, device.type, str(run.dir), step=resume.step if resume else 0,
+                      on_change=lambda share: run.update_meta(threads=share.history[0]["threads"],
+                                                              threads_source=share.source,
+                                                              threads_history=earlier + share.history))
 
-    def tick() -> None:
+    def tick(step: int, force: bool = False) -> None:
         lock.heartbeat()
-        plan.rebalance()
+        cores.rebalance(step, force)
 
     hooks = Hooks(progress=progress, should_stop=stop, diverged=lambda step, value: diverged.append((step, value)),
                   tick=tick)
     try:
-        with stop.installed(), plan:
-            run.update_meta(threads=plan.threads, interop_threads=plan.interop_threads)
+        with stop.installed(), cores:
+            run.update_meta(interop_threads=torch.get_num_interop_threads())
             summary = exp.train(cfg, inputs, run, device, hooks, resume)
-            run.update_meta(threads=plan.threads, threads_history=plan.history)
             if not (stop() or diverged):
                 _figures(exp, cfg, run, worker)
             elif worker is not None:

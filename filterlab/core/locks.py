@@ -63,6 +63,7 @@ class RunLock:
     run_dir: Path
     file: IO[str] | None
     last: float = 0.0
+    started: float = 0.0
 
     @classmethod
     def acquire(cls, run_dir: Path) -> RunLock:
@@ -80,19 +81,20 @@ class RunLock:
             holder = f" (pid {info.get('pid')})" if info else ""
             raise RunBusy(f"{run_dir}: the run is in progress{holder}; two processes cannot train in one folder; "
                           "wait for it to end, or stop it first") from None
-        lock = cls(run_dir, f)
-        lock.heartbeat(force=True)
+        lock = cls(run_dir, f, started=time.time())
+        lock.heartbeat(force=True, now=lock.started)  # heartbeat == started: the loop has not beaten yet
         return lock
 
-    def heartbeat(self, force: bool = False) -> None:
+    def heartbeat(self, force: bool = False, now: float | None = None) -> None:
         """Refresh the heartbeat (cheap when called every step: it writes at most every HEARTBEAT_EVERY s)."""
-        now = time.time()
+        now = time.time() if now is None else now
         if self.file is None or (not force and now - self.last < HEARTBEAT_EVERY):
             return
         self.last = now
         self.file.seek(0)
         self.file.truncate()
-        self.file.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "heartbeat": now}))
+        self.file.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": self.started,
+                                    "heartbeat": now}))
         self.file.flush()
 
     def release(self) -> None:

@@ -1,7 +1,8 @@
 """The checks of a config that need no torch: the model's geometry and the run's resource budget.
 
-`filterlab train` runs them before it imports torch, so a config that cannot work is refused in a fraction of a
-second with nothing created; ``train_config`` runs them again for library callers.
+`filterlab train` checks the geometry before it imports torch, so a model that cannot be built is refused at once
+with nothing created; ``train_config`` checks the budget once the inputs are loaded (exact then), still before the
+run folder exists.
 """
 
 from __future__ import annotations
@@ -11,15 +12,21 @@ from typing import Any
 from .. import experiments
 from .budget import check as check_budget
 from .errors import InputError
-from .geometry import GeometryError, layer_table
+from .geometry import GeometryError, Row, layer_table
 
 
-def check_config(cfg: Any) -> None:
-    """The model's geometry (the same arithmetic as `filterlab shapes`) and the run's resource budget."""
-    card = experiments.card(cfg.kind)
-    layers, input_shape = card.layers(cfg)
+def check_geometry(cfg: Any) -> list[Row]:
+    """The model's geometry, by the same arithmetic as `filterlab shapes`: InputError naming the layer that does not
+    fit."""
+    layers, input_shape = experiments.card(cfg.kind).layers(cfg)
     try:
-        table = layer_table(layers, input_shape)
+        return layer_table(layers, input_shape)
     except GeometryError as e:
         raise InputError(f"model: {e} (see: filterlab shapes CONFIG)") from None
-    check_budget(card.estimate(cfg, table))
+
+
+def check_config(cfg: Any, inputs: Any = None) -> None:
+    """Geometry, then the run's resource budget (exact once the inputs are loaded, an upper bound before); the
+    refusal names the key to change."""
+    table = check_geometry(cfg)
+    check_budget(experiments.card(cfg.kind).estimate(cfg, table, inputs))

@@ -7,6 +7,7 @@ an experiment's own package compares the kind's name.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -58,3 +59,24 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Any:
 def defaults(kind: str) -> dict[str, Any]:
     """The code defaults of a kind, as plain data."""
     return C.to_dict(card(kind).config_class())
+
+
+def path_values(cfg: Any) -> dict[str, Any]:
+    """The config's path keys (the card's ``paths``) and their values."""
+    out = {}
+    for key in card(cfg.kind).paths:
+        section, name = key.split(".")
+        out[key] = getattr(getattr(cfg, section), name)
+    return out
+
+
+def absolute_paths(cfg: Any) -> Any:
+    """The config with data.root, and every other path key that names an existing file, made absolute: a run folder
+    that stands alone, resumable from any working folder or cluster node."""
+    for key, value in path_values(cfg).items():
+        section, name = key.split(".")
+        if value is None or (name != "root" and not Path(value).exists()):
+            continue
+        part = dataclasses.replace(getattr(cfg, section), **{name: str(Path(value).resolve())})
+        cfg = dataclasses.replace(cfg, **{section: part})
+    return cfg

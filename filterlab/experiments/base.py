@@ -63,7 +63,8 @@ class Card:
     layers: Callable[[Any], tuple[list[Layer], tuple[int, int, int]]]  # config -> layers and input (C, H, W)
     headline: Callable[[dict[str, Any]], list[str]]  # summary.json -> one or two lines of plain words
     what_happened: Callable[[dict[str, Any]], str]  # summary.json -> a short paragraph for the report
-    estimate: Callable[[Any, list[Row]], Estimate]  # config and layer table -> resources the run will need
+    # config, layer table and (once loaded) the inputs -> resources the run will need
+    estimate: Callable[[Any, list[Row], Any], Estimate]
     paths: tuple[str, ...] = ()
     tables: Callable[[dict[str, Any]], list[Table]] = _no_tables  # summary.json -> the kind's own report tables
 
@@ -75,7 +76,8 @@ class Hooks:
     progress: Callable[[int, int], None]
     should_stop: Callable[[], bool]
     diverged: Callable[[int, float], None] = field(default=lambda step, value: None)
-    tick: Callable[[], None] = field(default=lambda: None)  # called every step; cheap unless work is due
+    # called every step (force: at an epoch): heartbeat and the share of the cores; cheap unless work is due
+    tick: Callable[..., None] = field(default=lambda step, force=False: None)
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,7 @@ class FigureOptions:
 
     image: str | None = None  # another input for the figures that show one image
     layer: str | None = None  # restrict per-layer figures to this layer
+    insight: bool = False  # also the costlier figures of what each filter detects
 
 
 class Experiment(Protocol):
@@ -118,6 +121,9 @@ class Experiment(Protocol):
 
     def build_model(self, ckpt: Checkpoint) -> Any:
         """The trained model, rebuilt from a checkpoint alone, in eval mode on the CPU."""
+
+    def insight(self, run_dir: Path, cfg: Any, options: FigureOptions, out_dir: Path) -> tuple[list[Any], list[str]]:
+        """The costlier figures (`visualize --insight`, `--image`): figures written, and lines for the terminal."""
 
     def curves(self, run_dir: Path, cfg: Any) -> list[Curve]:
         """The run's training curves for `filterlab compare`, one per panel, in a fixed order."""

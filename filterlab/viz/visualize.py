@@ -25,8 +25,9 @@ def load_run_config(run_dir: Path) -> Any:
 
 
 def visualize(run_dir: str | Path, image: str | None = None, layer: str | None = None, cmap: str | None = None,
-              out: str | Path | None = None) -> list[Path]:
-    """Draw every figure of a run again (into ``out``, default RUN_DIR/figures) and rewrite its report."""
+              out: str | Path | None = None, insight: bool = False) -> tuple[list[Path], list[str]]:
+    """Draw every figure of a run again (into ``out``, default RUN_DIR/figures) and rewrite its report; with
+    ``insight`` or ``image``, also the kind's insight figures. Returns the figures' paths and lines to print."""
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
     if cmap is not None and cmap not in DIVERGING_CMAPS:
@@ -36,9 +37,14 @@ def visualize(run_dir: str | Path, image: str | None = None, layer: str | None =
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out {out_dir}: a file is in the way; give a folder")
     exp = experiments.get(cfg.kind)
-    data = exp.figure_data(run_dir, cfg, FigureOptions(image=image, layer=layer))
+    options = FigureOptions(image=image, layer=layer, insight=insight)
+    data = exp.figure_data(run_dir, cfg, options)
     out_dir.mkdir(parents=True, exist_ok=True)
     infos = exp.draw(data, out_dir, cmap or cfg.output.cmap, cfg.output.dpi)
+    lines: list[str] = []
+    if insight or image is not None:
+        more, lines = exp.insight(run_dir, cfg, options, out_dir)
+        infos += more
     if out is None:
         write_report(run_dir)
-    return [i.path for i in infos]
+    return [i.path for i in infos], lines

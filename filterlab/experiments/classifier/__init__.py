@@ -26,7 +26,7 @@ def headline(s: dict[str, Any]) -> list[str]:
     change = s.get("filter_change") or {}
     if change:
         lines.append("filter change ||W - W0|| / ||W0|| (median): " + ", ".join(
-            f"{layer} {v['median']:.2f}" for layer, v in change.items()))
+            f"{layer} {v['relative_change_median']:.2f}" for layer, v in change.items()))
     return lines
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from ...core.budget import Estimate, count, largest, snapshot_count, totals
-from ...core.config import DEVICES, MAX_SEED, MAX_THREADS, OPTIMIZERS, Output, opt, section
+from ...core.config import DEVICES, MAX_SEED, MAX_THREADS, OPTIMIZERS, Launcher, Output, opt, section
 from ...core.geometry import Layer, Row
 
 
@@ -92,6 +93,7 @@ class ClassifierConfig:
     model: ClassifierModel = section(ClassifierModel)
     train: ClassifierTrain = section(ClassifierTrain)
     output: ClassifierOutput = section(ClassifierOutput)
+    launcher: Launcher = section(Launcher)
 
     def check(self) -> list[tuple[str, str]]:
         problems = []
@@ -127,16 +129,17 @@ def layers(cfg: ClassifierConfig) -> tuple[list[Layer], tuple[int, int, int]]:
     return out, (cfg.data.channels or 1, side, side)
 
 
-TRAIN_IMAGES = 60_000  # the largest split of the named datasets; an estimate, before the data is read
+TRAIN_IMAGES = 60_000  # the largest training split of the named datasets
 
 
-def estimate(cfg: ClassifierConfig, table: list[Row]) -> Estimate:
+def estimate(cfg: ClassifierConfig, table: list[Row], inputs: Any = None) -> Estimate:
     """Weights with gradient and optimiser state, one batch's activations (forward and backward), the data held as
     float32, and the snapshots of every conv layer."""
     params, acts, conv = totals(table)
     t, o = cfg.train, cfg.output
     image = math.prod(table[0].shape)
-    limit = cfg.data.train_limit or TRAIN_IMAGES
+    # the loaded data's count when there is one; before, the largest split a named dataset has
+    limit = len(inputs.train_y) if inputs is not None else (cfg.data.train_limit or TRAIN_IMAGES)
     steps = t.epochs * math.ceil(limit / t.batch_size)
     snaps = snapshot_count(steps, o.snapshot_every, o.early_snapshots)
     batch = max(t.batch_size, t.eval_batch_size)

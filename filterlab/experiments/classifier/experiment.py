@@ -11,6 +11,9 @@ import torch
 from ...core.artifacts import Checkpoint, Snapshots
 from ...core.errors import InputError
 from ...core.rundir import SUMMARY_FILE, Run, read_json_object, read_metrics
+from ...data.datasets import DataError, load_split
+from ...insight.entry import change_figures, insight_figures, saliency_figure
+from ...insight.probe import InputScale
 from ...viz.evolution import evolution_figures
 from ...viz.style import FigureInfo
 from ..base import Curve, FigureOptions, Hooks
@@ -59,9 +62,54 @@ def figure_data(run_dir: Path, cfg: ClassifierConfig, options: FigureOptions) ->
 
 
 def draw(data: dict[str, Any], out_dir: Path, cmap: str, dpi: int) -> list[FigureInfo]:
-    first = next(iter(data["weights"])) if "weights" in data else "conv1"
-    return (classifier_figures(data, out_dir, cmap, dpi)
+    first = next(iter(data["weights"]))
+    change = change_figures(data["weights"], data["steps"].tolist(), out_dir, cmap, dpi)
+    return (classifier_figures(data, out_dir, cmap, dpi) + change.figures
             + evolution_figures(data["filters"][:, :, 0], data["steps"], data["snap_loss"], out_dir, cmap, dpi, first))
+
+
+def input_scale(ckpt: Checkpoint) -> InputScale:
+    """How the run turned [0, 1] pixels into the network's input."""
+    inp, c = ckpt.inputs, int(ckpt.model_args.get("in_channels", 1))
+    if inp.get("normalize"):
+        return InputScale(tuple(inp["mean"]), tuple(inp["std"]))
+    return InputScale((0.0,) * c, (1.0,) * c)
+
+
+def split_images(cfg: ClassifierConfig, name: str, limit: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        s = load_split(cfg.data.root, cfg.data.dataset, name)
+    except DataError as e:
+        raise InputError(f"--insight needs the run's {name} split (data.root {cfg.data.root}): {e}") from None
+    n = limit or len(s.labels)
+    return s.images[:n], s.labels[:n]
+
+
+def insight(run_dir: Path, cfg: ClassifierConfig, options: FigureOptions, out_dir: Path
+            ) -> tuple[list[FigureInfo], list[str]]:
+    """Top test patches and feature visualisation (``--insight``); probabilities and saliency for ``--image``."""
+    ckpt = Checkpoint.load(run_dir)
+    model, scale = build_model(ckpt), input_scale(ckpt)
+    figures: list[FigureInfo] = []
+    lines: list[str] = []
+    if options.insight:
+        images, labels = split_images(cfg, "test", cfg.data.test_limit)
+        figures += insight_figures(model, scale, images, labels, out_dir, dpi=cfg.output.dpi).figures
+    if options.image is not None:
+        img = sample_image(cfg, options.image, ckpt.model_args["in_channels"], key="--image")
+        try:
+            train = split_images(cfg, "train")[0]
+        except InputError:
+            train = None
+            lines.append("note: the training split is not available, so the image is not compared with it")
+        info, s = saliency_figure(model, scale, np.asarray(img.pixels), out_dir, classes=ckpt.inputs.get("classes"),
+                                  train_images=train, cmap=cfg.output.cmap, dpi=cfg.output.dpi)
+        figures.append(info)
+        known = f" (label {img.label})" if img.label is not None else ""
+        lines.append(f"{img.description}{known}: predicted {s.classes[s.predicted]} with probability "
+                     f"{100 * s.probs[s.predicted]:.1f}%")
+        lines += [f"warning: {u}" for u in s.unlike]
+    return figures, lines
 
 
 def curves(run_dir: Path, cfg: ClassifierConfig) -> list[Curve]:
@@ -93,6 +141,10 @@ class Classifier:
 
     def curves(self, run_dir: Path, cfg: ClassifierConfig) -> list[Curve]:
         return curves(run_dir, cfg)
+
+    def insight(self, run_dir: Path, cfg: ClassifierConfig, options: FigureOptions, out_dir: Path
+                ) -> tuple[list[FigureInfo], list[str]]:
+        return insight(run_dir, cfg, options, out_dir)
 
 
 EXPERIMENT = Classifier()

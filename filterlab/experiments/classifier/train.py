@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from ...core import config as C
 from ...core.artifacts import Checkpoint, Snapshots
 from ...core.rundir import Run, read_metrics
+from ...insight import change as ch
 from ..base import Hooks, snapshot_schedule
 from .config import ClassifierConfig, ClassifierTrain
 from .data import Data, random_shift, to_tensor
@@ -204,11 +205,21 @@ class Record:
     history: list[dict[str, Any]] = field(default_factory=list)
     step_loss: list[tuple[int, float]] = field(default_factory=list)
 
-    def snap(self, model: ConvNet, step: int, loss: float) -> None:
+    def snap(self, model: ConvNet, step: int, loss: float) -> dict[str, Any]:
+        """Keep every conv layer's filters; returns the change since the first snapshot, for the metrics log."""
         for name, w in model.conv_weights().items():
             self.weights.setdefault(name, []).append(w)
         self.steps.append(step)
         self.loss.append(loss)
+        out: dict[str, Any] = {}
+        for name, ws in self.weights.items():
+            out.update(ch.metrics(ch.filter_change(name, torch.stack([ws[0], ws[-1]]).numpy(), [0, step]), 1))
+        return out
+
+    def change_summary(self) -> dict[str, Any]:
+        """Per conv layer: each filter's ||W - W0|| / ||W0|| and cos(W, W0) at the end, with the layer's median."""
+        return {name: ch.summary(ch.filter_change(name, torch.stack(ws).numpy(), self.steps))
+                for name, ws in self.weights.items()}
 
     def snapshots(self) -> Snapshots:
         return Snapshots(torch.tensor(self.steps), {k: torch.stack(v) for k, v in self.weights.items()},
@@ -270,11 +281,12 @@ class StepWatch:
     def __call__(self, step: int, loss: torch.Tensor) -> bool:
         t, hooks = self.cfg.train, self.hooks
         if step in self.planned:
-            self.record.snap(self.s.model, step, float(loss))
+            change = self.record.snap(self.s.model, step, float(loss))
+            self.run.log({"event": "snapshot", "step": step, "epoch": self.state.epoch, **change})
         if step % t.log_every == 0 and self.log_step(step, float(loss)):
             return True
         hooks.progress(step, self.s.total_steps)
-        hooks.tick()
+        hooks.tick(step)
         if t.eval_every and step % t.eval_every == 0:
             self.state.stop_clock()  # evaluation is not training time
             self.run.log(self.evaluate_now("eval"))
@@ -316,7 +328,9 @@ def run(cfg: ClassifierConfig, data: Data, run: Run, device: torch.device, hooks
             record = Record.restore(run, state.step)
         stop_reason = train_epochs(cfg, s, state, record, data, run, device, hooks, partial)
         if stop_reason not in ("diverged", "interrupted") and record.steps[-1] != state.step:
-            record.snap(s.model, state.step, record.history[-1]["train_loss"] if record.history else float("nan"))
+            change = record.snap(s.model, state.step,
+                                 record.history[-1]["train_loss"] if record.history else float("nan"))
+            run.log({"event": "snapshot", "step": state.step, "epoch": state.epoch, **change})
             record.snapshots().save(run.dir)
         final = evaluate(s.model, s.xs["test"], s.ys["test"], cfg.train.eval_batch_size, len(data.classes),
                          confusion=True)
@@ -351,6 +365,7 @@ def train_epochs(cfg: ClassifierConfig, s: Setup, state: LoopState, record: Reco
     first_epoch = state.epoch if partial is not None else state.epoch + 1
     for epoch in range(first_epoch, t.epochs + 1):
         state.epoch = epoch
+        hooks.tick(state.step, force=True)  # the share of the cores may have changed since the last epoch
         tr = train_one_epoch(s.model, s.opt, s.sched, s.xs["train"], s.ys["train"], cfg, s.gen, state, s.fill, watch,
                              partial, s.scaler)
         partial = None
@@ -402,6 +417,7 @@ def summarise(cfg: ClassifierConfig, data: Data, s: Setup, state: LoopState, rec
         "data_files": data.files,
         "classes": list(data.classes),
         "confusion": final["confusion"].tolist(),
+        "filter_change": record.change_summary(),
     }
 
 

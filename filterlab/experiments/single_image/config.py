@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ...core.budget import Estimate, count, largest, snapshot_count, totals
-from ...core.config import DEVICES, MAX_SEED, MAX_THREADS, Output, opt, section
+from ...core.config import DEVICES, MAX_SEED, MAX_THREADS, Launcher, Output, opt, section
 from ...core.geometry import Layer, Row
 
 
@@ -59,6 +60,7 @@ class SingleImageConfig:
     model: SingleImageModel = section(SingleImageModel)
     train: SingleImageTrain = section(SingleImageTrain)
     output: Output = section(Output)
+    launcher: Launcher = section(Launcher)
 
     def check(self) -> list[tuple[str, str]]:
         problems = []
@@ -79,7 +81,7 @@ def layers(cfg: SingleImageConfig) -> tuple[list[Layer], tuple[int, int, int]]:
     return out, (1, 28, 28)
 
 
-def estimate(cfg: SingleImageConfig, table: list[Row]) -> Estimate:
+def estimate(cfg: SingleImageConfig, table: list[Row], inputs: Any = None) -> Estimate:
     """Weights with gradient and two Adam moments, one loss per step, and the filter snapshots, in float32."""
     params, acts, conv = totals(table)
     o = cfg.output

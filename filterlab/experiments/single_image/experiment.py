@@ -10,12 +10,12 @@ import torch
 
 from ...core.artifacts import Checkpoint, Snapshots
 from ...core.errors import InputError, short_repr
-from ...core.rundir import Run
+from ...core.rundir import SUMMARY_FILE, Run, read_json_object
 from ...data.images import Image28, ImageError, load_image
 from ...viz.evolution import evolution_figures
 from ...viz.style import FigureInfo
 from ..base import Curve, FigureOptions, Hooks
-from . import CARD
+from . import CARD, classes
 from .analysis import scale_image, similarity
 from .config import SingleImageConfig
 from .figures import single_image_figures
@@ -54,16 +54,37 @@ def figure_data(run_dir: Path, cfg: SingleImageConfig, options: FigureOptions) -
     x = scale_image(ckpt.inputs["image"].numpy(), cfg.data.scale)
     filters = snaps.weights[snaps.first_layer]
     loss = snaps.loss_history if snaps.loss_history is not None else snaps.loss
+    net = build_model(ckpt)
+    co = classes.measure(net.conv.weight.detach(), net.conv.bias, cfg.data.scale, int(ckpt.inputs["target"]),
+                         cfg.data.root)
     return {"image": x[0].numpy(), "scale": cfg.data.scale, "target": int(ckpt.inputs["target"]),
             "steps": snaps.steps.numpy(), "filters": filters[:, :, 0].numpy(), "loss": loss.numpy(),
-            "similarity": similarity(filters, filters[0], x)}
+            "similarity": similarity(filters, filters[0], x), "class_outputs": None if isinstance(co, str) else co}
 
 
 def draw(data: dict[str, Any], out_dir: Path, cmap: str, dpi: int) -> list[FigureInfo]:
     filters, steps = data["filters"], data["steps"]
     loss = np.asarray(data["loss"])[np.asarray(steps)]
-    return (single_image_figures(data, out_dir, cmap, dpi)
-            + evolution_figures(filters, steps, loss, out_dir, cmap, dpi, "conv"))
+    out = (single_image_figures(data, out_dir, cmap, dpi)
+           + evolution_figures(filters, steps, loss, out_dir, cmap, dpi, "conv"))
+    if data.get("class_outputs") is not None:  # with the test split (data.root): what the filters respond to
+        out.append(classes.class_output_figure(data["class_outputs"], out_dir, dpi))
+    return out
+
+
+def build_model(ckpt: Checkpoint) -> SingleImageNet:
+    net = single_image_net(ckpt.config["model"])
+    net.load_state_dict(ckpt.model)
+    return net.eval()
+
+
+def insight(run_dir: Path, cfg: SingleImageConfig, options: FigureOptions) -> tuple[list[FigureInfo], list[str]]:
+    """A single-image run's insight figure (each filter's output per digit class) is one of its figures already."""
+    summary = read_json_object(run_dir / SUMMARY_FILE) if (run_dir / SUMMARY_FILE).is_file() else {}
+    note = (summary.get("class_outputs") or {}).get("note")
+    if note:
+        return [], [f"class outputs: {note}"]
+    return [], ["class_outputs.png (each filter's output per digit class) is drawn with the run's figures"]
 
 
 def curves(run_dir: Path, cfg: SingleImageConfig) -> list[Curve]:
@@ -101,9 +122,11 @@ class SingleImage:
         return curves(run_dir, cfg)
 
     def build_model(self, ckpt: Checkpoint) -> SingleImageNet:
-        net = single_image_net(ckpt.config["model"])
-        net.load_state_dict(ckpt.model)
-        return net.eval()
+        return build_model(ckpt)
+
+    def insight(self, run_dir: Path, cfg: SingleImageConfig, options: FigureOptions, out_dir: Path
+                ) -> tuple[list[FigureInfo], list[str]]:
+        return insight(run_dir, cfg, options)
 
 
 EXPERIMENT = SingleImage()

@@ -25,6 +25,7 @@ from ...core.artifacts import Checkpoint, Snapshots
 from ...core.rundir import Run
 from ...data.images import Image28
 from ..base import Hooks, snapshot_schedule
+from . import classes
 from .analysis import metric_records, patches, scale_image, similarity, summarise
 from .config import SingleImageConfig
 from .model import SingleImageNet, single_image_net
@@ -317,13 +318,13 @@ def run(cfg: SingleImageConfig, image: Image28, run: Run, device: torch.device, 
         state = Resume(resume.step, resume.training["optimizer"], old.loss_history, old.steps.tolist(),
                        old.weights["conv"])
         logged_upto = state.snap_steps[-1]
-    def should_stop() -> bool:  # asked every step: the lifecycle's tick (the lock's heartbeat) rides along
-        hooks.tick()
-        return hooks.should_stop()
+    def progress(step: int, total: int) -> None:  # at each snapshot: heartbeat, the current share of the cores
+        hooks.tick(step)
+        hooks.progress(step, total)
 
     with flush_denormal(cfg.train.flush_denormal):
         result = train(net.to(device), x.to(device), target, cfgd["train"], schedule,
-                       progress=hooks.progress, should_stop=should_stop, resume=state)
+                       progress=progress, should_stop=hooks.should_stop, resume=state)
     net = net.cpu()
     sim = similarity(result.snapshots, result.snapshots[0], x)
     for rec in metric_records(result.loss, result.snap_steps, sim):
@@ -339,6 +340,8 @@ def run(cfg: SingleImageConfig, image: Image28, run: Run, device: torch.device, 
     summary["image"] = {"spec": image.spec, "description": image.description, "label": image.label,
                         "notes": list(image.notes)}
     summary["status"] = result.stopped or "completed"
+    co = classes.measure(net.conv.weight.detach(), net.conv.bias, cfg.data.scale, target, cfg.data.root)
+    summary["class_outputs"] = {"note": co} if isinstance(co, str) else classes.summary(co)
     run.write_summary(summary)
     if result.diverged_at is not None:
         hooks.diverged(*result.diverged_at)

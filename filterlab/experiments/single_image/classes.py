@@ -1,0 +1,159 @@
+"""The article's claim tested on the whole test split: "the more the image looks like the filter, the higher the value".
+
+Each trained filter is applied to every test image (scaled as the run scaled its own image) and its outputs are
+grouped by digit class. If the filters had become detectors of the digit they were trained on, the target class
+would get the highest outputs; per filter, the AUC of target-vs-rest says how well the output alone ranks the
+target's images above all others (1: every target image above every other; 0.5: no better than chance; below 0.5:
+the filter responds *less* to the target, a negative template). A full-size filter gives one number per image; a
+smaller one gives a map, and its largest value (the best match anywhere in the image) is used.
+
+Without the test split (``data.root`` unset or the files missing) this is skipped, with a note saying why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from filterlab.data.datasets import DataError, load_split
+from filterlab.experiments.single_image.analysis import scale_image
+from filterlab.insight.figures import draw_class_outputs
+from filterlab.viz.style import FigureInfo, save
+
+
+@dataclass
+class ClassOutputs:
+    """Every filter's output on every image of a split, with the labels."""
+
+    values: np.ndarray  # (N, F) filter outputs
+    labels: np.ndarray  # (N,)
+    target: int
+    auc: np.ndarray  # (F,) target-vs-rest
+    ink_r: np.ndarray  # (F,) correlation of each filter's output with the image's total ink (sum of pixel values)
+    scale: str
+    full_size: bool  # one output per image (kernel as large as the image) or the best position of a map
+
+    @property
+    def filters(self) -> int:
+        return self.values.shape[1]
+
+
+def filter_outputs(weight: torch.Tensor, bias: torch.Tensor | None, images: np.ndarray, scale: str,
+                   batch_size: int = 2000) -> np.ndarray:
+    """(N, F) outputs of conv filters ``weight`` (F, 1, k, k) on uint8 images (N, H, W), scaled like the run's image.
+
+    For kernels smaller than the image, the largest value over positions.
+    """
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(images), batch_size):
+            # scale_image turns (H, W) into (1, H, W); given (B, H, W) it gives (1, B, H, W): move the 1 to dim 1
+            x = scale_image(images[i:i + batch_size], scale).movedim(0, 1)
+            z = F.conv2d(x, weight.float(), None if bias is None else bias.float())  # (B, F, h, w)
+            out.append(z.flatten(2).amax(dim=2))
+    return torch.cat(out).numpy()
+
+
+def auc_vs_rest(values: np.ndarray, positive: np.ndarray) -> np.ndarray:
+    """Per column of ``values`` (N, F): the probability that a random positive outranks a random negative, ties
+    counting half (the Mann-Whitney U statistic divided by n_pos * n_neg)."""
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
+        return np.full(values.shape[1], np.nan)
+    out = np.empty(values.shape[1])
+    for f in range(values.shape[1]):
+        _, inverse, counts = np.unique(values[:, f], return_inverse=True, return_counts=True)
+        # the average 1-based rank of each distinct value, so tied values share their rank
+        avg_rank = np.cumsum(counts) - (counts - 1) / 2.0
+        ranks = avg_rank[inverse]
+        out[f] = (ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
+    return out
+
+
+def class_outputs(weight: torch.Tensor, bias: torch.Tensor | None, images: np.ndarray, labels: np.ndarray,
+                  scale: str, target: int) -> ClassOutputs:
+    values = filter_outputs(weight, bias, images, scale)
+    labels = np.asarray(labels)
+    ink = images.reshape(len(images), -1).sum(axis=1, dtype=np.float64)
+    ink_r = np.array([np.corrcoef(values[:, f], ink)[0, 1] for f in range(values.shape[1])])
+    return ClassOutputs(values, labels, target, auc_vs_rest(values, labels == target), ink_r, scale,
+                        weight.shape[-1] == images.shape[-1])
+
+
+def load_test_split(root: str | None, dataset: str = "mnist") -> tuple[np.ndarray, np.ndarray] | str:
+    """(images, labels) of the test split, or a note saying why it is not available."""
+    if root is None:
+        return ("skipped: the test split is not available (data.root is not set); set data.root to a folder with "
+                f"the {dataset} test files to measure every filter on every test digit")
+    try:
+        split = load_split(root, dataset, "test")
+    except DataError as e:
+        return f"skipped: the test split is not available: {e}"
+    return split.images, split.labels
+
+
+def _stats(v: np.ndarray) -> dict[str, float]:
+    q1, med, q3 = np.percentile(v, [25, 50, 75])
+    return {"mean": round(float(v.mean()), 6), "median": round(float(med), 6), "q1": round(float(q1), 6),
+            "q3": round(float(q3), 6), "count": len(v)}
+
+
+def summary(co: ClassOutputs) -> dict[str, Any]:
+    """For summary.json: per filter its AUC of target-vs-rest, the rank of the target by median output, and the
+    distribution's quartiles per class (all 10 classes)."""
+    classes = np.unique(co.labels)
+    filters = []
+    for f in range(co.filters):
+        per = {str(int(c)): _stats(co.values[co.labels == c, f]) for c in classes}
+        medians = {c: per[c]["median"] for c in per}
+        order = sorted(medians, key=lambda c: medians[c], reverse=True)
+        filters.append({"filter": f + 1, "auc_target_vs_rest": round(float(co.auc[f]), 6),
+                        "target_rank_by_median": order.index(str(co.target)) + 1 if str(co.target) in order else None,
+                        "per_class": per})
+    return {"target": co.target, "images": len(co.labels), "classes": [int(c) for c in classes],
+            "output": "the filter's single output" if co.full_size else "the largest value of the filter's map",
+            "auc_target_vs_rest": [round(float(a), 6) for a in co.auc],
+            "auc_mean": round(float(np.nanmean(co.auc)), 6),
+            "correlation_with_ink": [round(float(r), 6) for r in co.ink_r], "filters": filters}
+
+
+def caption_class_outputs(co: ClassOutputs) -> tuple[str, str]:
+    n = len(co.labels)
+    above = int((co.auc > 0.5).sum())
+    best = int(np.nanargmax(co.auc))
+    what = "output" if co.full_size else "largest value over positions"
+    classes = np.unique(co.labels)
+    medians = np.array([[np.median(co.values[co.labels == c, f]) for c in classes] for f in range(co.filters)])
+    top_is_target = int((classes[medians.argmax(axis=1)] == co.target).sum())
+    caption = (f"Each trained filter's {what} on all {n} test images ({co.scale} scaling, as in training), one box "
+               f"per digit class (box: quartiles, line: median, whiskers: 5th to 95th percentile), the target class "
+               f"{co.target} filled in orange. The article's claim predicts the {co.target}s highest. AUC of "
+               f"{co.target}-vs-rest per filter (in each title): {', '.join(f'{a:.2f}' for a in co.auc)}; "
+               f"{above} of {co.filters} filters rank the {co.target}s above the other digits more often than not "
+               f"(AUC > 0.5), the best is filter {best + 1} at {co.auc[best]:.2f}, and for {top_is_target} of "
+               f"{co.filters} filters the {co.target}s have the highest median of the {len(classes)} classes. "
+               f"Correlation of each filter's output with the image's total ink: "
+               f"{', '.join(f'{r:.2f}' for r in co.ink_r)}.")
+    alt = (f"{co.filters} box-plot panels, one per filter, each with {len(classes)} boxes, one per digit class; the "
+           f"orange box of class {co.target} is highest in {top_is_target} of them.")
+    return caption, alt
+
+
+def measure(weight: torch.Tensor, bias: torch.Tensor | None, scale: str, target: int, root: str | None
+            ) -> ClassOutputs | str:
+    """Every filter's output on every test image, or a note saying why the test split is not available."""
+    split = load_test_split(root)
+    if isinstance(split, str):
+        return split
+    return class_outputs(weight, bias, *split, scale, target)
+
+
+def class_output_figure(co: ClassOutputs, out_dir: Path, dpi: int = 110) -> FigureInfo:
+    """class_outputs.png: each filter's output per digit class."""
+    fig = draw_class_outputs(co.values, co.labels, co.target, co.auc)
+    return save(fig, Path(out_dir), "class_outputs", *caption_class_outputs(co), dpi)
