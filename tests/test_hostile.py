@@ -516,7 +516,7 @@ def test_single_image_training_keeps_its_lock_alive(tmp_path, monkeypatch):
     """The heartbeat that tells other hosts a run is alive is refreshed while a single-image run trains (at every
     snapshot)."""
     beats = []
-    monkeypatch.setattr(RunLock, "heartbeat", lambda self, force=False: beats.append(force))
+    monkeypatch.setattr(RunLock, "heartbeat", lambda self, force=False, **kw: beats.append(force))
     cfg = experiments.load_config(FOUR, ["train.steps=50", "output.figures=false"])
     outcome = train_config(cfg, out_root=tmp_path)
     assert outcome.status == "completed"
