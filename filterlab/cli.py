@@ -23,8 +23,12 @@ from . import experiments
 from .core import config as C
 from .core.errors import EXIT_USAGE, InputError
 from .core.geometry import GeometryError
-from .core.preflight import check_geometry
-from .core.rundir import create_run_dir, find_runs, no_empty_folder_on_error
+from .core.preflight import check_config
+from .core.rundir import (
+    create_run_dir,
+    find_runs,
+    no_empty_folder_on_error,
+)
 from .runs import describe_run
 
 app = typer.Typer(
@@ -106,8 +110,8 @@ def train(
     if not configs:
         raise fail("give one or more CONFIG files, or --resume RUN_DIR")
     cfgs = [_load(c, set_, device, seed) for c in configs]  # every config is checked before any run starts,
-    for cfg in cfgs:  # its geometry before torch is imported (its budget once its inputs are read)
-        check_geometry(cfg)
+    for cfg in cfgs:  # and before torch is imported: a config that cannot work is refused at once
+        check_config(cfg)
     from .core.lifecycle import train_config  # noqa: PLC0415 - imports torch: only when training
 
     worst = 0

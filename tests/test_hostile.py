@@ -32,7 +32,7 @@ from conftest import FIXTURES, REPO, wait_for
 from PIL import Image
 
 from filterlab import experiments
-from filterlab.core.artifacts import Checkpoint, Snapshots
+from filterlab.core.artifacts import Checkpoint
 from filterlab.core.lifecycle import StopFlag, train_config
 from filterlab.core.locks import RunLock
 from filterlab.core.rundir import read_metrics
@@ -263,14 +263,11 @@ def _capped_run(w: W, r: Result) -> None:
     assert size < 300 << 20, f"{size:,} bytes in {run}"
 
 
-EXPLAINER = pytest.mark.skip(reason="filterlab/explain belongs to the explainer helper: bound --padding before "
-                                    "np.pad (it tries to allocate 29 TiB), and flag a blank or constant input instead "
-                                    "of saying 'the flip matters' for maps that differ by 0")
-FIGURES = pytest.mark.skip(reason="figures of 4096 filters: the figure style (wip-figures) draws at most 64 and says "
-                                  "so in the caption; unskip once it is merged")
 SWEEP = pytest.mark.skip(reason="filterlab/sweep belongs to the sweep helper: sweep/plan.py should run "
                                 "core.preflight.check_config on every job before any starts (today each run is "
                                 "refused in its worker: exit 1 and a sweep folder)")
+FIGURES = pytest.mark.skip(reason="figures of 4096 filters: the figure style (wip-figures) draws at most 64 and says "
+                                  "so in the caption; unskip once it is merged")
 
 CASES = [
     # 1. Memory exhaustion from small YAML
@@ -296,7 +293,7 @@ CASES = [
     Case("constant-image", lambda w: ["train", FOUR, "--set", f"data.image={w.i('constant.png')}", "--out",
                                       w.work / "out"], ("data.image", "constant.png", "constant: every pixel is")),
     Case("convolve-blank-image", lambda w: ["convolve", "--kernel", "sobel_x", "--image", w.i("black.png"), "--out",
-                                            w.work / "out"], code=0, check=_not_a_flip, marks=(EXPLAINER,)),
+                                            w.work / "out"], code=0, check=_not_a_flip),
     # 3. One line instead of a traceback
     *[Case(f"{how}-checkpoint-{cmd}", argv, ("checkpoint.pt", "not a filterlab checkpoint"))
       for how in ("truncated", "random", "pickled")
@@ -338,7 +335,7 @@ CASES = [
     Case("out-is-a-file-compare", lambda w: ["compare", w.run(), w.run(name="b"), "--out", w.i("a_file")],
          ("--out", "a_file", "a file is in the way")),
     Case("convolve-padding-1000000", lambda w: ["convolve", "--kernel", "sobel_x", "--padding", "1000000", "--out",
-                                                w.work / "out"], ("--padding", "1000000"), marks=(EXPLAINER,)),
+                                                w.work / "out"], ("--padding", "1000000")),
     # 4. Refused before the run folder exists
     Case("seed-2**63", lambda w: ["train", FOUR, "--seed", str(2**63), "--out", w.work / "out"],
          ("seed", "9223372036854775808 is out of range", "<= 4294967295")),
@@ -353,12 +350,13 @@ CASES = [
                                        w.work / "out"], ("model.num_classes", "GiB of memory", "lower model.num")),
     Case("steps-10**12", lambda w: ["train", FOUR, "--set", f"train.steps={10**12}", "--out", w.work / "out"],
          ("train.steps", "1,000,000,000,000 training steps", "at most 1,000,000,000")),
-    # (the classifier's budget is checked once its data is read, so these point data.root at real digits)
-    Case("epochs-1e300", lambda w: ["train", SMOKE, "--set", f"data.root={MINI}", "--set", "train.epochs=1e300",
-                                    "--set", "output.snapshot_every=1e300", "--out", w.work / "out"],
+    Case("epochs-1e300", lambda w: ["train", SMOKE, "--set", "train.epochs=1e300", "--set",
+                                    "output.snapshot_every=1e300", "--out", w.work / "out"],
          ("train.epochs", "training steps", "at most 1,000,000,000")),
-    Case("batch-1e9", lambda w: ["train", SMOKE, "--set", f"data.root={MINI}", "--set", "train.batch_size=1000000000",
-                                 "--out", w.work / "out"], ("train.batch_size", "GiB of memory", "lower train.batch")),
+    Case("batch-1e9", lambda w: ["train", SMOKE, "--set", "train.batch_size=1000000000", "--out", w.work / "out"],
+         ("train.batch_size", "GiB of memory", "lower train.batch_size")),
+    Case("sweep-steps-10**12", lambda w: ["sweep", FOUR, "--grid", f"train.steps=100,{10**12}", "--out",
+                                          w.work / "out"], ("train.steps", "at most 1,000,000,000"), marks=(SWEEP,)),
     Case("filters-4096", lambda w: ["train", FOUR, "--set", "model.filters=4096", "--out", w.work / "out"],
          ("output.snapshot_every", "snapshots would take 1.3 GiB", "at most 1.0 GiB")),
     Case("filters-4096-50-steps", lambda w: ["train", FOUR, "--set", "model.filters=4096", "--set", "train.steps=50",
@@ -380,8 +378,6 @@ CASES = [
          check=_one_search_list),
     Case("visualize-bad-layer-leaves-no-folder", lambda w: ["visualize", w.run(), "--layer", "conv9", "--out",
                                                             w.work / "new" / "figs"], ("--layer", "conv9")),
-    Case("sweep-steps-10**12", lambda w: ["sweep", FOUR, "--grid", f"train.steps=100,{10**12}", "--out",
-                                          w.work / "out"], ("train.steps", "at most 1,000,000,000"), marks=(SWEEP,)),
 ]
 
 
@@ -513,27 +509,9 @@ def _popen(cwd: Path, *args: str | Path) -> subprocess.Popen:
 
 
 def test_single_image_training_keeps_its_lock_alive(tmp_path, monkeypatch):
-    """The heartbeat that tells other hosts a run is alive is refreshed while a single-image run trains (at every
-    snapshot)."""
+    """The heartbeat that tells other hosts a run is alive is refreshed while a single-image run trains."""
     beats = []
-    monkeypatch.setattr(RunLock, "heartbeat", lambda self, force=False, **kw: beats.append(force))
+    monkeypatch.setattr(RunLock, "heartbeat", lambda self, force=False, now=None: beats.append(force))
     cfg = experiments.load_config(FOUR, ["train.steps=50", "output.figures=false"])
-    outcome = train_config(cfg, out_root=tmp_path)
-    assert outcome.status == "completed"
-    assert beats.count(False) >= len(Snapshots.load(outcome.run_dir).steps) - 1 >= 5
-
-
-def test_a_sweep_says_why_a_worker_died(tmp_path):
-    """A worker killed mid-run is reported with its cause (the signal), the sweep goes on and exits 1."""
-    p = _popen(tmp_path, "sweep", FOUR, "--grid", "train.steps=3000000,40", "--set", "output.snapshot_every=1000000",
-               "--set", "output.figures=false", "--out", tmp_path / "out")
-    try:
-        wait_for(lambda: any(json.loads(m.read_text()).get("status") == "running"
-                             for m in (tmp_path / "out").glob("single_four/*/meta.json")), timeout=120)
-        meta = next(json.loads(m.read_text()) for m in (tmp_path / "out").glob("single_four/*/meta.json"))
-        os.kill(meta["pid"], signal.SIGKILL)
-    finally:
-        out, err = p.communicate(timeout=180)
-    assert p.returncode == 1, err
-    died = [line for line in err.splitlines() if "failed" in line]
-    assert len(died) == 1 and "the worker process died (killed by SIGKILL)" in died[0], err
+    assert train_config(cfg, out_root=tmp_path).status == "completed"
+    assert beats.count(False) >= 50

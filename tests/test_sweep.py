@@ -87,7 +87,7 @@ def test_killing_one_run_leaves_the_others_complete(tmp_path):
     assert p.returncode == 1, err
     summary = json.loads((Path(out.strip().splitlines()[-1]) / "sweep.json").read_text())
     by_steps = {row["train.steps"]: row for row in summary["runs"]}
-    assert by_steps[3000000]["status"] == "failed" and "died" in by_steps[3000000]["error"]
+    assert by_steps[3000000]["status"] == "failed" and "died (killed by SIGKILL)" in by_steps[3000000]["error"]
     assert by_steps[120]["status"] == by_steps[140]["status"] == "completed"
     killed = Path(by_steps[3000000]["run_dir"])
     assert json.loads((killed / "meta.json").read_text())["status"] == "failed"

@@ -139,7 +139,9 @@ class Progress:
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Before the folder exists (the checks themselves are in preflight.py: they need no torch)
+# Before the folder exists
+
+
 
 
 def train_config(cfg: Any, out_root: str | Path = "outputs", argv: list[str] | None = None, quiet: bool = True,
@@ -244,7 +246,7 @@ def _train_in(run: Run, lock: RunLock, exp: Experiment, cfg: Any, inputs: Any, d
                                                               threads_source=share.source,
                                                               threads_history=earlier + share.history))
 
-    def tick(step: int, force: bool = False) -> None:
+    def tick(step: int = 0, force: bool = False) -> None:
         lock.heartbeat()
         cores.rebalance(step, force)
 

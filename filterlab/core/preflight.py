@@ -1,8 +1,7 @@
 """The checks of a config that need no torch: the model's geometry and the run's resource budget.
 
-`filterlab train` checks the geometry before it imports torch, so a model that cannot be built is refused at once
-with nothing created; ``train_config`` checks the budget once the inputs are loaded (exact then), still before the
-run folder exists.
+`filterlab train` runs them before it imports torch, so a config that cannot work is refused in a fraction of a
+second with nothing created; ``train_config`` runs them again for library callers.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ def check_geometry(cfg: Any) -> list[Row]:
 
 
 def check_config(cfg: Any, inputs: Any = None) -> None:
-    """Geometry, then the run's resource budget (exact once the inputs are loaded, an upper bound before); the
-    refusal names the key to change."""
+    """Geometry, then the run's resource budget: exact once the inputs are loaded, what the config alone says
+    before."""
     table = check_geometry(cfg)
     check_budget(experiments.card(cfg.kind).estimate(cfg, table, inputs))

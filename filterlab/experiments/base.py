@@ -77,7 +77,7 @@ class Hooks:
     should_stop: Callable[[], bool]
     diverged: Callable[[int, float], None] = field(default=lambda step, value: None)
     # called every step (force: at an epoch): heartbeat and the share of the cores; cheap unless work is due
-    tick: Callable[..., None] = field(default=lambda step, force=False: None)
+    tick: Callable[..., None] = field(default=lambda step=0, force=False: None)
 
 
 @dataclass(frozen=True)

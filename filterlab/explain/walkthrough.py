@@ -90,6 +90,10 @@ def build_case(image: str, kernel: str, *, stride: int = 1, padding: int = 0, di
     """Load the input and kernel, compute the feature map and work out one pixel (by default the strongest)."""
     x, x_desc = load_input(image, data_root)
     k, k_desc = load_kernel(kernel)
+    side = max(x.shape)
+    if padding > side:  # before np.pad: a padding of a million would allocate terabytes
+        raise ExplainError(f"--padding {padding}: at most {side} (the input's larger side) is accepted; more only "
+                           "adds rows and columns of zeros")
     fmap = (convolve2d if flip else correlate2d)(x, k, stride, padding, dilation)
     if at is None:  # the strongest response: a pixel where something happens
         row, col = (int(v) for v in np.unravel_index(np.abs(fmap).argmax(), fmap.shape))
@@ -112,8 +116,15 @@ def case_lines(case: ConvCase) -> list[str]:
     lines += w.lines()
     lines.append(f"feature map at ({w.row}, {w.col}): {fmap[w.row, w.col]:.6g}")
     other = (correlate2d if case.flip else convolve2d)(x, k, case.stride, case.padding, case.dilation)
+    lo, hi = float(x.min()), float(x.max())
+    if lo == hi:
+        lines.append(f"note: the input is {'blank' if hi == 0 else 'constant'} (every value is {lo:.6g}): every "
+                     "window sees the same numbers, so the feature map says nothing about what the kernel detects")
     if np.array_equal(k, k[::-1, ::-1]):
         lines.append("the kernel is symmetric under flipping, so convolution and cross-correlation agree here")
+    elif np.array_equal(other, fmap):
+        lines.append("convolution (flipped kernel) and cross-correlation give the same map for this input, so the "
+                     "flip cannot show here" + (" (the input is blank or constant)" if lo == hi else ""))
     else:
         lines.append(f"{'cross-correlation' if case.flip else 'convolution (flipped kernel)'} would give "
                      f"{other[w.row, w.col]:.6g} at ({w.row}, {w.col}); the two maps differ by up to "

@@ -138,9 +138,11 @@ def estimate(cfg: ClassifierConfig, table: list[Row], inputs: Any = None) -> Est
     params, acts, conv = totals(table)
     t, o = cfg.train, cfg.output
     image = math.prod(table[0].shape)
-    # the loaded data's count when there is one; before, the largest split a named dataset has
-    limit = len(inputs.train_y) if inputs is not None else (cfg.data.train_limit or TRAIN_IMAGES)
-    steps = t.epochs * math.ceil(limit / t.batch_size)
+    # the loaded data's count when there is one; before it is read, the memory assumes the largest split a named
+    # dataset has and the step and snapshot counts only what data.train_limit says (checked again once it is read)
+    known = len(inputs.train_y) if inputs is not None else cfg.data.train_limit
+    limit = known or TRAIN_IMAGES
+    steps = t.epochs * math.ceil(known / t.batch_size)
     snaps = snapshot_count(steps, o.snapshot_every, o.early_snapshots)
     batch = max(t.batch_size, t.eval_batch_size)
     batch_key = "train.batch_size" if t.batch_size >= t.eval_batch_size else "train.eval_batch_size"

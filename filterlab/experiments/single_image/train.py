@@ -318,13 +318,13 @@ def run(cfg: SingleImageConfig, image: Image28, run: Run, device: torch.device, 
         state = Resume(resume.step, resume.training["optimizer"], old.loss_history, old.steps.tolist(),
                        old.weights["conv"])
         logged_upto = state.snap_steps[-1]
-    def progress(step: int, total: int) -> None:  # at each snapshot: heartbeat, the current share of the cores
-        hooks.tick(step)
-        hooks.progress(step, total)
+    def should_stop() -> bool:  # asked every step: the lifecycle's tick (the lock's heartbeat) rides along
+        hooks.tick()
+        return hooks.should_stop()
 
     with flush_denormal(cfg.train.flush_denormal):
         result = train(net.to(device), x.to(device), target, cfgd["train"], schedule,
-                       progress=progress, should_stop=hooks.should_stop, resume=state)
+                       progress=hooks.progress, should_stop=should_stop, resume=state)
     net = net.cpu()
     sim = similarity(result.snapshots, result.snapshots[0], x)
     for rec in metric_records(result.loss, result.snap_steps, sim):
