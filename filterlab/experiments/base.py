@@ -33,6 +33,8 @@ class Metric:
     def format(self, value: Any) -> str:
         if value is None:
             return "-"
+        if isinstance(value, float) and self.fmt == "d":  # a mean over seeds of an integer count
+            return f"{value:.1f}" if not value.is_integer() else str(int(value))
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return format(value, self.fmt)
         return str(value)

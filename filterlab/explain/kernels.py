@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from ..core.config import parse_yaml
+from ..core.errors import ConfigError
 from ..data.images import ImageError, load_image
 from .arithmetic import ExplainError
 
@@ -46,9 +48,12 @@ def load_kernel(spec: str) -> tuple[np.ndarray, str]:
     return read_matrix(path, "--kernel"), path.name
 
 
+MAX_MATRIX_BYTES = 64 * 1024  # a kernel or a small input matrix; an image belongs in a PNG
+
+
 def _rows(path: Path, text: str) -> list[list[float]]:
     if path.suffix.lower() in (".yaml", ".yml"):
-        data = yaml.safe_load(text)
+        data = parse_yaml(text, str(path))  # safe, aliases refused: a few KB of aliases must not expand to GB
         if isinstance(data, dict):
             data = data.get("kernel", data.get("image"))
         return [[float(v) for v in row] for row in data]
@@ -59,12 +64,16 @@ def _rows(path: Path, text: str) -> list[list[float]]:
 def read_matrix(path: Path, what: str) -> np.ndarray:
     """A rectangle of finite numbers from a text file (rows of numbers) or YAML (a list of rows)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as f:
+            text = f.read(MAX_MATRIX_BYTES + 1)
     except (OSError, UnicodeDecodeError) as e:
         raise ExplainError(f"{what} {path}: cannot read it ({e})") from None
+    if len(text) > MAX_MATRIX_BYTES:
+        raise ExplainError(f"{what} {path}: more than {MAX_MATRIX_BYTES:,} characters; a matrix file holds a kernel "
+                           "or a small input (use a PNG for an image)")
     try:
         rows = _rows(path, text)
-    except (TypeError, ValueError, yaml.YAMLError) as e:
+    except (TypeError, ValueError, yaml.YAMLError, ConfigError) as e:
         raise ExplainError(f"{what} {path}: expected rows of numbers ({e})") from None
     if not rows or any(len(r) != len(rows[0]) for r in rows) or not rows[0]:
         raise ExplainError(f"{what} {path}: expected a rectangle of numbers, every row the same length")

@@ -83,18 +83,18 @@ def draw_filter_change(ch: Change, cmap: str, vlim: float) -> Any:
     pw = 2.6 if side_by_side else min(9.0, 0.62 * cols * (tw + gap) / max(th, 5))
     ph = pw * (mh + gap) / mw
     n_across, n_down = (3, 1) if side_by_side else (1, 3)
-    width, height = 0.3 + n_across * (pw + 0.35) + 1.1, n_down * (ph + 0.45) + 0.15
+    width, height = 0.3 + n_across * (pw + 0.35) + 1.1, n_down * (ph + 0.6) + 0.15
     fig = new_figure(width, height)
     im = None
     for j, ((title, _), (mos, origins)) in enumerate(zip(panels, mosaics, strict=True)):
         col, row = (j, 0) if side_by_side else (0, j)
         x0 = 0.3 + col * (pw + 0.35)
-        y0 = height - (row + 1) * (ph + 0.45) + 0.05
+        y0 = height - (row + 1) * (ph + 0.6) + 0.05
         ax = fig.add_axes((x0 / width, y0 / height, pw / width, ph / height))
         im = ax.imshow(mos, cmap=cmap_of(cmap), vmin=-vlim, vmax=vlim, interpolation="nearest")
         ax.set_ylim(mh - 0.5, -gap - 0.5)  # room above the first row for its numbers
         _number_tiles(ax, origins, tw, 6.5)
-        ax.set_title(title, fontsize=9, pad=2)
+        ax.set_title(title, fontsize=9, pad=9)  # above the row of filter numbers
         _bare(ax)
     assert im is not None  # three panels were drawn
     cax = fig.add_axes(((width - 1.0) / width, 0.25 / height, 0.14 / width, (height - 0.6) / height))
@@ -105,7 +105,7 @@ def draw_filter_change(ch: Change, cmap: str, vlim: float) -> Any:
 def draw_weight_histograms(layer: str, edges: np.ndarray, counts: np.ndarray, steps: np.ndarray) -> Any:
     """Heat map of the weight histogram (rows: weight value, columns: snapshots)."""
     fig = new_figure(7.0, 3.4)
-    ax = fig.add_axes((0.11, 0.17, 0.72, 0.72))
+    ax = fig.add_axes((0.14, 0.17, 0.69, 0.72))
     s = len(steps)
     im = ax.imshow(np.log10(1 + counts.T), origin="lower", aspect="auto", cmap="cividis", interpolation="nearest",
                    extent=(-0.5, s - 0.5, edges[0], edges[-1]))

@@ -17,6 +17,7 @@ from typing import Any
 from .. import experiments
 from ..core import config as C
 from ..core.errors import InputError
+from ..core.preflight import check_config
 
 
 class SweepError(InputError):
@@ -77,6 +78,7 @@ def plan(config: Path, grid: dict[str, list[str]], seeds: int, base_sets: list[s
                 if cfg.threads > threads:  # threads: 0 runs share the cores through the registry of live runs
                     sets.append(f"threads={threads}")
                     cfg = experiments.load_config(config, sets)
+                check_config(cfg)  # geometry and budget of every run, before any starts
             except InputError as e:
                 raise SweepError(str(e)) from None
             flat = {k: v for k, v in C.flatten(C.to_dict(cfg)).items() if k in keys or (seeds > 1 and k == "seed")}

@@ -10,7 +10,7 @@ import torch
 
 from ...core.artifacts import Checkpoint, Snapshots
 from ...core.errors import InputError, short_repr
-from ...core.rundir import SUMMARY_FILE, Run, read_json_object
+from ...core.rundir import SUMMARY_FILE, Run, read_json_object, read_metrics
 from ...data.images import Image28, ImageError, load_image
 from ...viz.evolution import evolution_figures
 from ...viz.filters import Reference
@@ -89,15 +89,19 @@ def insight(run_dir: Path, cfg: SingleImageConfig, options: FigureOptions) -> tu
 
 
 def curves(run_dir: Path, cfg: SingleImageConfig) -> list[Curve]:
-    ckpt, snaps = Checkpoint.load(run_dir), Snapshots.load(run_dir)
-    x = scale_image(ckpt.inputs["image"].numpy(), cfg.data.scale)
-    filters = snaps.weights[snaps.first_layer]
-    sim = similarity(filters, filters[0], x)
-    steps = snaps.steps.numpy()
-    return [Curve("mean |cosine| of filter and image", "training step", steps,
-                  np.abs(sim["weight_cosine"]).mean(1), "symlog", (0, 1.05)),
-            Curve("mean |cosine| of change and image", "training step", steps[1:],
-                  np.abs(sim["change_cosine"][1:]).mean(1), "symlog", (0, 1.05))]
+    """From metrics.jsonl alone (the run logged every snapshot's cosines), so a broken checkpoint does not stop
+    `compare`."""
+    recs = [r for r in read_metrics(run_dir) if "weight_cosine" in r]
+
+    def mean_abs(key: str) -> np.ndarray:
+        return np.asarray([np.nanmean(np.abs(np.asarray(r[key], dtype=float))) if any(v is not None for v in r[key])
+                           else np.nan for r in recs])
+
+    steps = np.asarray([r["step"] for r in recs])
+    return [Curve("mean |cosine| of filter and image", "training step", steps, mean_abs("weight_cosine"), "symlog",
+                  (0, 1.05)),
+            Curve("mean |cosine| of change and image", "training step", steps[1:], mean_abs("change_cosine")[1:],
+                  "symlog", (0, 1.05))]
 
 
 class SingleImage:
