@@ -84,6 +84,8 @@ HAND_COUNTS = {
     "smoke_two_conv": {"conv1": 3, "pool1": 4, "conv2": 8, "pool2": 10},
     "single_four": {"conv": 28}, "single_four_clean": {"conv": 28}, "single_four_unit": {"conv": 28},
     "single_four_5x5": {"conv": 5},
+    # notebook: 5x5 convs with padding 2: conv1 5; pool1 adds 1 -> 6, jump 2; conv2 adds (5-1)*2 -> 14; pool2 adds 2
+    "notebook_two_conv": {"conv1": 5, "pool1": 6, "conv2": 14, "pool2": 16},
 }
 
 
