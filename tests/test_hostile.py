@@ -209,10 +209,11 @@ class Case:
 def _listing(w: W, r: Result) -> None:
     """One hostile run folder never breaks `filterlab runs`: every run is listed, the good one with its metrics."""
     assert r.err == ""
-    rows = {line.split()[0]: line for line in r.out.splitlines()[1:]
+    rows = {"/" + line.split()[0]: line for line in r.out.splitlines()[1:]
             if line.strip() and not line[0].isspace() and not line.startswith("result of")}
     assert len(rows) == 7, r.out
-    good = next(v for k, v in rows.items() if "/ok/" in k)
+    good = next((v for k, v in rows.items() if "/ok/" in k), None)
+    assert good is not None, r.out
     assert re.search(r"completed\s+0\.\d+", good), good
     assert "stale" in next(v for k, v in rows.items() if "/lock-foreign/" in k)
     for name in ("meta-list", "meta-bad", "meta-deep"):
