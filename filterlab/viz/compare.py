@@ -30,6 +30,7 @@ from ..core.errors import InputError
 from ..core.rundir import CONFIG_FILE, atomic_write_text, is_run_dir
 from ..experiments.base import Curve, Metric
 from ..runs import describe_run
+from .filters import label_rows
 from .style import (
     LABEL,
     MAX_STYLES,
@@ -173,14 +174,7 @@ def filters_page(filters: list[np.ndarray], labels: list[str], cmap: str, vlim: 
     ax = layout.axes(0.15 + label_w, 0.55, mos_w, mos_h)
     im = ax.imshow(tiles, cmap=cmap_of(cmap), vmin=-vlim, vmax=vlim, interpolation="nearest")
     gy = (tiles.shape[0] - len(filters) * k) / max(len(filters) - 1, 1)
-    ax.set_xticks([j * (k + gap) + (k - 1) / 2 for j in range(n)], [str(j + 1) for j in range(n)], fontsize=TICK)
-    ax.set_yticks([i * (k + gy) + (k - 1) / 2 for i in range(len(filters))], wrapped, fontsize=SMALL)
-    ax.tick_params(length=0)
-    ax.xaxis.set_ticks_position("top")
-    ax.set_xlabel("filter", fontsize=LABEL)
-    ax.xaxis.set_label_position("top")
-    for spine in ax.spines.values():
-        spine.set_visible(False)
+    label_rows(ax, n, k, gap, [i * (k + gy) + (k - 1) / 2 for i in range(len(filters))], wrapped, SMALL)
     colorbar(layout, im, 0.15 + label_w + mos_w + 0.25, 0.55, max(mos_h, 1.4), "weight")
     return layout.fig
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -77,15 +78,8 @@ def strips_figure(states: Sequence[tuple[str, np.ndarray]], ref: Reference | Non
     ax = layout.axes(left, top + (body_h - mos_h) / 2, mos_w, mos_h)
     im = ax.imshow(tiles, cmap=cmap_of(cmap), vmin=-vlim if bar_label else 0, vmax=vlim if bar_label else 1,
                    interpolation="nearest")
-    ax.set_xticks([j * (k + gap) + (k - 1) / 2 for j in range(n)], [str(j + 1) for j in range(n)], fontsize=TICK)
-    ax.set_yticks([i * (k + gap) + (k - 1) / 2 for i in range(len(states))], [lbl for lbl, _ in states],
-                  fontsize=LABEL)
-    ax.tick_params(length=0)
-    ax.xaxis.set_ticks_position("top")
-    ax.set_xlabel("filter", fontsize=LABEL)
-    ax.xaxis.set_label_position("top")
-    for spine in ax.spines.values():
-        spine.set_visible(False)
+    label_rows(ax, n, k, gap, [i * (k + gap) + (k - 1) / 2 for i in range(len(states))],
+               [lbl for lbl, _ in states], LABEL)
     if bar_label is not None:
         length = max(mos_h, COLORBAR_MIN_IN)
         colorbar(layout, im, left + mos_w + 0.25, top + (body_h - length) / 2, length, bar_label)
@@ -133,3 +127,15 @@ def filters_figure(states: Sequence[tuple[str, np.ndarray]], ref: Reference | No
         return strips_figure(states, ref, cmap, vlim, bar_label)
     return grids_figure(states, ref, cmap, vlim, bar_label)
 
+
+def label_rows(ax: Any, n: int, k: int, gap: float, row_y: Sequence[float], row_labels: Sequence[str],
+               row_font: float) -> None:
+    """A strip mosaic's axes: filters numbered from 1 along the top, one label per row, no ticks or frame."""
+    ax.set_xticks([j * (k + gap) + (k - 1) / 2 for j in range(n)], [str(j + 1) for j in range(n)], fontsize=TICK)
+    ax.set_yticks(list(row_y), list(row_labels), fontsize=row_font)
+    ax.tick_params(length=0)
+    ax.xaxis.set_ticks_position("top")
+    ax.set_xlabel("filter", fontsize=LABEL)
+    ax.xaxis.set_label_position("top")
+    for spine in ax.spines.values():
+        spine.set_visible(False)
