@@ -24,6 +24,7 @@ $FL visualize "$SI" --insight --out "$T/si" >/dev/null && cp "$T/si/class_output
 
 # Figures of runs: single image, classifier, comparison
 fl() { $FL "$@"; }
+HERE=.readme
 DATASETS="$D"
 TMP="$T"
 # The article's experiment as published: filters and similarity; the evolution of its first 1000 steps (12 snapshots,

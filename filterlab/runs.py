@@ -149,7 +149,9 @@ def _changes(rec: dict[str, Any]) -> str:
     ch = rec.get("preset_info") or {}
     preset = Path(ch["preset"]).name if ch.get("preset") else None
     if ch.get("own") is None:  # no preset to measure against: the changes from the code defaults
-        vs = _pairs({k: v for k, v in (rec.get("changes") or {}).items() if k not in IGNORED_CHANGES})
+        if rec.get("changes") is None:
+            return "changes unknown (its config.yaml cannot be read)"
+        vs = _pairs({k: v for k, v in rec["changes"].items() if k not in IGNORED_CHANGES})
         why = f"preset {preset} is gone or invalid" if preset else "preset not known"
         return f"vs defaults ({why}): {vs}"
     return f"vs preset: {_pairs(ch['own'])} | {preset} vs defaults: {_pairs(ch['preset_changes'])}"
@@ -163,7 +165,8 @@ def _row(rec: dict[str, Any], root: Path, wide: bool) -> list[str]:
     status = rec["status"] or "?"
     if wide:
         result = " ".join(f"{k}={v}" for k, v in values.items())
-        return [rec["run"], rec.get("kind") or "?", status, (rec.get("start_time") or "")[:19], result, _changes(rec)]
+        changes = f"error: {rec['error']}" if rec["status"] == "unreadable" else _changes(rec)
+        return [rec["run"], rec.get("kind") or "?", status, (rec.get("start_time") or "")[:19], result, changes]
     return [_short_run(rec["run"], root), status, " ".join(values.values())]
 
 
@@ -184,8 +187,12 @@ def table_lines(records: list[dict[str, Any]], root: Path, wide: bool = False, w
     for rec, row in zip(records, rows):
         lines.append("  ".join(_cut(c, w).ljust(w) for c, w in zip(row, widths)).rstrip())
         if not wide:
-            lines += textwrap.wrap(_changes(rec), width, initial_indent="    ", subsequent_indent="      ",
-                                   break_on_hyphens=False)
+            notes = [] if rec["status"] == "unreadable" else [_changes(rec)]
+            if rec.get("error"):  # why it failed or cannot be read, as meta.json or the reader says
+                notes.append(f"error: {rec['error']}")
+            for note in notes:
+                lines += textwrap.wrap(note, width, initial_indent="    ", subsequent_indent="      ",
+                                       break_on_hyphens=False)
     if not wide:
         for kind in sorted({r["kind"] for r in records if r.get("kind") in experiments.kinds()}):
             labels = ", ".join(m.label for m in experiments.card(kind).metrics)

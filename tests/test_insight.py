@@ -19,7 +19,15 @@ from filterlab.insight.entry import change_figures, insight_figures, saliency_fi
 from filterlab.insight.featvis import feature_visualisation
 from filterlab.insight.patches import top_patches
 from filterlab.insight.probe import InputScale, conv_probes
-from filterlab.insight.saliency import explain, ink_mask, mass_on, training_ranges, unlike_training
+from filterlab.insight.saliency import (
+    caption_saliency,
+    explain,
+    ink_cells,
+    ink_mask,
+    mass_on,
+    training_ranges,
+    unlike_training,
+)
 
 UNIT = InputScale()  # ToTensor: pixels in [0, 1], as the notebook preset
 MNIST_STD = InputScale((0.1307,), (0.3081,))
@@ -203,6 +211,16 @@ def test_saliency_of_the_first_seven(trained_notebook, mnist):
     assert mass_on(ink, s.hirescam) > 1.3 * ink.mean()
     # gradient x input (measured from black) puts most of its positive mass on the ink
     assert mass_on(ink, np.clip(s.grad_input, 0, None)) > 0.5
+    # Grad-CAM (after its ReLU) misses the digit on this flatten + linear head, because before the ReLU its signed map
+    # is negative on the digit: the positions holding ink sum below zero and carry far more than their share of its
+    # absolute mass; the caption says so with these numbers
+    assert mass_on(ink, s.gradcam) < 0.1
+    signed = s.layer_maps["gradcam"]
+    cells = ink_cells(s.image, signed.shape)
+    assert signed.shape == (14, 14) and 0.1 < cells.mean() < 0.2
+    assert signed[cells].sum() < 0 and np.abs(signed[cells]).sum() / np.abs(signed).sum() > 2 * cells.mean()
+    caption, _ = caption_saliency(s)
+    assert f"over the {int(cells.sum())} positions that hold ink" in caption and "negative on the digit" in caption
 
 
 @pytest.mark.slow

@@ -76,3 +76,18 @@ def test_json_keeps_its_shape(runner, out):
     assert len(records) == 5 and all(set(rec) == JSON_KEYS for rec in records)
     changed = next(rec for rec in records if (rec["changes"] or {}).get("train.lr") == 0.05)
     assert changed["changes"]["data.scale"] == "unit"  # "changes" is still measured against the code defaults
+
+
+def test_a_run_that_cannot_be_read_says_why(runner, out, tmp_path):
+    """An unreadable meta.json is listed with the reader's reason; a failed run keeps its error under its row."""
+    root = tmp_path / "runs"
+    broken, failed = (shutil.copytree(next(out.glob("single_four_clean/*")), root / "x" / n) for n in ("broken", "failed"))
+    (broken / "meta.json").write_text('{"kind": "single_image", "status": ')
+    meta = json.loads((failed / "meta.json").read_text())
+    (failed / "meta.json").write_text(json.dumps({**meta, "status": "diverged", "error": "loss is nan at step 7"}))
+    text = "\n".join(lines_of(runner, str(root)))
+    row = text[text.index("x/broken"):text.index("x/failed")].replace("\n      ", " ")
+    assert "unreadable" in row and "meta.json: not readable JSON" in row and "vs defaults" not in row
+    assert "    error: loss is nan at step 7" in text[text.index("x/failed"):]
+    wide = "\n".join(lines_of(runner, str(root), "--wide"))
+    assert "error: " + str(broken / "meta.json") in wide

@@ -192,13 +192,15 @@ def _ink_outline(ax: Any, image: np.ndarray) -> None:
 
 
 def draw_saliency(s: Saliency, cmap: str = "RdBu_r") -> Any:
-    fig = new_figure(13.0, 3.1)
-    axes = [fig.add_axes((0.01 + 0.2 * i, 0.1, 0.17, 0.75)) for i in range(5)]
+    """Input, class probabilities, Grad-CAM's signed map before its ReLU, Grad-CAM, HiResCAM, gradient x input."""
+    fig = new_figure(15.2, 3.1)
+    step, width = 1 / 6, 0.145
+    axes = [fig.add_axes((0.008 + step * i, 0.1, width, 0.75)) for i in range(6)]
     grey = s.image if s.image.ndim == 2 else s.image.mean(axis=-1)
     axes[0].imshow(s.image, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     axes[0].set_title("input", fontsize=9)
     bars = axes[1]
-    bars.set_position((0.235, 0.16, 0.13, 0.69))
+    bars.set_position((step + 0.03, 0.16, 0.11, 0.69))
     colours = [OKABE_ITO[1] if i == s.predicted else "0.6" for i in range(len(s.probs))]
     bars.barh(range(len(s.probs)), 100 * s.probs, color=colours)
     bars.set_yticks(range(len(s.probs)), s.classes, fontsize=8)
@@ -206,18 +208,27 @@ def draw_saliency(s: Saliency, cmap: str = "RdBu_r") -> Any:
     bars.set_xlim(0, 100)
     bars.set_xlabel("probability (%)", fontsize=8)
     bars.set_title(f"predicted {s.classes[s.predicted]} ({100 * s.probs[s.predicted]:.1f}%)", fontsize=9)
-    for ax, key, title in ((axes[2], "gradcam", "Grad-CAM"), (axes[3], "hirescam", "HiResCAM")):
+    h, w = grey.shape
+    signed = s.layer_maps["gradcam"]
+    lim = float(np.abs(signed).max()) or 1.0
+    # one square per position of the layer, laid over the input's pixel grid so the ink outline lines up
+    axes[2].imshow(signed, cmap=cmap, vmin=-lim, vmax=lim, interpolation="nearest",
+                   extent=(-0.5, w - 0.5, h - 0.5, -0.5))
+    _ink_outline(axes[2], grey)
+    axes[2].set_title(f"Grad-CAM before ReLU, signed\n{s.layer}, class {s.classes[s.target]}", fontsize=9)
+    for ax, key, title in ((axes[3], "gradcam", "Grad-CAM"), (axes[4], "hirescam", "HiResCAM")):
         m = getattr(s, key)
         ax.imshow(m, cmap="cividis", vmin=0, vmax=float(m.max()) or 1.0, interpolation="bilinear")
         _ink_outline(ax, grey)
-        ax.set_title(f"{title}, {s.layer}, class {s.classes[s.target]}", fontsize=9)
+        ax.set_title(f"{title}\n{s.layer}, class {s.classes[s.target]}", fontsize=9)
     lim = float(np.abs(s.grad_input).max()) or 1.0
-    axes[4].imshow(s.grad_input, cmap=cmap, vmin=-lim, vmax=lim, interpolation="nearest")
-    _ink_outline(axes[4], grey)
-    axes[4].set_title(f"gradient x input, class {s.classes[s.target]}", fontsize=9)
+    axes[5].imshow(s.grad_input, cmap=cmap, vmin=-lim, vmax=lim, interpolation="nearest")
+    _ink_outline(axes[5], grey)
+    axes[5].set_title(f"gradient x input\nclass {s.classes[s.target]}", fontsize=9)
     for ax in (axes[0], *axes[2:]):
         _bare(ax)
-    fig.text(0.99, 0.02, "dashed outline: the ink (pixels above half brightness)", ha="right", fontsize=7)
+    fig.text(0.99, 0.02, f"dashed outline: the ink (pixels above half brightness); red-blue maps: {cmap}, centred at "
+             "zero, red pushes towards the class", ha="right", fontsize=7)
     return fig
 
 

@@ -7,7 +7,9 @@ resembles the training data at all.
   over positions assumes the head treats every position alike (global average pooling). A head that flattens the
   maps into a linear layer, as the two-conv nets here do, weighs each position differently, and the average can
   have the opposite sign of the evidence where the ink is: measured on the notebook net, Grad-CAM for the first
-  test 7 puts none of its mass on the digit. So the figure also shows
+  test 7 puts none of its mass on the digit. The figure therefore also draws Grad-CAM's signed map before that
+  ReLU, at the layer's own resolution: there the digit shows up, with a negative sign, so a learner sees what the
+  ReLU threw away and why. It also shows
 - HiResCAM (Draelos & Carin 2020): ReLU(sum_c dlogit/dA_c * A_c), position by position, without the averaging.
   For a max-pool + linear head its signed sum is exactly the logit minus the head's bias (tested), so it shows
   where the class evidence really sits, including "no ink here" evidence on the background.
@@ -125,6 +127,12 @@ def ink_mask(image: np.ndarray) -> np.ndarray:
     return grey > INK_LEVEL
 
 
+def ink_cells(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The positions of a coarse (h, w) map whose patch of the image holds any ink (adaptive max pooling)."""
+    mask = torch.from_numpy(ink_mask(image).astype(np.float32))[None, None]
+    return F.adaptive_max_pool2d(mask, shape)[0, 0].numpy() > 0
+
+
 def mass_on(mask: np.ndarray, values: np.ndarray) -> float:
     """Share of a non-negative map's total on the masked pixels (NaN for an all-zero map)."""
     total = float(values.sum())
@@ -133,6 +141,23 @@ def mass_on(mask: np.ndarray, values: np.ndarray) -> float:
 
 def _share_text(name: str, share: float) -> str:
     return f"{name} {100 * share:.0f}%" if np.isfinite(share) else f"{name} none (its map is zero everywhere)"
+
+
+def signed_gradcam_text(s: Saliency) -> str:
+    """What Grad-CAM's signed map (before its ReLU) does on the ink, at the layer's own resolution, in one sentence."""
+    signed = s.layer_maps["gradcam"]
+    cells = ink_cells(s.image, signed.shape)
+    total = float(np.abs(signed).sum())
+    if not cells.any() or total == 0:
+        return ""
+    on_ink = float(signed[cells].sum())
+    share = float(np.abs(signed[cells]).sum()) / total
+    sign = "negative" if on_ink < 0 else "positive"
+    why = (f" Averaged over positions, the gradient makes the channels that fire on these strokes count, on balance, "
+           f"against class {s.classes[s.target]}; Grad-CAM's ReLU drops every negative position." if on_ink < 0 else "")
+    return (f" Before its ReLU, Grad-CAM's signed map (RdBu_r, one square per {s.layer} position) sums to "
+            f"{on_ink:+.3g} over the {int(cells.sum())} positions that hold ink ({100 * cells.mean():.0f}% of the "
+            f"map), {sign} on the digit, and these positions carry {100 * share:.0f}% of its absolute mass.{why}")
 
 
 def caption_saliency(s: Saliency) -> tuple[str, str]:
@@ -149,9 +174,10 @@ def caption_saliency(s: Saliency) -> tuple[str, str]:
                f"value per {s.layer} position, upsampled) and gradient x input measured from a black image (RdBu_r "
                f"centred at zero, red pushes towards the class). The ink (pixels above half brightness) covers "
                f"{100 * ink.mean():.0f}% of the image; its share of each map's mass: {', '.join(shares)}."
-               f"{explained}{warn}")
+               f"{signed_gradcam_text(s)}{explained}{warn}")
+    warned = " The caption warns that the image is unlike the training data." if s.unlike else ""
     alt = (f"A grayscale input image, a bar chart of {len(s.probs)} class probabilities with {pred} highest at "
-           f"{100 * p:.0f}%, two coarse heat maps of where the last conv layer finds evidence, and a red-blue pixel "
-           "map of each pixel's contribution." + (" The caption warns that the image is unlike the training data."
-                                                  if s.unlike else ""))
+           f"{100 * p:.0f}%, a coarse red-blue map of Grad-CAM's signed values before its ReLU, two coarse heat maps "
+           f"of where the last conv layer finds evidence, and a red-blue pixel map of each pixel's contribution."
+           f"{warned}")
     return caption, alt
