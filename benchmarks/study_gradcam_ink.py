@@ -25,7 +25,7 @@ from filterlab import experiments
 from filterlab.data.datasets import load_split
 from filterlab.experiments.classifier.model import ConvNet
 from filterlab.insight.probe import InputScale, conv_probes
-from filterlab.insight.saliency import explain, ink_cells, ink_mask, mass_on
+from filterlab.insight.saliency import explain, ink_cells, ink_mask, mass_on, signed_on_ink
 
 DATA = os.environ.get("FILTERLAB_DATASETS", str(REPO.parent / "shared" / "datasets")) + "/mnist"
 HELD_OUT = 1000  # test digits 0..999 are never trained on
@@ -53,13 +53,10 @@ def measure(net: ConvNet, test_images: np.ndarray, test_labels: np.ndarray) -> l
         x = torch.from_numpy(np.array(test_images[:HELD_OUT])).float().div_(255).unsqueeze(1)
         acc = float((net(x).argmax(1).numpy() == test_labels[:HELD_OUT]).mean())
     s = explain(net, conv_probes(net, (1, 28, 28))[-1], InputScale(), test_images[0], target=int(test_labels[0]))
-    ink = ink_mask(s.image)
-    signed = s.layer_maps["gradcam"]
-    cells = ink_cells(s.image, signed.shape)
+    ink, signed = ink_mask(s.image), signed_on_ink(s)
     pct = lambda v: f"{100 * v:.0f}%" if np.isfinite(v) else "zero map"  # noqa: E731
-    return [f"{100 * acc:.1f}%", pct(mass_on(ink, s.gradcam)), f"{signed[cells].sum():+.3g}",
-            pct(np.abs(signed[cells]).sum() / np.abs(signed).sum()), pct(mass_on(ink, s.hirescam)),
-            pct(mass_on(ink, np.clip(s.grad_input, 0, None)))]
+    return [f"{100 * acc:.1f}%", pct(mass_on(ink, s.gradcam)), f"{signed.total:+.3g}", pct(signed.share),
+            pct(mass_on(ink, s.hirescam)), pct(mass_on(ink, np.clip(s.grad_input, 0, None)))]
 
 
 def main() -> None:
@@ -84,8 +81,8 @@ def main() -> None:
     body = (f"Test digit 0 (a 7): its ink is {100 * ink.mean():.0f}% of the pixels and covers "
             f"{int(ink_cells(test.images[0] / 255.0, (14, 14)).sum())} of the 196 conv2 positions. Shares are of each "
             "map's mass on the ink pixels; 'signed' is Grad-CAM before its ReLU, summed over the conv2 positions "
-            "that hold ink, and those positions' share of its absolute mass; 'zero map': Grad-CAM is zero everywhere "
-            "(its signed map is negative at every position).\n\n"
+            "that hold ink, and those positions' share of its absolute mass; 'zero map': the map is zero everywhere "
+            "(for Grad-CAM: its signed map is negative at every position).\n\n"
             + table(["training", "seed", "accuracy (test 0-999)", "Grad-CAM on ink", "signed sum on ink",
                      "signed abs. mass on ink", "HiResCAM on ink", "gradient x input on ink"], rows))
     report("gradcam_ink", "Grad-CAM, HiResCAM and gradient x input on the first test 7, notebook net", body,

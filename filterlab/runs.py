@@ -145,6 +145,15 @@ def _short_run(run: str, root: Path) -> str:
         return str(p)
 
 
+ERROR_CHARS = 300  # an error in the table is cut here; --json keeps it whole
+
+
+def _error_text(error: Any) -> str:
+    """A run's error on one line: whitespace collapsed, control characters shown as '?', cut to ERROR_CHARS."""
+    text = "".join(c if c.isprintable() else "?" for c in " ".join(str(error).split()))
+    return _cut(text, ERROR_CHARS)
+
+
 def _changes(rec: dict[str, Any]) -> str:
     ch = rec.get("preset_info") or {}
     preset = Path(ch["preset"]).name if ch.get("preset") else None
@@ -165,8 +174,10 @@ def _row(rec: dict[str, Any], root: Path, wide: bool) -> list[str]:
     status = rec["status"] or "?"
     if wide:
         result = " ".join(f"{k}={v}" for k, v in values.items())
-        changes = f"error: {rec['error']}" if rec["status"] == "unreadable" else _changes(rec)
-        return [rec["run"], rec.get("kind") or "?", status, (rec.get("start_time") or "")[:19], result, changes]
+        notes = [] if status == "unreadable" else [_changes(rec)]
+        notes += [f"error: {_error_text(rec['error'])}"] if rec.get("error") else []
+        return [rec["run"], rec.get("kind") or "?", status, (rec.get("start_time") or "")[:19], result,
+                " | ".join(notes)]
     return [_short_run(rec["run"], root), status, " ".join(values.values())]
 
 
@@ -189,7 +200,7 @@ def table_lines(records: list[dict[str, Any]], root: Path, wide: bool = False, w
         if not wide:
             notes = [] if rec["status"] == "unreadable" else [_changes(rec)]
             if rec.get("error"):  # why it failed or cannot be read, as meta.json or the reader says
-                notes.append(f"error: {rec['error']}")
+                notes.append(f"error: {_error_text(rec['error'])}")
             for note in notes:
                 lines += textwrap.wrap(note, width, initial_indent="    ", subsequent_indent="      ",
                                        break_on_hyphens=False)

@@ -79,15 +79,24 @@ def test_json_keeps_its_shape(runner, out):
 
 
 def test_a_run_that_cannot_be_read_says_why(runner, out, tmp_path):
-    """An unreadable meta.json is listed with the reader's reason; a failed run keeps its error under its row."""
+    """An unreadable meta.json is listed with the reader's reason; a failed run keeps its error under its row, on one
+    cut line however long or hostile the error; --wide shows both."""
     root = tmp_path / "runs"
-    broken, failed = (shutil.copytree(next(out.glob("single_four_clean/*")), root / "x" / n) for n in ("broken", "failed"))
+    source = next(out.glob("single_four_clean/*"))
+    broken, failed, flooded = (shutil.copytree(source, root / "x" / n) for n in ("broken", "failed", "flooded"))
     (broken / "meta.json").write_text('{"kind": "single_image", "status": ')
     meta = json.loads((failed / "meta.json").read_text())
     (failed / "meta.json").write_text(json.dumps({**meta, "status": "diverged", "error": "loss is nan at step 7"}))
-    text = "\n".join(lines_of(runner, str(root)))
+    flood = "\x1b[31mTraceback\n" + "  File 'x.py', line 1\n" * 2000
+    (flooded / "meta.json").write_text(json.dumps({**meta, "status": "failed", "error": flood}))
+    lines = lines_of(runner, str(root))
+    text = "\n".join(lines)
+    assert max(map(len, lines)) <= 100 and "\x1b" not in text
     row = text[text.index("x/broken"):text.index("x/failed")].replace("\n      ", " ")
     assert "unreadable" in row and "meta.json: not readable JSON" in row and "vs defaults" not in row
-    assert "    error: loss is nan at step 7" in text[text.index("x/failed"):]
+    assert "    error: loss is nan at step 7" in text[text.index("x/failed"):text.index("x/flooded")]
+    flooded_rows = text[text.index("x/flooded"):text.index("result of")]
+    assert "error: ?[31mTraceback File 'x.py', line 1" in flooded_rows.replace("\n      ", " ")
+    assert flooded_rows.count("\n") <= 8  # the row, its changes and an error cut to 300 characters, not 2,000 lines
     wide = "\n".join(lines_of(runner, str(root), "--wide"))
-    assert "error: " + str(broken / "meta.json") in wide
+    assert "error: " + str(broken / "meta.json") in wide and "| error: loss is nan at step 7" in wide

@@ -101,6 +101,7 @@ class FigureOptions:
     image: str | None = None  # another input for the figures that show one image
     layer: str | None = None  # restrict per-layer figures to this layer
     insight: bool = False  # also the costlier figures of what each filter detects
+    cmap: str | None = None  # the diverging map for signed values instead of the run's output.cmap
 
 
 class Experiment(Protocol):

@@ -93,4 +93,4 @@ def saliency_figure(model: nn.Module, scale: InputScale, pixels: np.ndarray, out
     last = conv_probes(model, shape)[-1]
     ranges = training_ranges(train_images) if train_images is not None else None
     s = explain(model, last, scale, pixels, target, classes, ranges)
-    return save(draw.draw_saliency(s, cmap), Path(out_dir), name, *caption_saliency(s), dpi), s
+    return save(draw.draw_saliency(s, cmap), Path(out_dir), name, *caption_saliency(s, cmap), dpi), s

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from filterlab.core.config import cmap_ends
 from filterlab.insight.change import Change
 from filterlab.insight.featvis import FeatureVis
 from filterlab.insight.patches import TopPatches
@@ -227,8 +228,9 @@ def draw_saliency(s: Saliency, cmap: str = "RdBu_r") -> Any:
     axes[5].set_title(f"gradient x input\nclass {s.classes[s.target]}", fontsize=9)
     for ax in (axes[0], *axes[2:]):
         _bare(ax)
-    fig.text(0.99, 0.02, f"dashed outline: the ink (pixels above half brightness); red-blue maps: {cmap}, centred at "
-             "zero, red pushes towards the class", ha="right", fontsize=7)
+    low, high = cmap_ends(cmap)
+    fig.text(0.99, 0.02, f"dashed outline: the ink (pixels above half brightness); signed maps: {cmap}, centred at "
+             f"zero, {high} pushes towards the class, {low} against it", ha="right", fontsize=7)
     return fig
 
 

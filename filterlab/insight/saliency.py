@@ -15,7 +15,8 @@ resembles the training data at all.
   where the class evidence really sits, including "no ink here" evidence on the background.
 - Gradient x input: d logit / d x times (x - x_black), where x_black is the model's input for an all-black image.
   Measuring from black rather than from 0 matters once inputs are standardised: there the background is not 0, and
-  plain gradient x input would light up the empty background. Pixel-sharp, signed (red pushes towards the class).
+  plain gradient x input would light up the empty background. Pixel-sharp, signed (the high end of the
+  diverging map pushes towards the class).
 - Image statistics: the mean grey value and the ink area (share of pixels above half brightness) against the
   training split's 0.5th-99.5th percentiles; an image outside either range is flagged, since the prediction of a
   net on inputs unlike its training data means little.
@@ -31,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from filterlab.core.config import cmap_ends
 from filterlab.insight.probe import InputScale, Probe, forward_with
 
 INK_LEVEL = 0.5  # a pixel is ink above half brightness (MNIST digits are light on dark)
@@ -143,25 +145,44 @@ def _share_text(name: str, share: float) -> str:
     return f"{name} {100 * share:.0f}%" if np.isfinite(share) else f"{name} none (its map is zero everywhere)"
 
 
-def signed_gradcam_text(s: Saliency) -> str:
-    """What Grad-CAM's signed map (before its ReLU) does on the ink, at the layer's own resolution, in one sentence."""
+@dataclass(frozen=True)
+class SignedOnInk:
+    """Grad-CAM's signed map (before its ReLU) on the ink, at the layer's own resolution."""
+
+    cells: np.ndarray  # (h, w) bool: the positions whose patch of the image holds any ink
+    total: float  # the signed map summed over those positions
+    share: float  # their share of the map's absolute mass (NaN for an all-zero map)
+
+
+def signed_on_ink(s: Saliency) -> SignedOnInk:
     signed = s.layer_maps["gradcam"]
     cells = ink_cells(s.image, signed.shape)
-    total = float(np.abs(signed).sum())
-    if not cells.any() or total == 0:
+    return SignedOnInk(cells, float(signed[cells].sum()), mass_on(cells, np.abs(signed)))
+
+
+def _positions(n: int) -> str:
+    return f"{n} position" + ("" if n == 1 else "s")
+
+
+def signed_gradcam_text(s: Saliency, cmap: str = "RdBu_r") -> str:
+    """What Grad-CAM's signed map (before its ReLU) does on the ink, at the layer's own resolution, in one sentence."""
+    m = signed_on_ink(s)
+    if not m.cells.any() or not np.isfinite(m.share):
         return ""
-    on_ink = float(signed[cells].sum())
-    share = float(np.abs(signed[cells]).sum()) / total
-    sign = "negative" if on_ink < 0 else "positive"
+    n = int(m.cells.sum())
+    sign = "negative" if m.total < 0 else ("positive" if m.total > 0 else "zero")
     why = (f" Averaged over positions, the gradient makes the channels that fire on these strokes count, on balance, "
-           f"against class {s.classes[s.target]}; Grad-CAM's ReLU drops every negative position." if on_ink < 0 else "")
-    return (f" Before its ReLU, Grad-CAM's signed map (RdBu_r, one square per {s.layer} position) sums to "
-            f"{on_ink:+.3g} over the {int(cells.sum())} positions that hold ink ({100 * cells.mean():.0f}% of the "
-            f"map), {sign} on the digit, and these positions carry {100 * share:.0f}% of its absolute mass.{why}")
+           f"against class {s.classes[s.target]}; Grad-CAM's ReLU drops every negative position." if m.total < 0
+           else "")
+    return (f" Before its ReLU, Grad-CAM's signed map ({cmap}, one square per {s.layer} position) sums to "
+            f"{m.total:+.3g} over the {_positions(n)} that hold ink ({100 * m.cells.mean():.0f}% of the map), "
+            f"{sign} on the digit, and {'these carry' if n > 1 else 'it carries'} {100 * m.share:.0f}% of its "
+            f"absolute mass.{why}")
 
 
-def caption_saliency(s: Saliency) -> tuple[str, str]:
+def caption_saliency(s: Saliency, cmap: str = "RdBu_r") -> tuple[str, str]:
     ink = ink_mask(s.image)
+    low, high = cmap_ends(cmap)
     shares = [_share_text("Grad-CAM", mass_on(ink, s.gradcam)), _share_text("HiResCAM", mass_on(ink, s.hirescam)),
               _share_text("positive gradient x input", mass_on(ink, np.clip(s.grad_input, 0, None)))]
     top2 = np.argsort(s.probs)[::-1][:2]
@@ -171,13 +192,13 @@ def caption_saliency(s: Saliency) -> tuple[str, str]:
     warn = (" Caution: this image looks unlike the training data: " + "; ".join(s.unlike) + ".") if s.unlike else ""
     caption = (f"Predicted {pred} with probability {100 * p:.1f}%{runner} (bar chart). Where the evidence for class "
                f"{s.classes[s.target]} sits: Grad-CAM and HiResCAM on {s.layer} (cividis, brighter = more; one "
-               f"value per {s.layer} position, upsampled) and gradient x input measured from a black image (RdBu_r "
-               f"centred at zero, red pushes towards the class). The ink (pixels above half brightness) covers "
-               f"{100 * ink.mean():.0f}% of the image; its share of each map's mass: {', '.join(shares)}."
-               f"{signed_gradcam_text(s)}{explained}{warn}")
+               f"value per {s.layer} position, upsampled) and gradient x input measured from a black image ({cmap} "
+               f"centred at zero, {high} pushes towards the class, {low} against it). The ink (pixels above half "
+               f"brightness) covers {100 * ink.mean():.0f}% of the image; its share of each map's mass: "
+               f"{', '.join(shares)}.{signed_gradcam_text(s, cmap)}{explained}{warn}")
     warned = " The caption warns that the image is unlike the training data." if s.unlike else ""
     alt = (f"A grayscale input image, a bar chart of {len(s.probs)} class probabilities with {pred} highest at "
-           f"{100 * p:.0f}%, a coarse red-blue map of Grad-CAM's signed values before its ReLU, two coarse heat maps "
-           f"of where the last conv layer finds evidence, and a red-blue pixel map of each pixel's contribution."
-           f"{warned}")
+           f"{100 * p:.0f}%, a coarse {high}-{low} map of Grad-CAM's signed values before its ReLU, two coarse heat "
+           f"maps of where the last conv layer finds evidence, and a {high}-{low} pixel map of each pixel's "
+           f"contribution.{warned}")
     return caption, alt

@@ -37,7 +37,7 @@ def visualize(run_dir: str | Path, image: str | None = None, layer: str | None =
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out {out_dir}: a file is in the way; give a folder")
     exp = experiments.get(cfg.kind)
-    options = FigureOptions(image=image, layer=layer, insight=insight)
+    options = FigureOptions(image=image, layer=layer, insight=insight, cmap=cmap)
     data = exp.figure_data(run_dir, cfg, options)
     out_dir.mkdir(parents=True, exist_ok=True)
     infos = exp.draw(data, out_dir, cmap or cfg.output.cmap, cfg.output.dpi)

@@ -112,7 +112,8 @@ def insight(run_dir: Path, cfg: ClassifierConfig, options: FigureOptions, out_di
             train = None
             lines.append("note: the training split is not available, so the image is not compared with it")
         info, s = saliency_figure(model, scale, np.asarray(img.pixels), out_dir, classes=ckpt.inputs.get("classes"),
-                                  train_images=train, cmap=cfg.output.cmap, dpi=cfg.output.dpi)
+                                  train_images=train, cmap=options.cmap or cfg.output.cmap,
+                                  dpi=cfg.output.dpi)
         figures.append(info)
         known = f" (label {img.label})" if img.label is not None else ""
         lines.append(f"{img.description}{known}: predicted {s.classes[s.predicted]} with probability "
