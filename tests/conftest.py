@@ -65,6 +65,14 @@ def configs() -> Path:
     return REPO / "configs"
 
 
+def preset_layers(name: str):
+    """The layers and input shape of configs/NAME.yaml, as the registry gives them."""
+    from filterlab import experiments
+
+    cfg = experiments.load_config(REPO / "configs" / f"{name}.yaml")
+    return experiments.card(cfg.kind).layers(cfg)
+
+
 def load_checkpoint_dict(run_dir: Path) -> dict:
     """A run's checkpoint (any format) as one flat dict: config, model, step, kind, and the kind's own fields."""
     from filterlab.core.artifacts import Checkpoint

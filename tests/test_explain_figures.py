@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import REPO
+from conftest import preset_layers
 
-from filterlab import experiments
 from filterlab.cli import app
 from filterlab.core.geometry import receptive_fields
 from filterlab.explain.figures import draw_convolve
@@ -141,7 +140,7 @@ def test_gallery_shows_every_kernel_on_a_real_digit(tmp_path):
 
 
 def test_receptive_field_figure_outlines_the_closed_form_region(tmp_path):
-    layers, chw = _layers(experiments.load_config(REPO / "configs" / "mnist_two_conv.yaml"))
+    layers, chw = preset_layers("mnist_two_conv")
     x, desc = load_input("seven")
     info = receptive_figure(x, desc, layers, chw, "conv2", (0, 0), tmp_path, 60)
     r0, r1, c0, c1 = receptive_fields(layers)["conv2"].region(0, 0)
@@ -167,8 +166,3 @@ def test_bad_input_writes_nothing(runner, tmp_path, args, needle):
     r = runner.invoke(app, ["convolve", *args, "--out", str(out)])
     assert r.exit_code == 2 and needle in r.output, r.output
     assert not out.exists()
-
-
-def _layers(cfg):
-    """The config's layers and input shape, as the registry gives them."""
-    return experiments.card(cfg.kind).layers(cfg)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import REPO
+from conftest import REPO, preset_layers
 
 from filterlab import experiments
 from filterlab.cli import app
@@ -92,7 +92,7 @@ HAND_COUNTS = {
 @pytest.mark.parametrize("name", sorted(HAND_COUNTS))
 def test_receptive_field_sizes_equal_hand_counts_for_the_presets(name):
     assert {p.stem for p in (REPO / "configs").glob("*.yaml")} == set(HAND_COUNTS)  # every preset is counted
-    layers, _ = _layers(experiments.load_config(REPO / "configs" / f"{name}.yaml"))
+    layers, _ = preset_layers(name)
     fields = receptive_fields(layers)
     assert {k: fields[k].size for k in HAND_COUNTS[name]} == HAND_COUNTS[name]
 
@@ -120,8 +120,3 @@ def test_shapes_errors_write_nothing(runner, tmp_path, args, needle):
     r = runner.invoke(app, ["shapes", *args, "--out", str(out)])
     assert r.exit_code == 2 and needle in r.output, r.output
     assert not out.exists()
-
-
-def _layers(cfg):
-    """The config's layers and input shape, as the registry gives them."""
-    return experiments.card(cfg.kind).layers(cfg)

@@ -21,6 +21,17 @@ class ExplainError(InputError):
     """Bad input to the explainer; the message names the option and what is accepted."""
 
 
+def parse_at(at: str, shape: tuple[int, ...], grid: str) -> tuple[int, int]:
+    """``--at ROW,COL`` inside a grid of ``shape``; ``grid`` names it in the error ("the 4x4 feature map")."""
+    try:
+        row, col = (int(v) for v in at.split(","))
+    except ValueError:
+        raise ExplainError(f"--at {at!r}: expected ROW,COL such as 3,4") from None
+    if not (0 <= row < shape[0] and 0 <= col < shape[1]):
+        raise ExplainError(f"--at {at}: outside {grid} (rows and columns count from 0)")
+    return row, col
+
+
 def is_pad(r: int, c: int, shape: tuple[int, ...]) -> bool:
     """Whether input position x[r, c] lies in the zero padding (outside the input)."""
     return not (0 <= r < shape[0] and 0 <= c < shape[1])

@@ -8,7 +8,7 @@ For a chain of convolutions and pools with effective kernels k' = d(k - 1) + 1 a
 from __future__ import annotations
 
 from ..core.geometry import Field, Layer, layer_table, receptive_fields
-from .arithmetic import ExplainError
+from .arithmetic import ExplainError, parse_at
 
 
 def field_of(layers: list[Layer], chw: tuple[int, int, int], name: str) -> tuple[Field, tuple[int, int]]:
@@ -24,13 +24,7 @@ def parse_pixel(at: str | None, grid: tuple[int, int], name: str) -> tuple[int, 
     """ROW,COL inside the layer's output grid; by default its centre."""
     if at is None:
         return grid[0] // 2, grid[1] // 2
-    try:
-        i, j = (int(v) for v in at.split(","))
-    except ValueError:
-        raise ExplainError(f"--at {at!r}: expected ROW,COL such as 3,4") from None
-    if not (0 <= i < grid[0] and 0 <= j < grid[1]):
-        raise ExplainError(f"--at {at}: outside {name}'s {grid[0]}x{grid[1]} output (rows and columns count from 0)")
-    return i, j
+    return parse_at(at, grid, f"{name}'s {grid[0]}x{grid[1]} output")
 
 
 def closed_form(layers: list[Layer], name: str) -> list[str]:

@@ -11,7 +11,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.geometry import size_arithmetic
-from .arithmetic import ExplainError, Worked, convolve2d, correlate2d, pool2d, pool_window, pool_winner, worked_pixel
+from .arithmetic import (
+    ExplainError,
+    Worked,
+    convolve2d,
+    correlate2d,
+    parse_at,
+    pool2d,
+    pool_window,
+    pool_winner,
+    worked_pixel,
+)
 from .kernels import load_input, load_kernel
 
 
@@ -57,16 +67,6 @@ class ConvCase:
         return "convolution (kernel flipped)" if self.flip else "cross-correlation"
 
 
-def parse_at(at: str, shape: tuple[int, ...]) -> tuple[int, int]:
-    try:
-        row, col = (int(v) for v in at.split(","))
-    except ValueError:
-        raise ExplainError(f"--at {at!r}: expected ROW,COL such as 3,4") from None
-    if not (0 <= row < shape[0] and 0 <= col < shape[1]):
-        raise ExplainError(f"--at {at}: outside the {shape[0]}x{shape[1]} feature map (rows and columns count from 0)")
-    return row, col
-
-
 def parse_pool(pool: str) -> tuple[str, int]:
     kind, _, size = pool.partition(":")
     if kind not in ("max", "avg") or not size.isdigit() or int(size) < 1:
@@ -98,7 +98,7 @@ def build_case(image: str, kernel: str, *, stride: int = 1, padding: int = 0, di
     if at is None:  # the strongest response: a pixel where something happens
         row, col = (int(v) for v in np.unravel_index(np.abs(fmap).argmax(), fmap.shape))
     else:
-        row, col = parse_at(at, fmap.shape)
+        row, col = parse_at(at, fmap.shape, f"the {fmap.shape[0]}x{fmap.shape[1]} feature map")
     pooling = _pooling(fmap, pool, row, col) if pool is not None else None
     worked = worked_pixel(x, k, row, col, stride, padding, dilation, flip)
     return ConvCase(x, k, x_desc, k_desc, stride, padding, dilation, flip, fmap, worked, pooling)
