@@ -31,8 +31,11 @@ DATA = os.environ.get("FILTERLAB_DATASETS", str(REPO.parent / "shared" / "datase
 HELD_OUT = 1000  # test digits 0..999 are never trained on
 
 
+CFG = experiments.load_config(REPO / "configs" / "notebook_two_conv.yaml")
+
+
 def train(images: np.ndarray, labels: np.ndarray, seed: int, epochs: int) -> ConvNet:
-    cfg = experiments.load_config(REPO / "configs" / "notebook_two_conv.yaml")
+    cfg = CFG
     torch.manual_seed(seed)
     net = ConvNet(cfg.model)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.train.lr)
@@ -77,9 +80,10 @@ def main() -> None:
         for seed in range(args.seeds):
             rows.append([name, str(seed), *measure(train(images, labels, seed, epochs), test.images, test.labels)])
             print(" | ".join(rows[-1]), flush=True)
-    ink = ink_mask(test.images[0] / 255.0)
-    body = (f"Test digit 0 (a 7): its ink is {100 * ink.mean():.0f}% of the pixels and covers "
-            f"{int(ink_cells(test.images[0] / 255.0, (14, 14)).sum())} of the 196 conv2 positions. Shares are of each "
+    seven = test.images[0] / 255.0
+    h, w = conv_probes(ConvNet(CFG.model), (1, 28, 28))[-1].map_size  # the net's own geometry
+    body = (f"Test digit 0 (a 7): its ink is {100 * ink_mask(seven).mean():.0f}% of the pixels and covers "
+            f"{int(ink_cells(seven, (h, w)).sum())} of the {h * w} conv2 positions. Shares are of each "
             "map's mass on the ink pixels; 'signed' is Grad-CAM before its ReLU, summed over the conv2 positions "
             "that hold ink, and those positions' share of its absolute mass; 'zero map': the map is zero everywhere "
             "(for Grad-CAM: its signed map is negative at every position).\n\n"

@@ -166,6 +166,13 @@ def _changes(rec: dict[str, Any]) -> str:
     return f"vs preset: {_pairs(ch['own'])} | {preset} vs defaults: {_pairs(ch['preset_changes'])}"
 
 
+def _notes(rec: dict[str, Any]) -> list[str]:
+    """What the run changed (unless it cannot be read) and why it failed or cannot be read, as meta.json or the reader
+    says: the lines under a run's row, or its last column with --wide."""
+    notes = [] if rec["status"] == "unreadable" else [_changes(rec)]
+    return notes + ([f"error: {_error_text(rec['error'])}"] if rec.get("error") else [])
+
+
 def _row(rec: dict[str, Any], root: Path, wide: bool) -> list[str]:
     metrics = rec.get("metrics") or {}
     card = experiments.card(rec["kind"]) if rec.get("kind") in experiments.kinds() else None
@@ -174,10 +181,8 @@ def _row(rec: dict[str, Any], root: Path, wide: bool) -> list[str]:
     status = rec["status"] or "?"
     if wide:
         result = " ".join(f"{k}={v}" for k, v in values.items())
-        notes = [] if status == "unreadable" else [_changes(rec)]
-        notes += [f"error: {_error_text(rec['error'])}"] if rec.get("error") else []
         return [rec["run"], rec.get("kind") or "?", status, (rec.get("start_time") or "")[:19], result,
-                " | ".join(notes)]
+                " | ".join(_notes(rec))]
     return [_short_run(rec["run"], root), status, " ".join(values.values())]
 
 
@@ -198,10 +203,7 @@ def table_lines(records: list[dict[str, Any]], root: Path, wide: bool = False, w
     for rec, row in zip(records, rows):
         lines.append("  ".join(_cut(c, w).ljust(w) for c, w in zip(row, widths)).rstrip())
         if not wide:
-            notes = [] if rec["status"] == "unreadable" else [_changes(rec)]
-            if rec.get("error"):  # why it failed or cannot be read, as meta.json or the reader says
-                notes.append(f"error: {_error_text(rec['error'])}")
-            for note in notes:
+            for note in _notes(rec):
                 lines += textwrap.wrap(note, width, initial_indent="    ", subsequent_indent="      ",
                                        break_on_hyphens=False)
     if not wide:

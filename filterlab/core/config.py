@@ -49,14 +49,6 @@ MAX_THREADS = 1024  # OpenMP allocates per-thread state up front: 10**8 threads 
 OPTIMIZERS = ("sgd", "adam", "adamw", "adadelta")
 # ColorBrewer's diverging maps that stay distinguishable under the common colour-vision deficiencies.
 DIVERGING_CMAPS = ("RdBu_r", "RdBu", "PuOr_r", "PuOr", "BrBG_r", "BrBG", "RdYlBu_r", "RdYlBu")
-# The colour at the low and the high end of each, in words, for captions ("red pushes towards the class")
-_ENDS = {"RdBu": ("red", "blue"), "PuOr": ("orange", "purple"), "BrBG": ("brown", "teal"), "RdYlBu": ("red", "blue")}
-
-
-def cmap_ends(cmap: str) -> tuple[str, str]:
-    """(low, high): the colours of a diverging map's two ends in words, e.g. RdBu_r -> ("blue", "red")."""
-    low, high = _ENDS[cmap.removesuffix("_r")]
-    return (high, low) if cmap.endswith("_r") else (low, high)
 
 
 @dataclass(frozen=True)

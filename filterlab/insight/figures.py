@@ -13,12 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from filterlab.core.config import cmap_ends
 from filterlab.insight.change import Change
 from filterlab.insight.featvis import FeatureVis
 from filterlab.insight.patches import TopPatches
 from filterlab.insight.saliency import Saliency, ink_mask
-from filterlab.viz.style import OKABE_ITO, cmap_of, new_figure
+from filterlab.viz.style import OKABE_ITO, cmap_of, new_figure, signed_colours
 
 PAD_RGB = (0x56 / 255, 0xB4 / 255, 0xE9 / 255)  # outside the image
 GAP_RGB = (0.8, 0.8, 0.8)  # between blocks: light grey, so white ink at a tile's edge still shows its edge
@@ -228,7 +227,7 @@ def draw_saliency(s: Saliency, cmap: str = "RdBu_r") -> Any:
     axes[5].set_title(f"gradient x input\nclass {s.classes[s.target]}", fontsize=9)
     for ax in (axes[0], *axes[2:]):
         _bare(ax)
-    low, high = cmap_ends(cmap)
+    low, high = signed_colours(cmap)
     fig.text(0.99, 0.02, f"dashed outline: the ink (pixels above half brightness); signed maps: {cmap}, centred at "
              f"zero, {high} pushes towards the class, {low} against it", ha="right", fontsize=7)
     return fig

@@ -32,8 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from filterlab.core.config import cmap_ends
 from filterlab.insight.probe import InputScale, Probe, forward_with
+from filterlab.viz.style import signed_colours
 
 INK_LEVEL = 0.5  # a pixel is ink above half brightness (MNIST digits are light on dark)
 RANGE_PERCENTILES = (0.5, 99.5)
@@ -182,7 +182,7 @@ def signed_gradcam_text(s: Saliency, cmap: str = "RdBu_r") -> str:
 
 def caption_saliency(s: Saliency, cmap: str = "RdBu_r") -> tuple[str, str]:
     ink = ink_mask(s.image)
-    low, high = cmap_ends(cmap)
+    low, high = signed_colours(cmap)
     shares = [_share_text("Grad-CAM", mass_on(ink, s.gradcam)), _share_text("HiResCAM", mass_on(ink, s.hirescam)),
               _share_text("positive gradient x input", mass_on(ink, np.clip(s.grad_input, 0, None)))]
     top2 = np.argsort(s.probs)[::-1][:2]
