@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 from cluster_helpers import running_task, same_result, task_record
-from conftest import REPO
+from conftest import REPO, wait_for
 
 from filterlab import experiments, runs
 from filterlab.cli import app
+from filterlab.core.hold import HOLD_ENV, HOLD_FILE
 from filterlab.core.lifecycle import train_config
 
 FOUR = REPO / "configs" / "single_four.yaml"
@@ -90,11 +91,12 @@ def test_preempted_task_resumes_to_the_uninterrupted_result_and_a_killed_one_is_
     cmd = [sys.executable, "-m", "filterlab", "sweep", str(FOUR), "--grid", "train.steps=20000,10000000",
            "--set", "output.figures=false", "--set", "output.snapshot_every=100000", "--launcher", "slurm",
            "--out", str(tmp_path)]
+    # Each run waits at its 50th step for a signal (core/hold.py; sbatch passes the environment on to the job).
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
-                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                         env={**os.environ, "PYTHONUNBUFFERED": "1", HOLD_ENV: "50"})
     rec = running_task(tmp_path, 0)
     victim = running_task(tmp_path, 1)
-    time.sleep(2.0)  # training under way: this run is too short for its heartbeat (every 5 s) to tell
+    wait_for(lambda: (Path(rec["run_dir"]) / HOLD_FILE).is_file(), timeout=120)  # training under way, held
     # The preemption signal, to the job's step (where the run's process is), as Slurm sends it before a time limit.
     subprocess.run(["scancel", "--signal=USR2", rec["job_id"]], check=True, timeout=30)
     os.kill(victim["pid"], signal.SIGKILL)  # the other task dies as under the OOM killer

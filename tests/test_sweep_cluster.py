@@ -8,15 +8,15 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from cluster_helpers import running_task, same_result, task_record
-from conftest import DATASETS, REPO, need_dataset
+from conftest import DATASETS, REPO, need_dataset, wait_for
 
 from filterlab import experiments, runs
 from filterlab.cli import app
 from filterlab.core import rundir
+from filterlab.core.hold import HOLD_ENV, HOLD_FILE
 from filterlab.core.lifecycle import train_config
 
 FOUR = REPO / "configs" / "single_four.yaml"
@@ -28,8 +28,11 @@ def sweep_cmd(out: Path, *args: str) -> list[str]:
             "--out", str(out), *args]
 
 
-def start(cmd: list[str]) -> subprocess.Popen:
+def start(cmd: list[str], hold: bool = False) -> subprocess.Popen:
+    """The sweep command as a process; ``hold``: each run waits at its 50th step for a signal (core/hold.py)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if hold:
+        env[HOLD_ENV] = "50"
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
 
 
@@ -66,9 +69,9 @@ def test_sweep_completes_records_jobs_and_a_rerun_submits_nothing(runner, tmp_pa
 
 
 def test_checkpoint_signal_requeues_the_task_and_it_resumes_bit_identically(tmp_path):
-    p = start(sweep_cmd(tmp_path, "--grid", "train.steps=15000"))
+    p = start(sweep_cmd(tmp_path, "--grid", "train.steps=15000"), hold=True)
     rec = running_task(tmp_path, 0)
-    time.sleep(1.0)  # training under way: this run is too short for its heartbeat (every 5 s) to tell
+    wait_for(lambda: (Path(rec["run_dir"]) / HOLD_FILE).is_file())  # held at step 50: training is under way
     os.kill(rec["pid"], signal.SIGUSR2)  # what Slurm sends before the time limit, or scancel --signal=USR2
     out, err = p.communicate(timeout=300)
     assert p.returncode == 0, err

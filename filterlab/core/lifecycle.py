@@ -31,6 +31,7 @@ from ..viz.worker import FigureWorker
 from . import config as C
 from .artifacts import Checkpoint
 from .cores import CoreShare
+from .hold import Hold
 from .errors import EXIT_DIVERGED, EXIT_FAILED, EXIT_OK, ArtifactError, InputError
 from .locks import RunLock
 from .preflight import check_config, check_geometry
@@ -250,9 +251,13 @@ def _train_in(run: Run, lock: RunLock, exp: Experiment, cfg: Any, inputs: Any, d
                                                               threads_source=share.source,
                                                               threads_history=earlier + share.history))
 
+    hold = Hold.from_env(run.dir)  # a test hook; None unless FILTERLAB_TEST_HOLD is set
+
     def tick(step: int = 0, force: bool = False) -> None:
         lock.heartbeat()
         cores.rebalance(step, force)
+        if hold is not None:
+            hold.tick(stop)
 
     hooks = Hooks(progress=progress, should_stop=stop, diverged=lambda step, value: diverged.append((step, value)),
                   tick=tick)

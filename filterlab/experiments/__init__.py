@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,6 @@ def absolute_paths(cfg: Any) -> Any:
         section, name = key.split(".")
         if value is None or (name != "root" and not Path(value).exists()):
             continue
-        part = dataclasses.replace(getattr(cfg, section), **{name: str(Path(value).resolve())})
+        part = dataclasses.replace(getattr(cfg, section), **{name: os.path.abspath(value)})  # as given, links kept
         cfg = dataclasses.replace(cfg, **{section: part})
     return cfg

@@ -52,7 +52,9 @@ def similarity(filters: torch.Tensor, initial: torch.Tensor, image: torch.Tensor
 
     def best_cos(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         norm = a.norm(dim=-1, keepdim=True)
-        cos = (a / norm.clamp_min(1e-300)) @ Pn  # (S, N, L)
+        # one snapshot at a time: a batched product's rounding depends on how many snapshots there are, and a
+        # resumed run must log, bit for bit, the numbers an uninterrupted one logs
+        cos = torch.stack([(a_s / n_s.clamp_min(1e-300)) @ Pn for a_s, n_s in zip(a, norm)])  # (S, N, L)
         idx = cos.abs().argmax(dim=-1, keepdim=True)
         best = cos.gather(-1, idx).squeeze(-1)
         best[norm.squeeze(-1) == 0] = float("nan")
