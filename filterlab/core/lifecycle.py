@@ -31,8 +31,8 @@ from ..viz.worker import FigureWorker
 from . import config as C
 from .artifacts import Checkpoint
 from .cores import CoreShare
-from .hold import Hold
 from .errors import EXIT_DIVERGED, EXIT_FAILED, EXIT_OK, ArtifactError, InputError
+from .hold import Hold
 from .locks import RunLock
 from .preflight import check_config, check_geometry
 from .rundir import (
