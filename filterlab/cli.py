@@ -23,12 +23,12 @@ from . import experiments
 from .core import config as C
 from .core.errors import EXIT_USAGE, InputError
 from .core.geometry import GeometryError
-from .core.preflight import check_config
 from .core.rundir import (
     create_run_dir,
     find_runs,
     no_empty_folder_on_error,
 )
+from .preflight import check_config
 from .runs import describe_run, table_lines, with_preset
 
 app = typer.Typer(
@@ -102,7 +102,7 @@ def train(
     if resume is not None:
         if configs or set_ or device or seed is not None:
             raise fail("--resume takes the run's own config; give no CONFIG, --set, --device or --seed with it")
-        from .core.lifecycle import resume_run  # noqa: PLC0415 - imports torch: only when training
+        from .lifecycle import resume_run  # noqa: PLC0415 - imports torch: only when training
 
         outcome = resume_run(resume, argv=sys.argv, quiet=quiet, figure_helper=True)
         _report(outcome, quiet)
@@ -112,7 +112,7 @@ def train(
     cfgs = [_load(c, set_, device, seed) for c in configs]  # every config is checked before any run starts,
     for cfg in cfgs:  # and before torch is imported: a config that cannot work is refused at once
         check_config(cfg)
-    from .core.lifecycle import train_config  # noqa: PLC0415 - imports torch: only when training
+    from .lifecycle import train_config  # noqa: PLC0415 - imports torch: only when training
 
     worst = 0
     for path, cfg in zip(configs, cfgs):

@@ -14,11 +14,11 @@ from filterlab import experiments
 from filterlab.cli import app
 from filterlab.core import config as C
 from filterlab.core.geometry import layer_table
-from filterlab.core.lifecycle import DeviceError, resolve_device
 from filterlab.data.idx import read_idx, write_idx
 from filterlab.experiments.classifier.data import random_shift, to_tensor
 from filterlab.experiments.classifier.model import ConvNet
 from filterlab.experiments.classifier.train import evaluate
+from filterlab.lifecycle import DeviceError, resolve_device
 
 MINI = FIXTURES / "mnist-mini"
 
@@ -182,7 +182,7 @@ def test_truncated_dataset_file_is_named(runner, tmp_path):
 def test_fashion_mnist_full_reaches_its_accuracy(tmp_path, configs):
     """The real thing, in CI too: the Fashion preset on all 60,000 training images, >= 91.5% test accuracy."""
     root = need_dataset("fashion-mnist")
-    from filterlab.core.lifecycle import train_config
+    from filterlab.lifecycle import train_config
 
     cfg = experiments.load_config(configs / "fashion_two_conv.yaml", [f"data.root={root}", "data.download=false"])
     out = train_config(cfg, out_root=tmp_path)
@@ -195,7 +195,7 @@ def test_fashion_mnist_full_reaches_its_accuracy(tmp_path, configs):
 def test_mnist_default_config_reaches_its_accuracy(tmp_path, configs):
     """The MNIST preset on the 5,000 shared training digits, tested on all 10,000: >= 98.5% test accuracy."""
     root = need_dataset("mnist")
-    from filterlab.core.lifecycle import train_config
+    from filterlab.lifecycle import train_config
 
     cfg = experiments.load_config(configs / "mnist_two_conv.yaml", [f"data.root={root}", "data.download=false", "output.figures=false"])
     out = train_config(cfg, out_root=tmp_path)

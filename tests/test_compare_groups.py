@@ -22,7 +22,7 @@ METRIC = "weight_cosine_abs_mean"
 def sweep(tmp_path_factory) -> list[Path]:
     """3 weight decays x 3 seeds of the article's run, 6 steps each (figures off: compare draws its own)."""
     from filterlab import experiments
-    from filterlab.core.lifecycle import train_config
+    from filterlab.lifecycle import train_config
 
     out = tmp_path_factory.mktemp("sweep")
     runs = []

@@ -23,8 +23,8 @@ from conftest import FIXTURES, REPO, wait_for
 from filterlab import experiments
 from filterlab.core import cores
 from filterlab.core.cores import CoreShare, Entry, Pool, cpu_pool, expand_slurm_counts, live_runs, share_of
-from filterlab.core.lifecycle import StopFlag, train_config
 from filterlab.core.rundir import atomic_write_json
+from filterlab.lifecycle import StopFlag, train_config
 
 MINI_SETS = [f"data.root={FIXTURES / 'mnist-mini'}", "data.train_limit=0", "data.test_limit=0"]
 HOST = cores.platform.node()

@@ -98,7 +98,7 @@ def test_sigint_then_resume_classifier_mid_epoch(tmp_path):
     ref_run = Path(ref_out.strip().splitlines()[-1])
 
     from filterlab import experiments
-    from filterlab.core.lifecycle import StopFlag, resume_run, train_config
+    from filterlab.lifecycle import StopFlag, resume_run, train_config
 
     cfg = experiments.load_config(SMOKE, [s for s in sets if s != "--set"])
     calls = iter(range(10**6))

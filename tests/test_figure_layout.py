@@ -125,7 +125,7 @@ def test_captions_say_what_the_run_did(runner, checked, tmp_path):
 
 def compare_runs(out: Path, values: list[str], seeds: int) -> list[Path]:
     from filterlab import experiments
-    from filterlab.core.lifecycle import train_config
+    from filterlab.lifecycle import train_config
 
     runs = []
     for v in values:

@@ -33,10 +33,10 @@ from PIL import Image
 
 from filterlab import experiments
 from filterlab.core.artifacts import Checkpoint
-from filterlab.core.lifecycle import StopFlag, train_config
 from filterlab.core.locks import RunLock
 from filterlab.core.rundir import read_metrics
 from filterlab.data.images import _read_png, load_image
+from filterlab.lifecycle import StopFlag, train_config
 
 ADDRESS_SPACE = 6_000_000_000
 TIMEOUT = float(os.environ.get("FILTERLAB_HOSTILE_TIMEOUT", "30"))  # seconds; each case takes 1-4 s on a quiet CPU

@@ -189,7 +189,7 @@ def trained_notebook(tmp_path_factory):
     """The notebook net trained for one epoch on the 5,000-digit subset (a few seconds on a CPU)."""
     from conftest import load_model
 
-    from filterlab.core.lifecycle import train_config
+    from filterlab.lifecycle import train_config
 
     root = need_dataset("mnist")
     cfg = experiments.load_config("configs/notebook_two_conv.yaml", [f"data.root={root}", "data.download=false", "train.epochs=1",

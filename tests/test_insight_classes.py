@@ -10,8 +10,8 @@ import torch
 from conftest import REPO, load_model, need_dataset
 
 from filterlab import experiments
-from filterlab.core.lifecycle import train_config
 from filterlab.experiments.single_image.classes import auc_vs_rest, class_output_figure, load_test_split, measure
+from filterlab.lifecycle import train_config
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from conftest import REPO, wait_for
 from filterlab import experiments, runs
 from filterlab.cli import app
 from filterlab.core.hold import HOLD_ENV, HOLD_FILE
-from filterlab.core.lifecycle import train_config
+from filterlab.lifecycle import train_config
 
 FOUR = REPO / "configs" / "single_four.yaml"
 pytestmark = pytest.mark.slurm

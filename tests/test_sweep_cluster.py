@@ -17,7 +17,7 @@ from filterlab import experiments, runs
 from filterlab.cli import app
 from filterlab.core import rundir
 from filterlab.core.hold import HOLD_ENV, HOLD_FILE
-from filterlab.core.lifecycle import train_config
+from filterlab.lifecycle import train_config
 
 FOUR = REPO / "configs" / "single_four.yaml"
 QUICK = ["--set", "output.figures=false", "--set", "output.snapshot_every=100000"]

@@ -209,8 +209,8 @@ def test_runs_json_lists_every_run_with_its_status(runner, tmp_path, monkeypatch
                             "--set", "train.lr=1e30", "--set", "train.steps=100"])
     diverged = Path(r.output.strip().splitlines()[-1])
     from filterlab import experiments
-    from filterlab.core.lifecycle import StopFlag, train_config
     from filterlab.experiments.single_image import train as single_image_train
+    from filterlab.lifecycle import StopFlag, train_config
 
     class Now(StopFlag):
         def __call__(self):

@@ -17,7 +17,7 @@ from typing import Any
 from .. import experiments
 from ..core import config as C
 from ..core.errors import InputError
-from ..core.preflight import check_config
+from ..preflight import check_config
 
 
 class SweepError(InputError):

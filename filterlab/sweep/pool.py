@@ -24,8 +24,8 @@ from typing import IO, Any
 from .. import experiments
 from ..core.cores import cpu_pool
 from ..core.errors import InputError
-from ..core.lifecycle import train_config
 from ..core.rundir import atomic_write_json, create_run_dir, find_runs, read_json
+from ..lifecycle import train_config
 from ..viz.compare import CompareError, compare
 from .plan import Job, plan
 from .summary import summarise

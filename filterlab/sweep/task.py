@@ -27,7 +27,6 @@ import submitit
 
 from .. import experiments
 from ..core.errors import InputError
-from ..core.lifecycle import StopFlag, resume_run, train_config
 from ..core.rundir import (
     CHECKPOINT_FILE,
     META_FILE,
@@ -39,6 +38,7 @@ from ..core.rundir import (
     now_iso,
     read_json,
 )
+from ..lifecycle import StopFlag, resume_run, train_config
 
 TASKS_DIR = "tasks"
 FINAL = ("completed", "diverged")  # a run that ended like this is never run again

@@ -24,18 +24,14 @@ from typing import Any
 
 import torch
 
-from .. import experiments
-from ..experiments.base import Experiment, FigureOptions, Hooks
-from ..viz.report import write_report
-from ..viz.worker import FigureWorker
-from . import config as C
-from .artifacts import Checkpoint
-from .cores import CoreShare
-from .errors import EXIT_DIVERGED, EXIT_FAILED, EXIT_OK, ArtifactError, InputError
-from .hold import Hold
-from .locks import RunLock
-from .preflight import check_config, check_geometry
-from .rundir import (
+from . import experiments
+from .core import config as C
+from .core.artifacts import Checkpoint
+from .core.cores import CoreShare
+from .core.errors import EXIT_DIVERGED, EXIT_FAILED, EXIT_OK, ArtifactError, InputError
+from .core.hold import Hold
+from .core.locks import RunLock
+from .core.rundir import (
     CONFIG_FILE,
     META_FILE,
     METRICS_FILE,
@@ -48,6 +44,10 @@ from .rundir import (
     read_json_object,
     read_metrics,
 )
+from .experiments.base import Experiment, FigureOptions, Hooks
+from .preflight import check_config, check_geometry
+from .viz.report import write_report
+from .viz.worker import FigureWorker
 
 
 class DeviceError(InputError):

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import experiments
-from .budget import check as check_budget
-from .errors import InputError
-from .geometry import GeometryError, Row, layer_table
+from . import experiments
+from .core.budget import check as check_budget
+from .core.errors import InputError
+from .core.geometry import GeometryError, Row, layer_table
 
 
 def check_geometry(cfg: Any) -> list[Row]:
