@@ -20,8 +20,9 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from . import experiments
+from .api import load_config
 from .core import config as C
-from .core.errors import EXIT_USAGE, InputError
+from .core.errors import EXIT_USAGE, ConfigError, InputError, short_repr
 from .core.geometry import GeometryError
 from .core.rundir import (
     create_run_dir,
@@ -74,12 +75,29 @@ def command(name: str | None = None) -> Callable[[F], F]:
 
 
 def _load(config: Path, sets: list[str] | None, device: str | None = None, seed: int | None = None) -> Any:
-    overrides = list(sets or [])
+    """fl.load_config with the command line's overrides; a message names the file and its --set options."""
+    texts = list(sets or [])
+    overrides: dict[str, Any] = {}
+    for text in texts:
+        try:
+            key, value = C.parse_override(text)
+        except ConfigError as e:
+            raise e.within(f"--set {text.split('=', 1)[0].strip()}" if "=" in text else f"--set {short_repr(text)}"
+                           ) from None
+        overrides.pop(key, None)  # a later --set of the same key wins, in its own place
+        overrides[key] = value
     if device is not None:
-        overrides.append(f"device={device}")
+        overrides["device"] = device
+        texts.append(f"device={device}")
     if seed is not None:
-        overrides.append(f"seed={seed}")
-    return experiments.load_config(config, overrides)
+        overrides["seed"] = seed
+        texts.append(f"seed={seed}")
+    try:
+        return load_config(config, overrides)
+    except ConfigError as e:
+        if texts and e.source and e.source.startswith(f"{config} with overrides"):
+            raise e.within(f"{config} with --set {' '.join(texts)}") from None
+        raise
 
 
 @command()

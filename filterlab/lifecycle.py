@@ -147,7 +147,7 @@ class Progress:
 
 def train_config(cfg: Any, out_root: str | Path = "outputs", argv: list[str] | None = None, quiet: bool = True,
                  stop: StopFlag | None = None, figure_helper: bool = False, run_dir: Path | None = None,
-                 preset: str | Path | None = None) -> Outcome:
+                 preset: str | Path | None = None, progress: Any = None, reraise: bool = False) -> Outcome:
     """Run one validated config; returns where it went and how it ended. Bad input raises before a folder exists.
 
     ``figure_helper``: draw the figures in a forked helper process that overlaps torch's import and the training
@@ -155,6 +155,8 @@ def train_config(cfg: Any, out_root: str | Path = "outputs", argv: list[str] | N
     ``run_dir``: an empty run folder made beforehand (a cluster task records it before training starts).
     ``preset``: the config file ``cfg`` was read from, recorded in meta.json so that ``filterlab runs`` can tell
     what the run changed from it.
+    ``progress``: a progress display (called with step and total, then ``close()``) instead of the terminal bar.
+    ``reraise``: after a failure is recorded in the run, raise the exception again (a Python caller's traceback).
     """
     check_geometry(cfg)
     exp = experiments.get(cfg.kind)
@@ -177,11 +179,12 @@ def train_config(cfg: Any, out_root: str | Path = "outputs", argv: list[str] | N
         if worker:
             worker.cancel()
         raise
-    return _train_in(run, lock, exp, written, inputs, device, quiet, stop, worker)
+    return _train_in(run, lock, exp, written, inputs, device, progress or Progress(cfg.name, quiet), stop, worker,
+                     reraise=reraise)
 
 
 def resume_run(run_dir: str | Path, argv: list[str] | None = None, quiet: bool = True, stop: StopFlag | None = None,
-               figure_helper: bool = False) -> Outcome:
+               figure_helper: bool = False, progress: Any = None, reraise: bool = False) -> Outcome:
     """Continue an interrupted, killed or failed run from its last complete checkpoint, in its own directory.
 
     Metrics logged after that checkpoint are dropped first, so the finished run's files are those of a run that was
@@ -214,7 +217,8 @@ def resume_run(run_dir: str | Path, argv: list[str] | None = None, quiet: bool =
                 command_line=list(sys.argv if argv is None else argv))
     run = Run(run_dir, meta)
     worker = FigureWorker.start(_draw) if figure_helper and cfg.output.figures else None
-    return _train_in(run, lock, exp, cfg, inputs, device, quiet, stop, worker, resume=ckpt)
+    return _train_in(run, lock, exp, cfg, inputs, device, progress or Progress(cfg.name, quiet), stop, worker,
+                     resume=ckpt, reraise=reraise)
 
 
 def _resumable(run_dir: Path, cfg: Any) -> Checkpoint:
@@ -240,10 +244,10 @@ def _draw(kind: str, data: dict, out_dir: Path, cmap: str, dpi: int) -> list:
     return experiments.get(kind).draw(data, out_dir, cmap, dpi)
 
 
-def _train_in(run: Run, lock: RunLock, exp: Experiment, cfg: Any, inputs: Any, device: Any, quiet: bool,
-              stop: StopFlag | None, worker: FigureWorker | None, resume: Checkpoint | None = None) -> Outcome:
+def _train_in(run: Run, lock: RunLock, exp: Experiment, cfg: Any, inputs: Any, device: Any, progress: Any,
+              stop: StopFlag | None, worker: FigureWorker | None, resume: Checkpoint | None = None,
+              reraise: bool = False) -> Outcome:
     stop = stop or StopFlag()
-    progress = Progress(cfg.name, quiet)
     diverged: list[tuple[int, float]] = []
     earlier = list(run.meta.get("threads_history", []))  # a resumed run keeps its earlier attempts' counts
     cores = CoreShare(cfg.threads, device.type, str(run.dir), step=resume.step if resume else 0,
@@ -274,7 +278,10 @@ def _train_in(run: Run, lock: RunLock, exp: Experiment, cfg: Any, inputs: Any, d
                       "interrupted by a second Ctrl-C")
     except Exception as e:  # noqa: BLE001 - any failure inside training is recorded in the run, not lost
         error = f"{type(e).__name__}: {e}"
-        return _ended(run, lock, worker, progress, "failed", EXIT_FAILED, error, traceback.format_exc(limit=-3))
+        outcome = _ended(run, lock, worker, progress, "failed", EXIT_FAILED, error, traceback.format_exc(limit=-3))
+        if reraise:
+            raise
+        return outcome
     if diverged:
         step, value = diverged[0]
         msg = f"the loss became {value} at step {step}; the last checkpoint with a finite loss is kept"
@@ -298,7 +305,7 @@ def _figures(exp: Experiment, cfg: Any, run: Run, worker: FigureWorker | None) -
         _draw(**job)
 
 
-def _ended(run: Run, lock: RunLock, worker: FigureWorker | None, progress: Progress, status: str, code: int,
+def _ended(run: Run, lock: RunLock, worker: FigureWorker | None, progress: Any, status: str, code: int,
            error: str | None, tb: str | None = None, summary: dict[str, Any] | None = None) -> Outcome:
     progress.close()
     if worker is not None:

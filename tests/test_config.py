@@ -77,7 +77,7 @@ def test_dump_round_trips(tmp_path, configs):
         ("kind: single_image\nmodel:\n  kernel_size: 29\n", [], ["model.kernel_size", "<= 28"]),
         ("kind: single_imag\n", [], ["kind", "did you mean 'single_image'"]),
         ("name: x\n", [], ["missing key 'kind'"]),
-        ("kind: single_image\n", ["train.lr=-1"], ["--set", "train.lr", "out of range"]),
+        ("kind: single_image\n", ["train.lr=-1"], ["with overrides train.lr=-1", "train.lr", "out of range"]),
         ("kind: single_image\n", ["train.lrr=1"], ["train.lrr", "did you mean 'lr'"]),
         ("kind: single_image\n", ["train.lr"], ["expected KEY=VALUE"]),
         ("kind: single_image\n", ["train.lr.x=1"], ["train.lr", "expected a number"]),

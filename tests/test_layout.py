@@ -20,13 +20,23 @@ def module_name(p: Path) -> str:
     return ".".join(parts)
 
 
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or \
+        (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
 def imports(p: Path) -> set[str]:
     """The package's own modules that ``p`` imports, anywhere in the file (module level or inside functions)."""
     mods = {module_name(q) for q in PKG.rglob("*.py")}
     me = module_name(p)
     base = me.split(".") if p.name == "__init__.py" else me.split(".")[:-1]
     out = set()
-    for node in ast.walk(ast.parse(p.read_text())):
+    tree = ast.parse(p.read_text())
+    typing_only = {id(n) for block in ast.walk(tree) if isinstance(block, ast.If) and _is_type_checking(block.test)
+                   for stmt in block.body for n in ast.walk(stmt)}
+    for node in ast.walk(tree):
+        if id(node) in typing_only:  # ``if TYPE_CHECKING:`` imports are for the type checker, never run
+            continue
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -55,6 +65,43 @@ def test_the_import_graph_has_no_cycle():
     for m in graph:
         if m not in state:
             visit(m, [m])
+
+
+LOWER_LAYERS_MAY_NOT_IMPORT = {"filterlab.core": ("filterlab.experiments", "filterlab.viz", "filterlab.insight",
+                                                   "filterlab.explain", "filterlab.sweep", "filterlab.data",
+                                                   "filterlab.api", "filterlab.cli", "filterlab.lifecycle",
+                                                   "filterlab.preflight", "filterlab.runs", "filterlab.state")}
+
+
+def layer_violations(pkg: Path) -> list[str]:
+    """``module -> imported`` for every import, at module level or in a function, from a lower layer to one above."""
+    out = []
+    for p in pkg.rglob("*.py"):
+        me = module_name(p)
+        for low, above in LOWER_LAYERS_MAY_NOT_IMPORT.items():
+            if me == low or me.startswith(low + "."):
+                out += [f"{me} -> {n}" for n in sorted(imports(p))
+                        if n == "filterlab" or any(n == a or n.startswith(a + ".") for a in above)]
+    return out
+
+
+def test_core_imports_nothing_of_the_layers_above_it():
+    assert layer_violations(PKG) == []
+
+
+def test_a_layer_violation_is_caught(tmp_path, monkeypatch):
+    """Negative control: core/ importing a kind, inside a function, and the package itself are both seen."""
+    for d in ("filterlab", "filterlab/core", "filterlab/experiments"):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "__init__.py").write_text("")
+    (tmp_path / "filterlab" / "core" / "a.py").write_text("def f():\n    from ..experiments import b\n")
+    (tmp_path / "filterlab" / "core" / "c.py").write_text("from .. import __version__\n")
+    (tmp_path / "filterlab" / "experiments" / "b.py").write_text("")
+    monkeypatch.setattr(sys.modules[__name__], "REPO", tmp_path)
+    monkeypatch.setattr(sys.modules[__name__], "PKG", tmp_path / "filterlab")
+    assert sorted(layer_violations(tmp_path / "filterlab")) == [
+        "filterlab.core.a -> filterlab.experiments", "filterlab.core.a -> filterlab.experiments.b",
+        "filterlab.core.c -> filterlab"]
 
 
 def test_a_cycle_is_caught(tmp_path, monkeypatch):

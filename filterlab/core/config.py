@@ -149,10 +149,10 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _constru
 MAX_CONFIG_BYTES = 64 * 1024  # the largest preset is under 1 KB; a bigger file is a mistake or an attack
 
 
-def parse_yaml(text: str, source: str) -> Any:
+def parse_yaml(text: str, source: str | None) -> Any:
     """Parse YAML safely; a syntax error, duplicate key, alias or unsafe tag becomes a ConfigError with its place."""
     if len(text) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{source}: {len(text):,} characters; a config may have at most {MAX_CONFIG_BYTES:,}")
+        raise ConfigError(f"{len(text):,} characters; a config may have at most {MAX_CONFIG_BYTES:,}", source)
     try:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
     except yaml.MarkedYAMLError as e:
@@ -162,13 +162,13 @@ def parse_yaml(text: str, source: str) -> Any:
         if e.context and e.context_mark and e.problem_mark and e.context_mark.line != e.problem_mark.line:
             context += f" (opened at line {e.context_mark.line + 1}, column {e.context_mark.column + 1})"
         what = " ".join(x for x in (context, e.problem) if x)
-        raise ConfigError(f"{source}: invalid YAML at {where}: {what}") from None
+        raise ConfigError(f"invalid YAML at {where}: {what}", source) from None
     except yaml.YAMLError as e:
-        raise ConfigError(f"{source}: invalid YAML: {short_repr(str(e), 200)}") from None
+        raise ConfigError(f"invalid YAML: {short_repr(str(e), 200)}", source) from None
     except (ValueError, TypeError, AttributeError, IndexError, KeyError, OverflowError) as e:
         # PyYAML's constructors raise these on values that match a type's pattern but not its range: an integer of
         # more than 4300 digits (Python's int-from-string limit), a date such as 2001-99-99
-        raise ConfigError(f"{source}: invalid value ({type(e).__name__}: {short_repr(str(e), 200)})") from None
+        raise ConfigError(f"invalid value ({type(e).__name__}: {short_repr(str(e), 200)})", source) from None
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -341,58 +341,87 @@ def dump_yaml(cfg: Any) -> str:
 # Overrides and loading
 
 
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """``a.b=value`` -> (["a", "b"], value), the value read as YAML (so 0.01 is a number and 1e-3 too)."""
+def parse_override(text: str) -> tuple[str, Any]:
+    """``a.b=value`` -> ("a.b", value), the value read as YAML (so 0.01 is a number and 1e-3 too): the text form of
+    an override, as the command line and a sweep's grid give it."""
     if "=" not in text:
-        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, for example --set train.lr=0.01")
+        raise ConfigError("expected KEY=VALUE, for example train.lr=0.01")
     key, raw = text.split("=", 1)
     key = key.strip()
     if not key or any(not part for part in key.split(".")):
-        raise ConfigError(f"--set {text!r}: the key must be a dotted path such as train.lr")
-    value = parse_yaml(raw, f"--set {key}") if raw.strip() else ""
-    return key.split("."), value
+        raise ConfigError("the key must be a dotted path such as train.lr")
+    value = parse_yaml(raw, None) if raw.strip() else ""
+    return key, value
 
 
-def apply_overrides(data: dict, overrides: list[str]) -> dict:
-    """Return a copy of ``data`` with each ``a.b=value`` applied; validation happens when the tree is built."""
-    out = copy.deepcopy(data)
+Overrides = Sequence[str] | Mapping[str, Any]
+
+
+def override_items(overrides: Overrides) -> list[tuple[str, Any]]:
+    """(dotted key, value) pairs: a mapping's values as given, a sequence's ``KEY=VALUE`` texts read as YAML."""
+    if isinstance(overrides, Mapping):
+        for key in overrides:
+            if not isinstance(key, str) or not key or any(not part for part in key.split(".")):
+                raise ConfigError(f"override key {short_repr(key)}: expected a dotted path such as train.lr")
+        return list(overrides.items())
+    if isinstance(overrides, str):
+        raise ConfigError(f"overrides {short_repr(overrides)}: expected a mapping such as {{'train.lr': 0.01}} or a "
+                          "list of KEY=VALUE texts")
+    out = []
     for text in overrides:
-        path, value = parse_override(text)
-        node = out
-        for i, part in enumerate(path[:-1]):
-            nxt = node.get(part)
-            if nxt is None:
-                nxt = node[part] = {}
-            elif not isinstance(nxt, dict):
-                raise ConfigError(f"--set {text}: {'.'.join(path[:i + 1])} is a value, not a section")
-            node = nxt
-        node[path[-1]] = value
+        try:
+            out.append(parse_override(text))
+        except ConfigError as e:
+            raise e.within(f"override {short_repr(text)}") from None
     return out
 
 
-def from_data(data: Any, source: str, kinds: Mapping[str, type]) -> Any:
+def set_dotted(data: dict, key: str, value: Any) -> None:
+    """``data[a][b] = value`` for the key ``a.b``, making sections on the way; validation happens when the tree is
+    built."""
+    path = key.split(".")
+    node = data
+    for i, part in enumerate(path[:-1]):
+        nxt = node.get(part)
+        if nxt is None:
+            nxt = node[part] = {}
+        elif not isinstance(nxt, dict):
+            raise ConfigError(f"{key}: {'.'.join(path[:i + 1])} is a value, not a section")
+        node = nxt
+    node[path[-1]] = value
+
+
+def apply_overrides(data: dict, overrides: Overrides) -> dict:
+    """Return a copy of ``data`` with each override applied (see :func:`override_items`)."""
+    out = copy.deepcopy(data)
+    for key, value in override_items(overrides):
+        set_dotted(out, key, value)
+    return out
+
+
+def from_data(data: Any, source: str | None, kinds: Mapping[str, type]) -> Any:
     """Validate plain data (from YAML plus overrides) into the typed tree of its ``kind``, one of ``kinds``."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: expected a mapping with at least a 'kind' key, got {_describe(data)}")
+        raise ConfigError(f"expected a mapping with at least a 'kind' key, got {_describe(data)}", source)
     kind = data.get("kind")
     if kind is None:
-        raise ConfigError(f"{source}: missing key 'kind'; accepted: {', '.join(kinds)}")
+        raise ConfigError(f"missing key 'kind'; accepted: {', '.join(kinds)}", source)
     if not isinstance(kind, str) or kind not in kinds:
         hint = _suggest(str(kind), list(kinds))
-        raise ConfigError(f"{source}: kind: {short_repr(kind)} is not one of {', '.join(kinds)}{hint}")
+        raise ConfigError(f"kind: {short_repr(kind)} is not one of {', '.join(kinds)}{hint}", source)
     foreign = _foreign_key(data, kind, kinds)
     if foreign is not None:
         key, other = foreign
-        raise ConfigError(f"{source}: {short_repr(key)} is a key of kind {other}, not of kind {kind} (left from a "
-                          f"switch of kind?); remove it")
+        raise ConfigError(f"{short_repr(key)} is a key of kind {other}, not of kind {kind} (left from a switch of "
+                          "kind?); remove it", source)
     try:
         cfg = build(kinds[kind], data)
     except ConfigError as e:
-        raise ConfigError(f"{source}: {e}") from None
+        raise e.within(source) from None
     problems = cfg.check()
     if problems:
         key, what = problems[0]
-        raise ConfigError(f"{source}: {key}: {what}")
+        raise ConfigError(f"{key}: {what}", source)
     return cfg
 
 
@@ -408,35 +437,31 @@ def _foreign_key(data: dict, kind: str, kinds: Mapping[str, type]) -> tuple[str,
     return None
 
 
-def read_data(path: str | Path, overrides: Sequence[str] = ()) -> tuple[dict, str]:
-    """A config file's plain data with ``--set`` overrides applied, and the source text for messages."""
+def read_data(path: str | Path) -> tuple[dict, str]:
+    """A config file's plain data, and its name for messages."""
     path = Path(path)
     try:
         size = path.stat().st_size
         if size > MAX_CONFIG_BYTES:
-            raise ConfigError(f"{path}: {size:,} bytes; a config may have at most {MAX_CONFIG_BYTES:,}")
+            raise ConfigError(f"{size:,} bytes; a config may have at most {MAX_CONFIG_BYTES:,}", str(path))
         with open(path, "rb") as f:  # read no more than the limit: /dev/zero or a pipe reports a size of 0
             raw = f.read(MAX_CONFIG_BYTES + 1)
         if len(raw) > MAX_CONFIG_BYTES:
-            raise ConfigError(f"{path}: more than {MAX_CONFIG_BYTES:,} bytes; a config may have at most "
-                              f"{MAX_CONFIG_BYTES:,}")
+            raise ConfigError(f"more than {MAX_CONFIG_BYTES:,} bytes; a config may have at most "
+                              f"{MAX_CONFIG_BYTES:,}", str(path))
         text = raw.decode("utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
+        raise ConfigError("no such config file", str(path)) from None
     except IsADirectoryError:
-        raise ConfigError(f"{path}: is a folder, not a config file") from None
+        raise ConfigError("is a folder, not a config file", str(path)) from None
     except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read the config: {e}") from None
+        raise ConfigError(f"cannot read the config: {e}", str(path)) from None
     data = parse_yaml(text, str(path))
     if data is None:
-        raise ConfigError(f"{path}: the file is empty; expected a mapping with at least a 'kind' key")
+        raise ConfigError("the file is empty; expected a mapping with at least a 'kind' key", str(path))
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping with at least a 'kind' key, got {_describe(data)}")
-    source = str(path)
-    if overrides:
-        data = apply_overrides(data, list(overrides))
-        source = f"{path} with --set {' '.join(overrides)}"
-    return data, source
+        raise ConfigError(f"expected a mapping with at least a 'kind' key, got {_describe(data)}", str(path))
+    return data, str(path)
 
 
 def flatten(d: dict, prefix: str = "") -> dict[str, Any]:

@@ -14,7 +14,20 @@ class InputError(ValueError):
 
 
 class ConfigError(InputError):
-    """A config that cannot be used; the message names the source, the dotted key and what is accepted."""
+    """A config that cannot be used: ``detail`` names the dotted key, the value and what is accepted; ``source`` (a
+    file, with the CLI's ``--set`` context) is what the config was read from, None for a dict built in Python. The
+    message is ``SOURCE: DETAIL``, or the detail alone."""
+
+    def __init__(self, detail: str, source: str | None = None):
+        self.detail, self.source = detail, source
+        super().__init__(f"{source}: {detail}" if source else detail)
+
+    def __reduce__(self) -> tuple:  # a sweep's worker process sends it back pickled
+        return (type(self), (self.detail, self.source))
+
+    def within(self, source: str | None) -> ConfigError:
+        """The same error read from ``source`` (replacing any source it had)."""
+        return ConfigError(self.detail, source)
 
 
 class RunDirError(InputError, OSError):

@@ -21,8 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .. import __version__
 from .errors import ArtifactError, RunDirError, short_repr
+from .version import __version__
 
 STATUSES = ("running", "completed", "failed", "interrupted", "diverged")
 

@@ -7,15 +7,16 @@ an experiment's own package compares the kind's name.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import importlib
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ..core import config as C
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, short_repr
 from .base import Card, Experiment
 
 KINDS: dict[str, str] = {
@@ -47,13 +48,32 @@ def config_classes() -> dict[str, type]:
     return {k: card(k).config_class for k in KINDS}
 
 
-def config_from_data(data: Any, source: str) -> Any:
+def config_from_data(data: Any, source: str | None) -> Any:
     return C.from_data(data, source, config_classes())
 
 
-def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Any:
-    """Read a YAML config, apply ``--set`` overrides and validate: the one way a config enters filterlab."""
-    data, source = C.read_data(path, overrides)
+def load_config(config: str | os.PathLike[str] | Mapping[str, Any] | Any, overrides: C.Overrides = ()) -> Any:
+    """The one way a config enters filterlab: code defaults, then ``config``, then ``overrides``, all validated.
+
+    ``config`` is a YAML file, a dict of plain data (``{"kind": "classifier", "train": {"epochs": 1}}``) or a config
+    object (validated again: one built in Python may hold anything). ``overrides`` is a mapping of dotted keys to
+    values, taken as given (``{"train.steps": 200}``), or ``KEY=VALUE`` texts whose values are read as YAML. Raises
+    :class:`~filterlab.core.errors.ConfigError`, whose message names the key, the value and what is accepted.
+    """
+    source: str | None
+    if isinstance(config, (str, os.PathLike)):
+        data, source = C.read_data(Path(config))
+    elif isinstance(config, Mapping):
+        data, source = copy.deepcopy(dict(config)), None
+    elif dataclasses.is_dataclass(config) and not isinstance(config, type):
+        data, source = C.to_dict(config), None
+    else:
+        raise ConfigError(f"expected a YAML file's path, a dict or a config object, got {type(config).__name__}")
+    items = C.override_items(overrides)
+    for key, value in items:
+        C.set_dotted(data, key, value)
+    if items and source:
+        source = f"{source} with overrides {' '.join(f'{k}={short_repr(v)}' for k, v in items)}"
     return config_from_data(data, source)
 
 

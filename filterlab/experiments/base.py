@@ -104,6 +104,18 @@ class FigureOptions:
     cmap: str | None = None  # the diverging map for signed values instead of the run's output.cmap
 
 
+@dataclass
+class Probing:
+    """What the insight functions need of a trained run: its model, how [0, 1] pixels become the model's input, its
+    class names, and its images on request."""
+
+    model: Any  # nn.Module in eval mode, on the CPU
+    scale: Any  # filterlab.insight.probe.InputScale
+    classes: tuple[str, ...] | None
+    split: Callable[[str], tuple[Any, Any]]  # "test" -> (uint8 images (N, H, W[, C]), labels (N,)); InputError
+    image: Callable[[str], Any]  # an image spec -> an Image28 (pixels, label, description) the model takes
+
+
 class Experiment(Protocol):
     """A kind's runtime: everything that needs torch."""
 
@@ -130,6 +142,9 @@ class Experiment(Protocol):
 
     def curves(self, run_dir: Path, cfg: Any) -> list[Curve]:
         """The run's training curves for `filterlab compare`, one per panel, in a fixed order."""
+
+    def probing(self, run_dir: Path, cfg: Any) -> Probing:
+        """The trained model and its inputs, for the insight functions (``Run.top_patches`` and the others)."""
 
 
 def snapshot_schedule(steps: int, every: int, early: bool) -> list[int]:

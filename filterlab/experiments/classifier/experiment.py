@@ -16,7 +16,7 @@ from ...insight.entry import change_figures, insight_figures, saliency_figure
 from ...insight.probe import InputScale
 from ...viz.evolution import evolution_figures
 from ...viz.style import FigureInfo
-from ..base import Curve, FigureOptions, Hooks
+from ..base import Curve, FigureOptions, Hooks, Probing
 from . import CARD
 from .config import ClassifierConfig
 from .data import Data, prepare_data, sample_image
@@ -89,9 +89,18 @@ def split_images(cfg: ClassifierConfig, name: str, limit: int = 0) -> tuple[np.n
     try:
         s = load_split(cfg.data.root, cfg.data.dataset, name)
     except DataError as e:
-        raise InputError(f"--insight needs the run's {name} split (data.root {cfg.data.root}): {e}") from None
+        raise InputError(f"the insight figures need the run's {name} split (data.root {cfg.data.root}): {e}"
+                         ) from None
     n = limit or len(s.labels)
     return s.images[:n], s.labels[:n]
+
+
+def probing(run_dir: Path, cfg: ClassifierConfig) -> Probing:
+    ckpt = Checkpoint.load(run_dir)
+    classes = ckpt.inputs.get("classes")
+    return Probing(build_model(ckpt), input_scale(ckpt), tuple(classes) if classes else None,
+                   lambda name: split_images(cfg, name, cfg.data.test_limit if name == "test" else 0),
+                   lambda spec: sample_image(cfg, spec, ckpt.model_args["in_channels"], key="image"))
 
 
 def insight(run_dir: Path, cfg: ClassifierConfig, options: FigureOptions, out_dir: Path
@@ -155,6 +164,9 @@ class Classifier:
     def insight(self, run_dir: Path, cfg: ClassifierConfig, options: FigureOptions, out_dir: Path
                 ) -> tuple[list[FigureInfo], list[str]]:
         return insight(run_dir, cfg, options, out_dir)
+
+    def probing(self, run_dir: Path, cfg: ClassifierConfig) -> Probing:
+        return probing(run_dir, cfg)
 
 
 EXPERIMENT = Classifier()

@@ -11,13 +11,15 @@ import torch
 from ...core.artifacts import Checkpoint, Snapshots
 from ...core.errors import InputError, short_repr
 from ...core.rundir import SUMMARY_FILE, Run, read_json_object, read_metrics
+from ...data.datasets import DataError, load_split
 from ...data.images import Image28, ImageError, load_image
+from ...insight.probe import InputScale
 from ...viz.evolution import evolution_figures
 from ...viz.filters import Reference
 from ...viz.style import FigureInfo
-from ..base import Curve, FigureOptions, Hooks
+from ..base import Curve, FigureOptions, Hooks, Probing
 from . import CARD, classes
-from .analysis import scale_image, similarity
+from .analysis import MNIST_MEAN, MNIST_STD, scale_image, similarity
 from .config import SingleImageConfig
 from .figures import single_image_figures
 from .model import SingleImageNet, single_image_net
@@ -88,6 +90,33 @@ def insight(run_dir: Path, cfg: SingleImageConfig, options: FigureOptions) -> tu
     return [], ["class_outputs.png (each filter's output per digit class) is drawn with the run's figures"]
 
 
+SCALES = {"raw": InputScale((0.0,), (1 / 255,)), "unit": InputScale((0.0,), (1.0,)),
+          "standard": InputScale((MNIST_MEAN,), (MNIST_STD,))}  # data.scale as an InputScale of [0, 1] pixels
+
+
+def probing(run_dir: Path, cfg: SingleImageConfig) -> Probing:
+    """The run's net, and the MNIST splits under data.root (the digits the one image was drawn from)."""
+
+    def split(name: str) -> tuple[np.ndarray, np.ndarray]:
+        if cfg.data.root is None:
+            raise InputError(f"the {name} split is not available: data.root is not set; set it to a folder with "
+                             "MNIST's IDX files")
+        try:
+            s = load_split(cfg.data.root, "mnist", name)
+        except DataError as e:
+            raise InputError(f"the {name} split (data.root {cfg.data.root}): {e}") from None
+        return s.images, s.labels
+
+    def image(spec: str) -> Image28:
+        try:
+            return load_image(spec, cfg.data.root)
+        except ImageError as e:
+            raise InputError(f"image: {e}") from None
+
+    net = build_model(Checkpoint.load(run_dir))
+    return Probing(net, SCALES[cfg.data.scale], None, split, image)
+
+
 def curves(run_dir: Path, cfg: SingleImageConfig) -> list[Curve]:
     """From metrics.jsonl alone (the run logged every snapshot's cosines), so a broken checkpoint does not stop
     `compare`."""
@@ -132,6 +161,9 @@ class SingleImage:
     def insight(self, run_dir: Path, cfg: SingleImageConfig, options: FigureOptions, out_dir: Path
                 ) -> tuple[list[FigureInfo], list[str]]:
         return insight(run_dir, cfg, options)
+
+    def probing(self, run_dir: Path, cfg: SingleImageConfig) -> Probing:
+        return probing(run_dir, cfg)
 
 
 EXPERIMENT = SingleImage()

@@ -1,0 +1,470 @@
+"""filterlab's public Python API (``import filterlab as fl``): what a command does, a call does, with the same
+validation and messages.
+
+- :func:`load_config` reads and validates a config (a YAML file, a dict or a config object, then overrides).
+- :func:`train` trains one config into a new run folder and returns its :class:`Run`; :func:`resume` continues an
+  interrupted one; :func:`open_run` opens a finished one.
+- A :class:`Run` gives its config, summary, metrics, model, filters at every snapshot, figures and the insight
+  results (:class:`Insight`: numbers, a caption, and a matplotlib Figure on request).
+
+This module imports no torch at import time (``filterlab --help`` stays fast); the calls that train or compute import
+what they need when they run.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+import sys
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import experiments
+from .core import config as C
+from .core.errors import ConfigError, InputError
+from .core.rundir import CONFIG_FILE, FIGURES_DIR, META_FILE, SUMMARY_FILE, is_run_dir, read_json_object, read_metrics
+
+if TYPE_CHECKING:  # these import torch and matplotlib; the API's import must not
+    import pandas
+    import torch
+    from matplotlib.figure import Figure
+
+load_config = experiments.load_config
+
+__all__ = ["ConfigError", "FigureFile", "InputError", "Insight", "Run", "load_config", "open_run", "resume", "train"]
+
+ConfigSource = str | os.PathLike[str] | Mapping[str, Any] | Any
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Showing a figure in a notebook
+
+
+def figure_png(fig: Any, dpi: int = 100) -> bytes:
+    """A matplotlib Figure as PNG bytes (no pyplot, no backend change)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+def _img_tag(png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}" style="max-width:100%">'
+
+
+def _table(rows: list[tuple[str, Any]]) -> str:
+    cells = "".join(f"<tr><th style='text-align:left'>{html.escape(str(k))}</th><td style='text-align:left'>"
+                    f"{html.escape(str(v))}</td></tr>" for k, v in rows)
+    return f"<table>{cells}</table>"
+
+
+@dataclass(frozen=True)
+class FigureFile:
+    """One figure a run wrote: its PNG, caption and alt text (figures/NAME.png and NAME.json)."""
+
+    name: str
+    path: Path
+    caption: str
+    alt: str
+
+    def _repr_png_(self) -> bytes:
+        return self.path.read_bytes()
+
+    def _repr_html_(self) -> str:
+        return f"<figure>{_img_tag(self.path.read_bytes(), self.alt)}<figcaption>{html.escape(self.caption)}" \
+               "</figcaption></figure>"
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.caption}"
+
+
+@dataclass
+class Insight:
+    """One insight result: the numbers (``data``, an object of :mod:`filterlab.insight`), the caption computed from
+    them, and :meth:`figure`, which draws them. ``numbers`` is a few of them in words, for the table a notebook shows.
+    """
+
+    name: str  # "filter_change", "top_patches", "feature_vis", "saliency"
+    layer: str
+    data: Any
+    caption: str
+    alt: str
+    numbers: list[tuple[str, str]]
+    draw: Callable[[], Any] = field(repr=False)
+
+    _png: bytes | None = field(default=None, init=False, repr=False)
+
+    def figure(self) -> Figure:
+        """A new matplotlib Figure of the numbers (nothing is saved; ``fig.savefig(path)`` saves it)."""
+        return self.draw()
+
+    def _repr_png_(self) -> bytes:
+        if self._png is None:  # a notebook asks for PNG and HTML of the same result: draw it once
+            self._png = figure_png(self.figure())
+        return self._png
+
+    def _repr_html_(self) -> str:
+        return (f"<div><b>{html.escape(self.name)} ({html.escape(self.layer)})</b>{_table(self.numbers)}"
+                f"<figure>{_img_tag(self._repr_png_(), self.alt)}<figcaption>{html.escape(self.caption)}"
+                "</figcaption></figure></div>")
+
+    def __str__(self) -> str:
+        return "\n".join([f"{self.name} ({self.layer})", *(f"  {k}: {v}" for k, v in self.numbers), self.caption])
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# A run
+
+
+class Run:
+    """A run folder, read on request: ``path``, ``config``, ``meta``, ``status``, ``summary``, ``metrics``, the
+    trained model, the filters at every snapshot, the figures and the insight results.
+
+    The config and the snapshots are read once per object; meta, summary and metrics each time they are asked for
+    (a run that is still training changes them).
+    """
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path)
+        if not is_run_dir(self.path):
+            raise InputError(f"{self.path}: not a run directory (no {META_FILE} and {CONFIG_FILE})")
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r}, status={self.status!r})"
+
+    # --- files ----------------------------------------------------------------------------------------------------
+
+    @cached_property
+    def config(self) -> Any:
+        """The run's resolved config (frozen dataclasses), as saved in config.yaml."""
+        return load_config(self.path / CONFIG_FILE)
+
+    @property
+    def kind(self) -> str:
+        return str(self.config.kind)
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """meta.json: versions, device, seed, threads, command line, times, status."""
+        return read_json_object(self.path / META_FILE)
+
+    @property
+    def status(self) -> str:
+        """running, completed, failed, interrupted or diverged (a running run whose process is gone: stale)."""
+        from .runs import live_status  # noqa: PLC0415 - the locks module, only when a status is asked for
+
+        return str(live_status(self.path, self.meta.get("status")))
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """summary.json, the final metrics (empty before the run has one)."""
+        path = self.path / SUMMARY_FILE
+        return read_json_object(path) if path.is_file() else {}
+
+    @property
+    def metrics(self) -> list[dict[str, Any]]:
+        """metrics.jsonl: one record per logged step or epoch, as written."""
+        return read_metrics(self.path)
+
+    def metrics_frame(self) -> pandas.DataFrame:
+        """The metrics as a pandas DataFrame (pandas is not a dependency of filterlab: install it for this)."""
+        try:
+            import pandas  # noqa: PLC0415 - optional: only this method needs it
+        except ImportError:
+            raise ImportError("Run.metrics_frame needs pandas (pip install pandas); Run.metrics gives the same "
+                              "records as a list of dicts") from None
+        return pandas.DataFrame.from_records(self.metrics)
+
+    # --- tensors --------------------------------------------------------------------------------------------------
+
+    def model(self) -> torch.nn.Module:
+        """The trained model rebuilt from checkpoint.pt alone, on the CPU, in eval mode."""
+        from .core.artifacts import Checkpoint  # noqa: PLC0415 - imports torch
+
+        return experiments.get(self.kind).build_model(Checkpoint.load(self.path))
+
+    @cached_property
+    def _snapshots(self) -> Any:
+        from .core.artifacts import Snapshots  # noqa: PLC0415 - imports torch
+
+        return Snapshots.load(self.path)
+
+    @property
+    def layers(self) -> list[str]:
+        """The conv layers whose filters were snapshotted, first layer first."""
+        return list(self._snapshots.weights)
+
+    @property
+    def steps(self) -> list[int]:
+        """The training steps of the snapshots (the first is 0, before any step)."""
+        return [int(s) for s in self._snapshots.steps]
+
+    def filters(self, layer: str | None = None) -> torch.Tensor:
+        """A layer's filters at every snapshot: (S, out_channels, in_channels, k, k), S = len(run.steps)."""
+        weights = self._snapshots.weights
+        name = layer or self.layers[0]
+        if name not in weights:
+            raise InputError(f"layer: {name!r} is not one of {', '.join(weights)}")
+        return weights[name]
+
+    # --- figures --------------------------------------------------------------------------------------------------
+
+    @property
+    def figures(self) -> list[FigureFile]:
+        """The figures the run drew (figures/*.png with their captions), in the report's order."""
+        from .viz.report import figure_entries  # noqa: PLC0415 - the report's reading order
+
+        out = []
+        for name, path, info in figure_entries(self.path / FIGURES_DIR):
+            if path.suffix == ".png":
+                out.append(FigureFile(name, path, str(info.get("caption", "")), str(info.get("alt", ""))))
+        return out
+
+    def figure(self, name: str) -> FigureFile:
+        """One figure by name (``run.figure("evolution")``)."""
+        found = {f.name: f for f in self.figures}
+        if name not in found:
+            raise InputError(f"figure: {name!r} is not one of {', '.join(found) or '(none: the run drew no figures)'}")
+        return found[name]
+
+    def key_figure(self) -> FigureFile | None:
+        """The figure a notebook shows for the run: the filters' evolution, or the first figure there is."""
+        figures = self.figures
+        return next((f for f in figures if f.name == "evolution"), figures[0] if figures else None)
+
+    # --- insight --------------------------------------------------------------------------------------------------
+
+    @cached_property
+    def _probing(self) -> Any:
+        return experiments.get(self.kind).probing(self.path, self.config)
+
+    def _probe(self, layer: str | None, last: bool = False) -> Any:
+        from .insight.probe import conv_probes  # noqa: PLC0415 - imports torch
+
+        p = self._probing
+        probes = conv_probes(p.model, self._input_shape())
+        if layer is None:
+            return probes[-1] if last else probes[0]
+        found = {q.name: q for q in probes}
+        if layer not in found:
+            raise InputError(f"layer: {layer!r} is not one of {', '.join(found)}")
+        return found[layer]
+
+    def _input_shape(self) -> tuple[int, int, int]:
+        return experiments.card(self.kind).layers(self.config)[1]
+
+    def filter_change(self, layer: str | None = None) -> Insight:
+        """How far each filter of ``layer`` (default: the first) moved from its start, at every snapshot."""
+        from .insight import change as ch  # noqa: PLC0415 - NumPy and matplotlib
+        from .insight import figures as draw  # noqa: PLC0415
+        from .viz.style import sym_limit  # noqa: PLC0415
+
+        name = layer or self.layers[0]
+        c = ch.filter_change(name, self.filters(name), self.steps)
+        cmap = self.config.output.cmap
+        vlim = sym_limit(c.initial, c.final, c.final - c.initial)
+        caption, alt = ch.caption_change(c, cmap, vlim)
+        s = ch.summary(c)
+        numbers = [("filters", str(c.filters)), ("steps", f"{self.steps[0]} to {self.steps[-1]}"),
+                   ("relative change, median", f"{s['relative_change_median']:.3g}"),
+                   ("cosine with the start, median", f"{s['cosine_to_initial_median']:.3g}")]
+        return Insight("filter_change", name, c, caption, alt, numbers, lambda: draw.draw_filter_change(c, cmap, vlim))
+
+    def top_patches(self, layer: str | None = None, k: int = 9, split: str = "test") -> Insight:
+        """The ``k`` image patches of ``split`` that excite each filter of ``layer`` (default: the first) most."""
+        from .insight import figures as draw  # noqa: PLC0415 - imports torch and matplotlib
+        from .insight.patches import caption_top_patches, top_patches  # noqa: PLC0415
+
+        if not isinstance(k, int) or not 1 <= k <= 100:
+            raise InputError(f"k: {k!r}; accepted: an integer from 1 to 100")
+        probe, p = self._probe(layer), self._probing
+        images, labels = p.split(split)
+        tp = top_patches(p.model, [probe], images, labels, p.scale, k)[probe.name]
+        caption, alt = caption_top_patches(tp, split)
+        numbers = [("filters", str(tp.channels)), ("images searched", f"{tp.n_images:,}"),
+                   ("receptive field", f"{tp.field.size}x{tp.field.size}"),
+                   ("strongest activation, median over filters", f"{float(_median(tp.values[:, 0])):.3g}")]
+        return Insight("top_patches", probe.name, tp, caption, alt, numbers, lambda: draw.draw_top_patches(tp))
+
+    def feature_vis(self, layer: str | None = None, steps: int = 200, seed: int = 0, k: int = 9) -> Insight:
+        """For each filter of ``layer`` (default: the first), an input optimised to excite it, beside its strongest
+        test patches (``k`` of them searched)."""
+        from .insight import figures as draw  # noqa: PLC0415 - imports torch and matplotlib
+        from .insight.featvis import caption_feature_vis, comparison, feature_visualisation  # noqa: PLC0415
+
+        if not isinstance(steps, int) or not 1 <= steps <= 10_000:
+            raise InputError(f"steps: {steps!r}; accepted: an integer from 1 to 10,000")
+        tops = self.top_patches(layer, k)
+        tp, p = tops.data, self._probing
+        probe = self._probe(tops.layer)
+        fv = feature_visualisation(p.model, probe, p.scale, self._input_shape(), steps=steps, seed=seed)
+        show = min(3, k)
+        caption, alt = caption_feature_vis(fv, tp.values[:, 0], tp.n_images, show)
+        cmp = comparison(fv, tp.values[:, 0], tp.best_mean)
+        numbers = [("filters", str(len(fv.value))), ("optimisation steps", str(steps)),
+                   ("filters whose optimised input beats every test patch", str(cmp["above_dataset"]))]
+        return Insight("feature_vis", probe.name, fv, caption, alt, numbers,
+                       lambda: draw.draw_feature_vis(fv, tp, show))
+
+    def saliency(self, image: str, target: int | None = None) -> Insight:
+        """Class probabilities, Grad-CAM and HiResCAM on the last conv layer, and gradient x input, for one image
+        (a spec such as ``"test:first-7"``, ``"digit-3"`` or a PNG path)."""
+        import numpy as np  # noqa: PLC0415 - NumPy and torch only when computing
+
+        from .insight import figures as draw  # noqa: PLC0415
+        from .insight.saliency import caption_saliency, explain  # noqa: PLC0415
+
+        p = self._probing
+        img = p.image(image)
+        probe = self._probe(None, last=True)
+        if target is not None and not (isinstance(target, int) and 0 <= target < len(p.classes or range(10))):
+            raise InputError(f"target: {target!r}; accepted: a class index from 0 to {len(p.classes or range(10)) - 1}")
+        s = explain(p.model, probe, p.scale, np.asarray(img.pixels), target, p.classes)
+        cmap = self.config.output.cmap
+        caption, alt = caption_saliency(s, cmap)
+        numbers = [("image", img.description), ("predicted", f"{s.classes[s.predicted]} "
+                                                             f"({100 * s.probs[s.predicted]:.1f}%)"),
+                   ("explained class", s.classes[s.target]), ("layer", s.layer)]
+        return Insight("saliency", probe.name, s, caption, alt, numbers, lambda: draw.draw_saliency(s, cmap))
+
+    # --- notebook faces -------------------------------------------------------------------------------------------
+
+    def _rows(self) -> list[tuple[str, Any]]:
+        meta = self.meta
+        rows: list[tuple[str, Any]] = [("run", self.path), ("kind", meta.get("kind")), ("status", self.status),
+                                       ("seed", meta.get("seed")), ("device", meta.get("device"))]
+        summary = self.summary
+        kind = meta.get("kind")
+        if kind in experiments.kinds():
+            rows += [(m.label, m.format(summary.get(m.key))) for m in experiments.card(kind).metrics]
+        if meta.get("error"):
+            rows.append(("error", meta["error"]))
+        return rows
+
+    def __str__(self) -> str:
+        return "\n".join(f"{k}: {v}" for k, v in self._rows())
+
+    def _repr_html_(self) -> str:
+        fig = self.key_figure()
+        shown = fig._repr_html_() if fig is not None else "<p>(no figures)</p>"
+        return f"<div>{_table(self._rows())}{shown}</div>"
+
+    def _repr_png_(self) -> bytes | None:
+        fig = self.key_figure()
+        return fig._repr_png_() if fig is not None else None
+
+
+def _median(values: Any) -> float:
+    import numpy as np  # noqa: PLC0415 - only when a result is summarised
+
+    return float(np.median(np.asarray(values, dtype=float)))
+
+
+def open_run(path: str | os.PathLike[str]) -> Run:
+    """The run in folder ``path`` (what ``fl.train`` returned, from any later session)."""
+    return Run(path)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Training
+
+
+class NotebookProgress:
+    """A progress bar in a Jupyter output cell: an HTML ``<progress>`` element updated in place.
+
+    rich's live display needs ipywidgets inside Jupyter (not a dependency of filterlab), so a notebook gets this
+    instead; on a terminal the run's rich bar is used.
+    """
+
+    def __init__(self, label: str):
+        from IPython.display import HTML, display  # noqa: PLC0415 - only inside a notebook kernel
+
+        self.label, self._html = label, HTML
+        self.t0 = self.last = time.monotonic()
+        self.handle = display(HTML(self._text(0, 1)), display_id=True)
+
+    def _text(self, step: int, total: int) -> str:
+        return (f"<progress value='{step}' max='{max(total, 1)}' style='width:40ex'></progress> "
+                f"{html.escape(self.label)}: {step:,}/{total:,} steps, {time.monotonic() - self.t0:.1f} s")
+
+    def __call__(self, step: int, total: int) -> None:
+        now = time.monotonic()
+        if step < total and now - self.last < 0.2:
+            return
+        self.last = now
+        if self.handle is not None:
+            self.handle.update(self._html(self._text(step, total)))
+
+    def close(self) -> None:
+        pass
+
+
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (where the output is a cell, not a terminal)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def _progress(progress: bool, label: str) -> Any:
+    from .lifecycle import Progress  # noqa: PLC0415 - imports torch
+
+    if progress and in_notebook():
+        return NotebookProgress(label)
+    return Progress(label, quiet=not progress)
+
+
+def _result(outcome: Any) -> Run:
+    """The Run of a finished training call; an interrupted one raises KeyboardInterrupt (the cell stops, as at a
+    terminal) naming how to resume it."""
+    if outcome.status == "interrupted":
+        raise KeyboardInterrupt(f"run interrupted ({outcome.error}); it is resumable: "
+                                f"fl.resume({str(outcome.run_dir)!r})")
+    run = Run(outcome.run_dir)
+    if outcome.status == "diverged":
+        warnings.warn(f"{run.path}: run diverged: {outcome.error}", RuntimeWarning, stacklevel=3)
+    return run
+
+
+def train(config: ConfigSource, out: str | os.PathLike[str] = "outputs", *,
+          overrides: C.Overrides | None = None, progress: bool = True) -> Run:
+    """Train one config into a new run folder under ``out`` and return its :class:`Run`.
+
+    ``config`` and ``overrides`` are what :func:`load_config` takes; a config object is validated again. Bad input
+    raises :class:`InputError` (a :class:`ConfigError` for the config itself) before any folder exists. A failure
+    during training is recorded in the run folder and raised again. Ctrl-C (a notebook's interrupt button) stops the
+    run at its next step with a checkpoint and raises KeyboardInterrupt; :func:`resume` continues it. torch's thread
+    count, its deterministic flags, the random states, the matplotlib backend and the signal handlers are as they
+    were when the call returns or raises (:mod:`filterlab.state`). ``progress=False``: no progress bar.
+    """
+    cfg = load_config(config, overrides or {})
+    preset = Path(config) if isinstance(config, (str, os.PathLike)) else None
+    from .lifecycle import train_config  # noqa: PLC0415 - imports torch: only when training
+    from .preflight import check_config  # noqa: PLC0415
+    from .state import preserved  # noqa: PLC0415
+
+    check_config(cfg)
+    with preserved():
+        outcome = train_config(cfg, out_root=Path(out), argv=["fl.train", str(preset or "<dict>")], quiet=True,
+                               preset=preset, progress=_progress(progress, cfg.name), reraise=True)
+    return _result(outcome)
+
+
+def resume(run: Run | str | os.PathLike[str], *, progress: bool = True) -> Run:
+    """Continue an interrupted, killed or failed run from its last checkpoint, in its own folder (the same state
+    guarantees as :func:`train`)."""
+    path = run.path if isinstance(run, Run) else Path(run)
+    from .lifecycle import resume_run  # noqa: PLC0415 - imports torch: only when training
+    from .state import preserved  # noqa: PLC0415
+
+    with preserved():
+        outcome = resume_run(path, argv=["fl.resume", str(path)], quiet=True,
+                             progress=_progress(progress, path.name), reraise=True)
+    return _result(outcome)

@@ -1,0 +1,292 @@
+"""The public Python API (``import filterlab as fl``): the same validation and messages as the command line, the same
+runs, the kernel's state left as it was, and results that show themselves in a notebook."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pytest
+import torch
+import yaml
+from conftest import REPO, need_dataset, wait_for
+
+import filterlab as fl
+from filterlab.cli import app
+
+FOUR = REPO / "configs" / "single_four.yaml"
+QUICK = {"train.steps": 60, "output.snapshot_every": 20}
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+# the summary fields that measure time, which two identical runs do not share
+TIMING_FIELDS = {"train_seconds", "seconds_to_target", "images_per_second", "run_id"}
+
+
+def test_import_is_lazy_and_load_config_needs_no_torch():
+    code = ("import sys, filterlab as fl; assert 'torch' not in sys.modules; "
+            f"c = fl.load_config({str(FOUR)!r}, overrides={{'train.steps': 7}}); assert c.train.steps == 7; "
+            "assert 'torch' not in sys.modules and 'matplotlib' not in sys.modules; print(sorted(fl.__all__))")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert p.returncode == 0, p.stderr
+    assert "train" in p.stdout and "open_run" in p.stdout
+
+
+def test_an_unknown_name_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="no attribute 'trian'"):
+        fl.trian  # noqa: B018
+
+
+# (config data, the key, the value and the accepted values its message must name)
+BAD = {
+    "unknown key": ({"kind": "single_image", "train": {"lrr": 0.1}}, "train.lrr", "lrr", "'lr'"),
+    "unknown optimizer": ({"kind": "single_image", "train": {"optimizer": "rmsprop"}}, "train.optimizer",
+                          "'rmsprop'", "adam, adamw, sgd"),
+    "wrong type": ({"kind": "single_image", "train": {"steps": "many"}}, "train.steps", "'many'", "an integer"),
+    "out of range": ({"kind": "single_image", "model": {"filters": 0}}, "model.filters", "0", ">= 1"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_a_bad_config_raises_one_error_naming_key_value_and_accepted_as_the_cli_does(case, runner, tmp_path):
+    data, key, value, accepted = BAD[case]
+    with pytest.raises(fl.ConfigError) as info:
+        fl.load_config(data)
+    message = str(info.value)
+    assert isinstance(info.value, ValueError)
+    assert key in message and value in message and accepted in message, message
+    assert "--" not in message  # a library message names no command-line flag
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(data))
+    r = runner.invoke(app, ["config", str(path)])
+    assert r.exit_code == 2
+    assert r.output.strip() == f"filterlab: error: {path}: {message}"
+    # the same value given with --set: the CLI names the file and its --set options before the same message
+    section, name = key.split(".")
+    base = tmp_path / "base.yaml"
+    base.write_text("kind: single_image\n")
+    setting = f"{key}={yaml.safe_dump(data[section][name], default_flow_style=True).strip().removesuffix('...').strip()}"
+    r = runner.invoke(app, ["config", str(base), "--set", setting])
+    assert r.exit_code == 2
+    assert r.output.strip() == f"filterlab: error: {base} with --set {setting}: {message}"
+
+
+def test_override_values_are_taken_as_given_not_read_as_yaml():
+    assert fl.load_config(FOUR, overrides={"name": "yes"}).name == "yes"
+    with pytest.raises(fl.ConfigError, match="name: expected a string, got boolean true"):
+        fl.load_config(FOUR, overrides=["name=yes"])  # the text form is read as YAML, as --set is
+    cfg = fl.load_config({"kind": "single_image"}, overrides={"train.steps": 200, "model.filters": 3})
+    assert (cfg.train.steps, cfg.model.filters) == (200, 3)
+
+
+def test_a_config_object_built_in_python_is_validated_before_anything_runs(tmp_path):
+    cfg = fl.load_config(FOUR)
+    bad = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, optimizer="rmsprop"))
+    with pytest.raises(fl.ConfigError, match="train.optimizer: 'rmsprop' is not one of adam, adamw, sgd"):
+        fl.train(bad, out=tmp_path, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return fl.open_run(run_dir).model().state_dict()
+
+
+def test_the_cli_from_yaml_and_fl_train_from_a_dict_make_the_same_run(runner, tmp_path):
+    r = runner.invoke(app, ["train", str(FOUR), "--set", "train.steps=60", "--set", "output.snapshot_every=20",
+                            "--seed", "3", "--out", str(tmp_path / "cli"), "-q"])
+    assert r.exit_code == 0, r.output
+    cli_run = fl.open_run(r.output.strip().splitlines()[-1])
+    data = {**yaml.safe_load(FOUR.read_text()), "seed": 3, "train": {"steps": 60}, "output": {"snapshot_every": 20}}
+    api_run = fl.train(data, out=tmp_path / "api", progress=False)
+    assert api_run.status == cli_run.status == "completed"
+    a, b = final_weights(cli_run.path), final_weights(api_run.path)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert TIMING_FIELDS & set(api_run.summary), "the summary has no timing field: the exclusion list is stale"
+    strip = lambda s: {k: v for k, v in s.items() if k not in TIMING_FIELDS}
+    assert strip(api_run.summary) == strip(cli_run.summary)
+    assert api_run.config == cli_run.config
+
+
+def scramble() -> None:
+    """Global state as a training loop might leave it."""
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = True
+    torch.set_flush_denormal(True)
+    torch.manual_seed(99)
+    np.random.seed(99)
+    random.seed(99)
+    dict.__setitem__(matplotlib.rcParams, "backend", "pdf")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def state() -> dict:
+    from filterlab.state import flush_denormal_enabled
+
+    return {"threads": torch.get_num_threads(), "det": torch.are_deterministic_algorithms_enabled(),
+            "warn_only": torch.is_deterministic_algorithms_warn_only_enabled(),
+            "benchmark": torch.backends.cudnn.benchmark, "denormal": flush_denormal_enabled(),
+            "torch": torch.get_rng_state(), "numpy": np.random.get_state()[1].tolist(), "python": random.getstate(),
+            "backend": dict.__getitem__(matplotlib.rcParams, "backend"),
+            "sigint": signal.getsignal(signal.SIGINT), "sigterm": signal.getsignal(signal.SIGTERM)}
+
+
+def same(a: dict, b: dict) -> None:
+    for k in a:
+        if isinstance(a[k], torch.Tensor):
+            assert torch.equal(a[k], b[k]), k
+        else:
+            assert a[k] == b[k], k
+
+
+@pytest.fixture
+def odd_state():
+    """A caller's own, unusual settings, put back after the test whatever happens."""
+    from filterlab.state import State
+
+    saved = State.now()
+    torch.set_num_threads(3)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.manual_seed(1234)
+    np.random.seed(1234)
+    random.seed(1234)
+    dict.__setitem__(matplotlib.rcParams, "backend", "svg")
+
+    def handler(signum, frame):  # pragma: no cover - never called
+        pass
+
+    signal.signal(signal.SIGINT, handler)
+    yield state()
+    saved.restore()
+
+
+def test_fl_train_leaves_the_process_state_as_it_found_it(odd_state, tmp_path):
+    run = fl.train(FOUR, out=tmp_path, overrides=QUICK, progress=False)
+    assert run.status == "completed" and run.meta["threads"] == 1  # the run used its own thread count...
+    same(odd_state, state())  # ...and the caller has theirs back
+
+
+def test_fl_train_restores_the_state_when_training_raises(odd_state, tmp_path, monkeypatch):
+    from filterlab.experiments.single_image import experiment
+
+    def broken(*args, **kwargs):
+        scramble()
+        raise RuntimeError("a bug inside the training loop")
+
+    monkeypatch.setattr(experiment, "run", broken)
+    with pytest.raises(RuntimeError, match="a bug inside the training loop"):
+        fl.train(FOUR, out=tmp_path, overrides=QUICK, progress=False)
+    same(odd_state, state())
+    [run_dir] = list(tmp_path.glob("*/*"))
+    assert fl.open_run(run_dir).status == "failed"  # recorded in the run before it was raised again
+
+
+def test_an_interrupt_stops_the_run_resumably_and_fl_resume_finishes_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("FILTERLAB_TEST_HOLD", "10")  # the run waits at its 10th step for the signal
+    before = signal.getsignal(signal.SIGINT)
+
+    def interrupt() -> None:
+        wait_for(lambda: any(tmp_path.glob("*/*/held")), timeout=120)
+        os.kill(os.getpid(), signal.SIGINT)  # what a notebook's interrupt button sends the kernel
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt, match="resumable"):
+        fl.train(FOUR, out=tmp_path, overrides=QUICK, progress=False)
+    assert signal.getsignal(signal.SIGINT) is before
+    [run_dir] = list(tmp_path.glob("*/*"))
+    stopped = fl.open_run(run_dir)
+    assert stopped.status == "interrupted" and stopped.steps[-1] < 60
+    done = fl.resume(stopped, progress=False)
+    assert done.path == stopped.path and done.status == "completed" and done.steps[-1] == 60
+
+
+@pytest.fixture(scope="module")
+def four_run(tmp_path_factory) -> fl.Run:
+    root = need_dataset("mnist")
+    return fl.train(FOUR, out=tmp_path_factory.mktemp("four"), progress=False,
+                    overrides={**QUICK, "data.root": str(root)})
+
+
+def test_a_run_gives_config_summary_metrics_model_and_filters(four_run):
+    run = four_run
+    assert run.config.train.steps == 60 and run.summary["steps"] == 60
+    assert [r["step"] for r in run.metrics] == run.steps  # a record per snapshot
+    model = run.model()
+    assert not model.training
+    w = run.filters()
+    assert w.shape == (len(run.steps), 5, 1, 28, 28)
+    assert torch.equal(w[-1], model.conv.weight.detach())  # the last snapshot is the trained model
+    assert fl.open_run(run.path).summary == run.summary
+
+
+def test_metrics_frame_is_pandas_when_installed_and_says_so_when_not(four_run, monkeypatch):
+    pandas = pytest.importorskip("pandas")
+    frame = four_run.metrics_frame()
+    assert isinstance(frame, pandas.DataFrame) and list(frame["step"]) == four_run.steps
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(ImportError, match="pip install pandas"):
+        four_run.metrics_frame()
+
+
+def test_figures_carry_their_captions(four_run):
+    figures = four_run.figures
+    assert "evolution" in [f.name for f in figures]
+    for f in figures:
+        assert f.path.read_bytes().startswith(PNG_MAGIC) and f.caption and f.alt
+
+
+def test_a_run_and_its_insight_results_render_html_and_png(four_run):
+    assert four_run._repr_png_().startswith(PNG_MAGIC)
+    page = four_run._repr_html_()
+    assert "<table>" in page and "data:image/png;base64," in page and "completed" in page
+    results = [four_run.filter_change(), four_run.top_patches(k=4), four_run.saliency("digit-4")]
+    for r in results:
+        assert r._repr_png_().startswith(PNG_MAGIC), r.name
+        assert "data:image/png;base64," in r._repr_html_() and r.caption in __import__("html").unescape(
+            r._repr_html_())
+        assert type(r.figure()).__name__ == "Figure"
+
+
+def test_insight_results_hold_the_numbers(four_run):
+    change = four_run.filter_change()
+    w = four_run.filters().double().flatten(2)
+    rel = ((w[-1] - w[0]).norm(dim=1) / w[0].norm(dim=1)).numpy()
+    assert np.allclose(change.data.relative[-1], rel)
+    tops = four_run.top_patches(k=3)
+    assert tops.data.values.shape == (5, 3) and np.all(np.diff(tops.data.values, axis=1) <= 0)
+    s = four_run.saliency("digit-4", target=4)
+    assert s.data.target == 4 and abs(float(s.data.probs.sum()) - 1) < 1e-5
+    with pytest.raises(fl.InputError, match="layer: 'conv9' is not one of conv"):
+        four_run.filter_change("conv9")
+
+
+def test_open_run_refuses_a_folder_that_is_not_a_run(tmp_path):
+    with pytest.raises(fl.InputError, match="not a run directory"):
+        fl.open_run(tmp_path)
+
+
+@pytest.mark.slow
+def test_classifier_insight_results(tmp_path):
+    root = need_dataset("mnist")
+    run = fl.train(REPO / "configs" / "smoke_two_conv.yaml", out=tmp_path, progress=False,
+                   overrides={"data.root": str(root), "data.train_limit": 512, "data.test_limit": 300})
+    assert run.layers == ["conv1", "conv2"]
+    fv = run.feature_vis("conv2", steps=20)
+    assert fv.layer == "conv2" and fv.data.images.shape[0] == run.filters("conv2").shape[1]
+    for r in (run.top_patches("conv2"), fv, run.saliency("test:first-7")):
+        assert r._repr_png_().startswith(PNG_MAGIC) and "<table>" in r._repr_html_()
+
+
+
+
+def test_every_public_name_resolves():
+    assert set(fl.__all__) <= set(dir(fl))
+    for name in fl.__all__:
+        assert getattr(fl, name) is not None, name
