@@ -111,6 +111,10 @@ def train(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     resume: Annotated[Path | None, typer.Option(help="Continue this interrupted run from its last checkpoint.",
                                                    metavar="RUN_DIR")] = None,
+    tensorboard: Annotated[bool, typer.Option("--tensorboard", help="Also write TensorBoard event files into "
+                                                                    "RUN/tensorboard while training (the same as "
+                                                                    "--set output.tensorboard=true); look at "
+                                                                    "them with: filterlab tensorboard RUN")] = False,
 ) -> None:
     """Train each CONFIG into a new run directory under OUT and print the run directory as the last line.
 
@@ -118,8 +122,9 @@ def train(
     SIGINT/SIGTERM (resumable with --resume).
     """
     if resume is not None:
-        if configs or set_ or device or seed is not None:
-            raise fail("--resume takes the run's own config; give no CONFIG, --set, --device or --seed with it")
+        if configs or set_ or device or seed is not None or tensorboard:
+            raise fail("--resume takes the run's own config; give no CONFIG, --set, --device, --seed or "
+                       "--tensorboard with it")
         from .lifecycle import resume_run  # noqa: PLC0415 - imports torch: only when training
 
         outcome = resume_run(resume, argv=sys.argv, quiet=quiet, figure_helper=True)
@@ -127,7 +132,8 @@ def train(
         raise typer.Exit(outcome.exit_code)
     if not configs:
         raise fail("give one or more CONFIG files, or --resume RUN_DIR")
-    cfgs = [_load(c, set_, device, seed) for c in configs]  # every config is checked before any run starts,
+    sets = [*(set_ or []), *(["output.tensorboard=true"] if tensorboard else [])]
+    cfgs = [_load(c, sets, device, seed) for c in configs]  # every config is checked before any run starts,
     for cfg in cfgs:  # and before torch is imported: a config that cannot work is refused at once
         check_config(cfg)
     from .lifecycle import train_config  # noqa: PLC0415 - imports torch: only when training
@@ -470,6 +476,46 @@ def compare_runs(
         result = compare(run_dirs, Path(target))
     typer.echo(result["table"])
     typer.echo(str(target))
+
+
+@command("tensorboard")
+def tensorboard_cmd(
+    paths: Annotated[list[Path], typer.Argument(help="Runs, folders of runs, or sweep folders.", show_default=False,
+                                                metavar="RUN_OR_SWEEP...")],
+    host: Annotated[str, typer.Option(help="Address TensorBoard listens on; 127.0.0.1: this machine only.")
+                    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: a free one).")] = 0,
+    export: Annotated[bool, typer.Option("--export", help="Instead: write event files for finished runs trained "
+                                                          "without them, from their snapshots and metrics, and "
+                                                          "print each folder written.")] = False,
+) -> None:
+    """Start TensorBoard on runs trained with --tensorboard (or exported with --export) and print its address."""
+    from .board import require  # noqa: PLC0415
+
+    require("filterlab tensorboard")
+    from .board.serve import collect, serve, split  # noqa: PLC0415
+
+    runs = collect(paths)
+    with_events, without = split(runs)
+    if export:
+        from .board.writer import export as export_run  # noqa: PLC0415 - imports torch
+
+        given = {p.resolve() for p in paths}
+        for _, run in with_events:
+            if run in given:
+                raise fail(f"{run}: already has TensorBoard events in {run / 'tensorboard'}; open it with: "
+                           f"filterlab tensorboard {run}")
+            typer.echo(f"{run}: already has events; left as it is", err=True)
+        for _, run in without:
+            typer.echo(str(export_run(run)))
+        return
+    for _, run in without:
+        typer.echo(f"note: {run} has no TensorBoard events (write them with: filterlab tensorboard --export {run})",
+                   err=True)
+    if not with_events:
+        raise fail("none of these runs has TensorBoard events; train with --tensorboard, or write them for a "
+                   "finished run with: filterlab tensorboard --export RUN")
+    raise typer.Exit(serve(with_events, host, port, lambda line: typer.echo(line)))
 
 
 def main() -> None:  # pragma: no cover - the console-script entry point

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from . import experiments
+from .board import require
 from .core import config as C
 from .core.artifacts import Checkpoint
 from .core.cores import CoreShare
@@ -202,6 +203,8 @@ def resume_run(run_dir: str | Path, argv: list[str] | None = None, quiet: bool =
             cfg = experiments.load_config(run_dir / CONFIG_FILE)
         except InputError as e:
             raise InputError(f"--resume {run_dir}: {e}") from None
+        if cfg.output.tensorboard:
+            require(f"--resume {run_dir}: output.tensorboard")
         ckpt = _resumable(run_dir, cfg)
         exp = experiments.get(cfg.kind)
         inputs = exp.prepare(cfg)
@@ -265,9 +268,16 @@ def _train_in(run: Run, lock: RunLock, exp: Experiment, cfg: Any, inputs: Any, d
 
     hooks = Hooks(progress=progress, should_stop=stop, diverged=lambda step, value: diverged.append((step, value)),
                   tick=tick)
+    board: list[Any] = []  # the TensorBoard writer once open (output.tensorboard), closed by _ended
     try:
         with stop.installed(), cores:
             run.update_meta(interop_threads=torch.get_num_interop_threads())
+            if cfg.output.tensorboard:
+                from .board.writer import Board  # noqa: PLC0415 - TensorBoard only when asked for
+
+                hooks.board = Board(run.dir, cfg, resume.step if resume else None)
+                board.append(hooks.board)
+                run.observers.append(hooks.board.record)
             summary = exp.train(cfg, inputs, run, device, hooks, resume)
             if not (stop() or diverged):
                 _figures(exp, cfg, run, worker)
@@ -275,21 +285,22 @@ def _train_in(run: Run, lock: RunLock, exp: Experiment, cfg: Any, inputs: Any, d
                 worker.cancel()  # no figures for a run that did not finish
     except KeyboardInterrupt:
         return _ended(run, lock, worker, progress, "interrupted", 128 + signal.SIGINT,
-                      "interrupted by a second Ctrl-C")
+                      "interrupted by a second Ctrl-C", board=board)
     except Exception as e:  # noqa: BLE001 - any failure inside training is recorded in the run, not lost
         error = f"{type(e).__name__}: {e}"
-        outcome = _ended(run, lock, worker, progress, "failed", EXIT_FAILED, error, traceback.format_exc(limit=-3))
+        outcome = _ended(run, lock, worker, progress, "failed", EXIT_FAILED, error, traceback.format_exc(limit=-3),
+                         board=board)
         if reraise:
             raise
         return outcome
     if diverged:
         step, value = diverged[0]
         msg = f"the loss became {value} at step {step}; the last checkpoint with a finite loss is kept"
-        return _ended(run, lock, None, progress, "diverged", EXIT_DIVERGED, msg, summary=summary)
+        return _ended(run, lock, None, progress, "diverged", EXIT_DIVERGED, msg, summary=summary, board=board)
     if stop():
         return _ended(run, lock, None, progress, "interrupted", 128 + int(stop.signum or 0),
-                      f"stopped by signal {stop.signum}", summary=summary)
-    return _ended(run, lock, None, progress, "completed", EXIT_OK, None, summary=summary)
+                      f"stopped by signal {stop.signum}", summary=summary, board=board)
+    return _ended(run, lock, None, progress, "completed", EXIT_OK, None, summary=summary, board=board)
 
 
 def _figures(exp: Experiment, cfg: Any, run: Run, worker: FigureWorker | None) -> None:
@@ -306,10 +317,16 @@ def _figures(exp: Experiment, cfg: Any, run: Run, worker: FigureWorker | None) -
 
 
 def _ended(run: Run, lock: RunLock, worker: FigureWorker | None, progress: Any, status: str, code: int,
-           error: str | None, tb: str | None = None, summary: dict[str, Any] | None = None) -> Outcome:
+           error: str | None, tb: str | None = None, summary: dict[str, Any] | None = None,
+           board: list[Any] | None = None) -> Outcome:
     progress.close()
     if worker is not None:
         worker.cancel()
+    for b in board or []:
+        try:
+            b.finish(summary, status)  # the summary text, final metrics and HParams end, then close
+        except Exception as e:  # noqa: BLE001 - the run's own files matter more than its event files
+            print(f"filterlab: warning: the TensorBoard events could not be finished: {e}", file=sys.stderr)
     extra = {"traceback": tb} if tb else {}
     run.finish(status, error=error, **extra)
     write_report(run.dir)

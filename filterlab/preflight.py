@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import experiments
+from .board import require
 from .core.budget import check as check_budget
 from .core.errors import InputError
 from .core.geometry import GeometryError, Row, layer_table
@@ -29,3 +30,5 @@ def check_config(cfg: Any, inputs: Any = None) -> None:
     before."""
     table = check_geometry(cfg)
     check_budget(experiments.card(cfg.kind).estimate(cfg, table, inputs))
+    if cfg.output.tensorboard:
+        require("output.tensorboard")

@@ -60,6 +60,8 @@ class Output:
     cmap: str = opt("RdBu_r", "colour-blind-safe diverging map for signed weights, centred at zero",
                     choices=DIVERGING_CMAPS)
     dpi: int = opt(110, "resolution of saved figures", ge=50, le=600)
+    tensorboard: bool = opt(False, "also write TensorBoard event files into RUN/tensorboard while training (needs "
+                            "the tensorboard extra: pip install -e \".[tensorboard]\")")
 
 
 

@@ -17,7 +17,7 @@ import platform
 import secrets
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -204,6 +204,7 @@ class Run:
         self.dir = Path(run_dir)
         self.meta = dict(meta)
         self._metrics = open(self.dir / METRICS_FILE, "a", encoding="utf-8")  # noqa: SIM115 - closed in finish()
+        self.observers: list[Callable[[dict[str, Any]], None]] = []  # each gets every record as metrics.jsonl has it
         self.write_meta()
 
     @property
@@ -219,8 +220,13 @@ class Run:
 
     def log(self, record: dict[str, Any]) -> None:
         """Append one metrics record as a JSON line (flushed, so a crash loses at most the line being written)."""
-        self._metrics.write(json.dumps(record, default=_json_default) + "\n")
+        line = json.dumps(record, default=_json_default)
+        self._metrics.write(line + "\n")
         self._metrics.flush()
+        if self.observers:
+            plain = json.loads(line)
+            for observe in self.observers:
+                observe(plain)
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         atomic_write_json(self.dir / SUMMARY_FILE, summary)

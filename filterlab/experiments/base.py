@@ -71,6 +71,30 @@ class Card:
     tables: Callable[[dict[str, Any]], list[Table]] = _no_tables  # summary.json -> the kind's own report tables
 
 
+class NullBoard:
+    """Where a training loop sends what TensorBoard shows; this one (output.tensorboard off) drops it all.
+
+    The writer (:class:`filterlab.board.writer.Board`) has the same methods. A loop asks ``enabled`` before it
+    computes anything only the board needs (feature maps of the fixed image).
+    """
+
+    enabled = False
+
+    def snapshot(self, step: int, filters: dict[str, Any], maps: dict[str, Any] | None = None,
+                 weights: dict[str, Any] | None = None, change: bool = True) -> None:
+        """Filter grids, feature maps and weight histograms (of ``weights``, else ``filters``) at a snapshot step;
+        ``change``: also each filter's change since step 0 (for a kind whose metrics do not hold it)."""
+
+    def fixed_image(self, name: str, pixels: Any, description: str) -> None:
+        """The run's fixed input image, once."""
+
+    def record(self, record: dict[str, Any]) -> None:
+        """The scalars of one metrics record."""
+
+    def flush(self) -> None:
+        """Everything written so far onto the disk (called before each checkpoint)."""
+
+
 @dataclass
 class Hooks:
     """What the run lifecycle hands a training loop: progress, a stop request, divergence, a periodic tick."""
@@ -80,6 +104,7 @@ class Hooks:
     diverged: Callable[[int, float], None] = field(default=lambda step, value: None)
     # called every step (force: at an epoch): heartbeat and the share of the cores; cheap unless work is due
     tick: Callable[..., None] = field(default=lambda step=0, force=False: None)
+    board: NullBoard = field(default_factory=NullBoard)  # TensorBoard events (output.tensorboard), or nothing
 
 
 @dataclass(frozen=True)

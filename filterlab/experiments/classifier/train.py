@@ -274,6 +274,7 @@ class StepWatch:
                  evaluate_now: Callable[[str], dict[str, Any]]):
         self.cfg, self.s, self.state, self.record, self.run, self.hooks = cfg, s, state, record, run, hooks
         self.evaluate_now = evaluate_now
+        self.data: Data | None = None  # the run's data, for the board's feature maps of the fixed image
         o = cfg.output
         self.planned = set(snapshot_schedule(s.total_steps, o.snapshot_every, o.early_snapshots))
         self.stop_reason: str | None = None
@@ -283,6 +284,8 @@ class StepWatch:
         if step in self.planned:
             change = self.record.snap(self.s.model, step, float(loss))
             self.run.log({"event": "snapshot", "step": step, "epoch": self.state.epoch, **change})
+            if hooks.board.enabled:
+                self.board_snapshot(step)
         if step % t.log_every == 0 and self.log_step(step, float(loss)):
             return True
         hooks.progress(step, self.s.total_steps)
@@ -299,6 +302,9 @@ class StepWatch:
             return True
         return False
 
+    def board_snapshot(self, step: int) -> None:
+        board_snapshot(self.hooks, self.s.model, self.record, self.data, self.cfg, step)
+
     def log_step(self, step: int, value: float) -> bool:
         """Log the step's loss; True (stop) when it is no longer finite."""
         self.record.step_loss.append((step, value))
@@ -309,6 +315,27 @@ class StepWatch:
         self.stop_reason = "diverged"
         self.hooks.diverged(step, value)
         return True
+
+
+def linear_names(model: ConvNet) -> list[str]:
+    """The head's linear layers by the names the layer table gives them: hidden (when there is one), output."""
+    linears = [m for m in model.head if isinstance(m, nn.Linear)]
+    return ["hidden", "output"][-len(linears):]
+
+
+def board_snapshot(hooks: Hooks, model: ConvNet, record: Record, data: Data | None, cfg: ClassifierConfig,
+                   step: int) -> None:
+    """TensorBoard's view of a snapshot: the filters just recorded, the fixed image's feature maps, every layer's
+    weights (for the histograms)."""
+    if not hooks.board.enabled:
+        return
+    maps = sample_maps(model, data.sample, data.mean, data.std, cfg.data.normalize)[0] if data is not None else None
+    weights = {k: v[-1].numpy() for k, v in record.weights.items()}
+    linears = [m for m in model.head if isinstance(m, nn.Linear)]
+    for name, layer in zip(linear_names(model), linears):
+        weights[name] = layer.weight.detach().cpu().numpy()
+    hooks.board.snapshot(step, {k: v[-1].numpy() for k, v in record.weights.items()}, maps, weights,
+                         change=False)  # the snapshot records in metrics.jsonl hold each filter's change
 
 
 def run(cfg: ClassifierConfig, data: Data, run: Run, device: torch.device, hooks: Hooks,
@@ -323,6 +350,10 @@ def run(cfg: ClassifierConfig, data: Data, run: Run, device: torch.device, hooks
         if resume is None:
             state, partial, record = LoopState(device=device.type), None, Record()
             record.snap(s.model, 0, float("nan"))
+            if hooks.board.enabled:
+                hooks.board.fixed_image("sample", np.asarray(data.sample),
+                                        f"The fixed image whose feature maps are shown: {data.sample_desc}")
+                board_snapshot(hooks, s.model, record, data, cfg, 0)
         else:
             state, partial = restore(s, resume, device)
             record = Record.restore(run, state.step)
@@ -331,6 +362,8 @@ def run(cfg: ClassifierConfig, data: Data, run: Run, device: torch.device, hooks
             change = record.snap(s.model, state.step,
                                  record.history[-1]["train_loss"] if record.history else float("nan"))
             run.log({"event": "snapshot", "step": state.step, "epoch": state.epoch, **change})
+            board_snapshot(hooks, s.model, record, data, cfg, state.step)
+            hooks.board.flush()
             record.snapshots().save(run.dir)
         final = evaluate(s.model, s.xs["test"], s.ys["test"], cfg.train.eval_batch_size, len(data.classes),
                          confusion=True)
@@ -358,10 +391,12 @@ def train_epochs(cfg: ClassifierConfig, s: Setup, state: LoopState, record: Reco
         return rec
 
     def save(partial_epoch: dict[str, Any] | None) -> None:
+        hooks.board.flush()  # first of all: every event up to the checkpoint is on disk before it exists
         record.snapshots().save(run.dir)  # first: the checkpoint never points at snapshots that are not on disk
         checkpoint(cfg, s, state, data, device, partial_epoch).save(run.dir)
 
     watch = StepWatch(cfg, s, state, record, run, hooks, evaluate_now)
+    watch.data = data
     first_epoch = state.epoch if partial is not None else state.epoch + 1
     for epoch in range(first_epoch, t.epochs + 1):
         state.epoch = epoch

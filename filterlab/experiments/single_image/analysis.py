@@ -107,8 +107,9 @@ def summarise(loss_t: torch.Tensor, steps_done: int, logits: torch.Tensor, sim: 
     }
 
 
-def metric_records(loss: torch.Tensor, snap_steps: list[int], sim: dict[str, np.ndarray]) -> list[dict[str, Any]]:
-    """One metrics line per snapshot step."""
+def metric_records(loss: torch.Tensor | dict[int, float], snap_steps: list[int], sim: dict[str, np.ndarray]
+                   ) -> list[dict[str, Any]]:
+    """One metrics line per snapshot step; ``loss[step]`` is the loss there (a tensor of every step's, or a dict)."""
     out = []
     for j, step in enumerate(snap_steps):
         out.append({

@@ -218,17 +218,20 @@ class Checkpointed:
 
 def train(net: SingleImageNet, x: torch.Tensor, target: int, train_cfg: dict[str, Any], snap_steps: list[int],
           progress: Callable[[int, int], None] | None = None, should_stop: Callable[[], bool] | None = None,
-          resume: Resume | None = None) -> TrainResult:
+          resume: Resume | None = None, on_snapshot: Callable[[int, torch.Tensor, float], None] | None = None
+          ) -> TrainResult:
     """Full-batch training of ``net`` on the one image ``x`` (1, H, W); ``net`` holds the trained weights after.
 
     ``should_stop`` is asked after every step; when it says yes, training stops with ``stopped="interrupted"`` and
-    the result holds everything needed to :class:`Resume` to the same end, bit for bit.
+    the result holds everything needed to :class:`Resume` to the same end, bit for bit. ``on_snapshot(step,
+    filters, loss)`` is called at each snapshot step once its loss is checked finite (TensorBoard's live view).
     """
     steps = int(train_cfg["steps"])
     loop = FastLoop(net, x, target, train_cfg, steps)
     snaps = torch.empty(len(snap_steps), *loop.fp.conv_w.shape, device=x.device)
     start, next_snap = (0, 0) if resume is None else _resume_into(loop, snaps, resume, snap_steps)
     good = Checkpointed(loop, start)
+    taken_at_start = next_snap  # a resumed run's snapshots up to its checkpoint were reported before
     stopped, diverged_at = None, None
     t0 = time.perf_counter()
     s = start
@@ -245,6 +248,8 @@ def train(net: SingleImageNet, x: torch.Tensor, target: int, train_cfg: dict[str
             good.keep(s)
             if progress is not None:
                 progress(s, steps)
+            if on_snapshot is not None and next_snap > taken_at_start:
+                on_snapshot(s, snaps[next_snap - 1], float(loop.losses[s]))
         if s == steps:
             break
         if should_stop is not None and should_stop():
@@ -278,6 +283,11 @@ def _resume_into(loop: FastLoop, snaps: torch.Tensor, resume: Resume, snap_steps
 
 # ---------------------------------------------------------------------------------------------------------------------
 # One run, end to end
+
+
+def feature_side(x: torch.Tensor, kernel: int) -> tuple[int, int]:
+    """The (H, W) of a valid, stride-1 convolution's output on ``x`` (1, H, W)."""
+    return x.shape[-2] - kernel + 1, x.shape[-1] - kernel + 1
 
 
 @contextlib.contextmanager
@@ -322,9 +332,26 @@ def run(cfg: SingleImageConfig, image: Image28, run: Run, device: torch.device, 
         hooks.tick()
         return hooks.should_stop()
 
+    board = hooks.board
+    on_snapshot = None
+    if board.enabled:
+        kernel = int(net.conv.kernel_size[0])
+        first: list[torch.Tensor] = [] if state is None else [state.snapshots[0]]
+        board.fixed_image("image", np.asarray(image.pixels), f"The image the filters are trained on: "
+                          f"{image.description} (class {target}), as {cfg.data.scale} values")
+
+        def on_snapshot(step: int, filters: torch.Tensor, loss: float) -> None:
+            w = filters.detach().cpu().clone()
+            if not first:
+                first.append(w)
+            sim = similarity(w[None], first[0], x)
+            board.record(metric_records({step: loss}, [step], sim)[0])
+            maps = (w.flatten(1).double() @ patches(x.double(), kernel)).view(w.shape[0], *feature_side(x, kernel))
+            board.snapshot(step, {"conv": w.numpy()}, {"conv": maps.numpy()})
+
     with flush_denormal(cfg.train.flush_denormal):
         result = train(net.to(device), x.to(device), target, cfgd["train"], schedule,
-                       progress=hooks.progress, should_stop=should_stop, resume=state)
+                       progress=hooks.progress, should_stop=should_stop, resume=state, on_snapshot=on_snapshot)
     net = net.cpu()
     sim = similarity(result.snapshots, result.snapshots[0], x)
     for rec in metric_records(result.loss, result.snap_steps, sim):
@@ -332,6 +359,7 @@ def run(cfg: SingleImageConfig, image: Image28, run: Run, device: torch.device, 
             run.log(rec)
     Snapshots(torch.tensor(result.snap_steps), {"conv": result.snapshots}, result.loss[result.snap_steps],
               result.loss).save(run.dir)
+    board.flush()  # every event up to the checkpoint is on disk before it exists
     # written in every case: a diverged run keeps its last state whose loss was finite, an interrupted one its last
     Checkpoint("single_image", cfgd, net.state_dict(), result.steps_done, {},
                {"image": torch.from_numpy(np.array(image.pixels)), "target": target},
