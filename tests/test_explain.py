@@ -22,6 +22,7 @@ from filterlab.core.geometry import layer_table, out_size
 from filterlab.data.images import load_image
 from filterlab.explain.match import nearest_kernels, resize_kernel
 from filterlab.explain.rgb import rgb_example
+from filterlab.viz.style import save as save_figure
 
 SEVEN = load_image("seven").pixels.astype(float) / 255
 
@@ -179,16 +180,42 @@ def test_nearest_kernels():
     assert "outline" not in rows[0]["all"]  # the Laplacian's second name is not a second candidate
 
 
-def test_match_command_on_a_trained_classifier(runner, tmp_path):
+def test_match_command_on_a_trained_classifier(runner, tmp_path, monkeypatch):
+    """The match is drawn beside its chance level: the drawn step-0 scores are the step-0 snapshot's own best
+    matches; a negated kernel is drawn negated and named with a minus; a resized kernel says so."""
+    from filterlab.core.artifacts import Snapshots
+    from filterlab.explain import match as M
+
     r = runner.invoke(app, ["train", str(REPO / "configs" / "smoke_two_conv.yaml"), "--out", str(tmp_path), "-q",
                             "--set", f"data.root={FIXTURES / 'mnist-mini'}", "--set", "data.train_limit=0",
-                            "--set", "data.test_limit=0", "--set", "output.figures=false"])
+                            "--set", "data.test_limit=0", "--set", "output.figures=false",
+                            "--set", "model.kernel_size=[5, 3]"])
     run = Path(r.output.strip().splitlines()[-1])
+    drawn = []
+    monkeypatch.setattr(M, "save", lambda fig, *a, **k: drawn.append(fig) or save_figure(fig, *a, **k))
     r = runner.invoke(app, ["match", str(run)])
     assert r.exit_code == 0, r.output
-    lines = [x for x in (run / "figures" / "nearest_kernels.jsonl").read_text().splitlines()]
-    assert len(lines) == 8 and all(json.loads(x)["nearest"] in E.KERNELS for x in lines)
+    lines = [json.loads(x) for x in (run / "figures" / "nearest_kernels.jsonl").read_text().splitlines()]
+    assert len(lines) == 8 and all(x["nearest"] in E.KERNELS for x in lines)
     assert (run / "figures" / "nearest_kernels.png").is_file()
+    snaps = Snapshots.load(run)
+    w = snaps.weights[snaps.first_layer].sum(2).numpy()  # (S, N, 5, 5)
+    step0 = nearest_kernels(w[0])
+    (fig,) = drawn
+    (initial,) = [ln for a in fig.axes for ln in a.get_lines() if ln.get_gid() == "initial"]
+    (trained,) = [ln for a in fig.axes for ln in a.get_lines() if ln.get_gid() == "trained"]
+    assert np.allclose(initial.get_ydata(), [abs(x["cosine"]) for x in step0])
+    assert np.allclose(trained.get_ydata(), [abs(x["cosine"]) for x in nearest_kernels(w[-1])])
+    assert [x["step0_cosine"] for x in lines] == [x["cosine"] for x in step0]
+    mean0 = np.mean([abs(x["cosine"]) for x in step0])
+    assert f"{mean0:.3f} at step 0 (the chance level)" in r.output
+    texts = [t.get_text() for t in fig.texts]
+    for x in lines:  # named as drawn: a minus for a negated kernel, |cos| positive, the resize said
+        name = ("-" if x["cosine"] < 0 else "") + x["nearest"]
+        assert any(t.startswith(f"{name} (from 3x3)\n|cos| {abs(x['cosine']):.2f}") for t in texts), (name, texts)
+    neg = next(i for i, x in enumerate(lines) if x["cosine"] < 0)
+    kernel_img = [a for a in fig.axes if a.get_images()][2 * neg + 1].get_images()[0].get_array()
+    assert np.allclose(kernel_img, -resize_kernel(E.KERNELS[lines[neg]["nearest"]][0], 5))
 
 
 def build_model(cfg):

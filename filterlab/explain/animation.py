@@ -34,45 +34,77 @@ Cell = tuple[int, int]
 class Frame:
     """One step of the animation."""
 
-    pos: Cell  # the output cell just computed (the row's last cell when a frame covers a whole row)
+    pos: Cell  # the output cell worked out (when a frame covers a whole row: the row's strongest response)
     window: list[Cell]  # the cells it reads: input positions x[r, c] (conv) or feature-map cells (pooling)
     filled: np.ndarray  # the output so far, NaN where not yet computed
     products: np.ndarray | None  # (kh, kw) products of this position (conv frames), None for pooling
     value: float  # the output value at pos
     winner: Cell | None = None  # max pooling: the cell the window keeps
+    note: str = ""  # a whole row's frame: what it works out, and why a row of zeros is zero
+
+
+def _strongest(row: np.ndarray) -> int:
+    """The column of a row's largest |value|: the position a whole-row frame works out (the middle when all are 0,
+    so a row of zeros shows a typical window)."""
+    a = np.abs(row)
+    return int(a.argmax()) if a.max() > 0 else len(row) // 2
+
+
+def _row_note(case: ConvCase, i: int, j: int) -> str:
+    """A whole-row frame's first header line: the strongest position worked out, or why every sum is 0."""
+    ow = case.fmap.shape[1]
+    v = float(case.fmap[i, j])
+    if v != 0:
+        n = case.k.size
+        return (f"output row {i} filled in; worked out: ({i}, {j}), its strongest response = sum of {n} products = "
+                f"{v:.4g}")
+    h, w = case.x.shape
+    seen = [case.x[r, c] for jj in range(ow)
+            for r, c in worked_pixel(case.x, case.k, i, jj, case.stride, case.padding, case.dilation, case.flip).window
+            if 0 <= r < h and 0 <= c < w]
+    if not any(seen):
+        return f"output row {i} filled in: all {ow} sums are 0 because its windows see no ink (every input read is 0)"
+    return f"output row {i} filled in: its windows see ink, but every sum cancels to 0; ({i}, {j}) shown"
 
 
 def conv_frames(case: ConvCase, max_frames: int = MAX_FRAMES) -> list[Frame]:
-    """One frame per output position (by rows), or per output row when there are more than ``max_frames``."""
+    """One frame per output position (by rows), or per output row when there are more than ``max_frames``; a row's
+    frame works out the row's strongest response (a blank position's sum, 0, would teach nothing)."""
     oh, ow = case.fmap.shape
     per_row = oh * ow > max_frames
     filled = np.full((oh, ow), np.nan)
     frames = []
     for i in range(oh):
-        for j in range(ow):
+        if per_row:
+            filled[i] = case.fmap[i]
+        for j in range(ow) if not per_row else [_strongest(case.fmap[i])]:
             filled[i, j] = case.fmap[i, j]
-            if per_row and j < ow - 1:
-                continue
             w = worked_pixel(case.x, case.k, i, j, case.stride, case.padding, case.dilation, case.flip)
             frames.append(Frame((i, j), w.window, filled.copy(), np.array(w.products).reshape(case.k.shape),
-                                w.total))
+                                w.total, note=_row_note(case, i, j) if per_row else ""))
     return frames
 
 
 def pool_frames(case: ConvCase, max_frames: int = MAX_FRAMES) -> list[Frame]:
-    """One frame per pooled cell (per pooled row beyond ``max_frames``): its K x K window on the feature map, the
-    winner for max pooling."""
+    """One frame per pooled cell (per pooled row beyond ``max_frames``, working out the row's strongest cell): its
+    K x K window on the feature map, the winner for max pooling."""
     p = case.pooling
     assert p is not None
     filled = np.full(p.pooled.shape, np.nan)
     per_row = p.pooled.size > max_frames
     frames = []
-    for (i, j), v in np.ndenumerate(p.pooled):
-        filled[i, j] = v
-        if per_row and j < p.pooled.shape[1] - 1:
-            continue
-        winner = pool_winner(case.fmap, i, j, p.size) if p.kind == "max" else None
-        frames.append(Frame((i, j), pool_window(i, j, p.size), filled.copy(), None, float(v), winner))
+    for i in range(p.pooled.shape[0]):
+        if per_row:
+            filled[i] = p.pooled[i]
+        for j in range(p.pooled.shape[1]) if not per_row else [_strongest(p.pooled[i])]:
+            v = p.pooled[i, j]
+            filled[i, j] = v
+            winner = pool_winner(case.fmap, i, j, p.size) if p.kind == "max" else None
+            note = ""
+            if per_row and v == 0:
+                note = (f"pooled row {i} filled in: every value is 0 because its windows read only 0s of the feature "
+                        "map (no ink there)" if not np.any(case.fmap[p.size * i:p.size * (i + 1)]) else "")
+            frames.append(Frame((i, j), pool_window(i, j, p.size), filled.copy(), None, float(v), winner, note))
     return frames
 
 
@@ -237,7 +269,7 @@ def _conv_header(case: ConvCase, f: Frame, n: int, total: int) -> list[str]:
     i, j = f.pos
     oh, ow = case.fmap.shape
     if total < oh * ow:  # one frame per output row
-        first = f"output row {i} filled in: ({i}, 0) to ({i}, {ow - 1}); the window shown is ({i}, {j})'s"
+        first = f.note
     else:
         assert f.products is not None
         first = f"output ({i}, {j}) = sum of the {f.products.size} products = {f.value:.4g}"
@@ -283,7 +315,9 @@ def _pool_header(case: ConvCase, f: Frame, n: int, total: int) -> list[str]:
     (i, j), (r0, c0), (r1, c1) = f.pos, f.window[0], f.window[-1]
     where = f"pooled ({i}, {j}) reads rows {r0}-{r1}, cols {c0}-{c1}"
     if total < p.pooled.size:  # one frame per pooled row
-        where = f"pooled row {i} filled in; ({i}, {j}) reads rows {r0}-{r1}, cols {c0}-{c1}"
+        if f.note:
+            return [f.note, f"{p.name}, stride {p.size}; frame {n + 1} of {total}"]
+        where = f"pooled row {i} filled in; its strongest, ({i}, {j}), reads rows {r0}-{r1}, cols {c0}-{c1}"
     if f.winner is not None:
         first = f"{where}: max = {f.value:.4g}, at {f.winner} (ringed)"
     else:
@@ -355,7 +389,8 @@ def animate(case: ConvCase, out_dir: Path, cmap: str, name: str = "convolve") ->
     """The sliding-window animation of the case (and of its pooling, if any), with contact sheets."""
     frames = conv_frames(case)
     oh, ow = case.fmap.shape
-    each = "one frame per output position" if len(frames) == oh * ow else f"one frame per output row ({oh})"
+    each = ("one frame per output position" if len(frames) == oh * ow
+            else f"one frame per output row ({oh}), each working out the row's strongest response")
     caption = (f"The {case.k.shape[0]}x{case.k.shape[1]} window ({case.k_desc}) sliding over the "
                f"{case.x.shape[0]}x{case.x.shape[1]} input ({case.x_desc}; {case.op_name}, {case.settings}) while "
                f"the {oh}x{ow} output fills in, {each}; each frame writes that position's sum of products. The "

@@ -17,7 +17,7 @@ from filterlab.insight.change import Change
 from filterlab.insight.featvis import FeatureVis
 from filterlab.insight.patches import TopPatches
 from filterlab.insight.saliency import Saliency, ink_mask
-from filterlab.viz.style import OKABE_ITO, cmap_of, new_figure, signed_colours
+from filterlab.viz.style import LABEL, OKABE_ITO, TICK, InchLayout, cmap_of, new_figure, signed_colours
 
 PAD_RGB = (0x56 / 255, 0xB4 / 255, 0xE9 / 255)  # outside the image
 GAP_RGB = (0.8, 0.8, 0.8)  # between blocks: light grey, so white ink at a tile's edge still shows its edge
@@ -233,28 +233,27 @@ def draw_saliency(s: Saliency, cmap: str = "RdBu_r") -> Any:
     return fig
 
 
-def draw_class_outputs(values: np.ndarray, labels: np.ndarray, target: int, auc: np.ndarray) -> Any:
-    """Per filter, box plots of its outputs per class; the target class filled orange and labelled."""
+def draw_class_outputs(values: np.ndarray, labels: np.ndarray, target: int, auc: np.ndarray, polarity: np.ndarray,
+                       cosine: np.ndarray) -> Any:
+    """Per filter, in one row, box plots of its outputs per class (negated for a negative template, ``polarity``
+    -1); the target class filled orange and starred; each panel its own y axis."""
     f = values.shape[1]
-    rows, cols = grid_shape(f)
     classes = np.unique(labels)
-    fig = new_figure(3.0 * cols + 0.4, 2.5 * rows + 0.3, constrained=True)
-    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
-    for i, ax in enumerate(axes):
-        if i >= f:
-            ax.set_visible(False)
-            continue
+    pw, ph, left, sep = 2.55, 2.1, 0.85, 0.85
+    lay = InchLayout(left + f * pw + (f - 1) * sep + 0.25, 0.55 + ph + 0.85)
+    for i in range(f):
+        ax = lay.axes(left + i * (pw + sep), 0.55, pw, ph)
         data = [values[labels == c, i] for c in classes]
         parts = ax.boxplot(data, whis=(5, 95), showfliers=False, patch_artist=True, widths=0.65,
                            medianprops={"color": "black"})
         for c, box in zip(classes, parts["boxes"], strict=True):
             box.set_facecolor(OKABE_ITO[1] if c == target else "0.85")
-        ax.set_xticks(range(1, len(classes) + 1),
-                      [f"{c}*" if c == target else str(c) for c in classes], fontsize=8)
-        ax.tick_params(axis="y", labelsize=7)
-        ax.set_title(f"filter {i + 1}: AUC {target} vs rest {auc[i]:.2f}", fontsize=9)
+        ax.set_xticks(range(1, len(classes) + 1), [f"{c}*" if c == target else str(c) for c in classes],
+                      fontsize=TICK)
+        ax.tick_params(axis="y", labelsize=TICK)
+        ax.set_title(f"filter {i + 1}, cos {cosine[i]:+.2f}\nAUC {target} vs rest {auc[i]:.2f}", fontsize=LABEL)
         ax.axhline(0, color="0.6", linewidth=0.6)
-        if i % cols == 0:
-            ax.set_ylabel("filter output", fontsize=8)
-    fig.supxlabel(f"digit class (* = target {target}, orange)", fontsize=8)
-    return fig
+        ax.set_ylabel("-output (negative template)" if polarity[i] < 0 else "output", fontsize=LABEL)
+    lay.text(lay.width / 2, 0.55 + ph + 0.45, f"digit class (* = target {target}, orange)", ha="center",
+             fontsize=LABEL)
+    return lay.fig

@@ -39,6 +39,14 @@ class Reference:
     title: str
 
 
+@dataclass(frozen=True)
+class Notes:
+    """Numbers under each filter of a strip: ``label`` names the lines at the left, ``notes`` one per filter."""
+
+    label: str
+    notes: Sequence[str]
+
+
 def binarised(stack: np.ndarray) -> np.ndarray:
     """Each panel thresholded at its own mean: 1 above, 0 at or below (the article's pictures)."""
     return (stack > stack.mean(axis=(-2, -1), keepdims=True)).astype(float)
@@ -56,9 +64,9 @@ def _reference(layout: InchLayout, ref: Reference | None, top: float, size: floa
 
 
 def strips_figure(states: Sequence[tuple[str, np.ndarray]], ref: Reference | None, cmap: str | None, vlim: float,
-                  bar_label: str | None) -> InchLayout:
+                  bar_label: str | None, under: Notes | None = None) -> InchLayout:
     """One row per state (label, (N, k, k)), filters numbered 1..N along the top; a colour bar unless
-    ``bar_label`` is None (binarised pictures)."""
+    ``bar_label`` is None (binarised pictures); ``under``: a (multi-line) note per filter below its last tile."""
     n, k = states[0][1].shape[0], states[0][1].shape[-1]
     tile = 0.95 if k > 9 else 0.5
     gap = max(1, round(0.08 / (tile / k)))
@@ -66,13 +74,16 @@ def strips_figure(states: Sequence[tuple[str, np.ndarray]], ref: Reference | Non
     tiles = mosaic(stack, gap)
     px = tile / k
     mos_w, mos_h = tiles.shape[1] * px, tiles.shape[0] * px
-    label_w = max(text_width_in(lbl, LABEL) for lbl, _ in states) + 0.15
+    label_w = max([text_width_in(lbl, LABEL) for lbl, _ in states]
+                  + [text_width_in(x, TICK) for x in (under.label.split("\n") if under else [])]) + 0.15
     ref_size = 1.45 if ref is not None else 0.0
     top = 0.62
     bar = colorbar_space(-vlim, vlim) if bar_label is not None else 0.25
     body_h = max(mos_h, ref_size + 0.25, COLORBAR_MIN_IN if bar_label is not None else 0.0)
     width = (0.2 + ref_size + 0.35 if ref else 0.2) + label_w + mos_w + bar
-    layout = InchLayout(width, top + body_h + 0.2)
+    lines = max((u.count("\n") + 1 for u in under.notes), default=0) if under else 0
+    under_h = lines * TICK * 1.3 / 72 + 0.1 if lines else 0.0
+    layout = InchLayout(width, top + body_h + under_h + 0.2)
     left = _reference(layout, ref, top, ref_size) or 0.2
     left += label_w
     ax = layout.axes(left, top + (body_h - mos_h) / 2, mos_w, mos_h)
@@ -80,6 +91,11 @@ def strips_figure(states: Sequence[tuple[str, np.ndarray]], ref: Reference | Non
                    interpolation="nearest")
     label_rows(ax, n, k, gap, [i * (k + gap) + (k - 1) / 2 for i in range(len(states))],
                [lbl for lbl, _ in states], LABEL)
+    if under:
+        y = top + (body_h + mos_h) / 2 + 0.08
+        layout.text(left - 0.1, y, under.label, ha="right", fontsize=TICK, linespacing=1.15)
+        for j, note in enumerate(under.notes):
+            layout.text(left + (j * (k + gap) + k / 2) * px, y, note, ha="center", fontsize=TICK, linespacing=1.15)
     if bar_label is not None:
         length = max(mos_h, COLORBAR_MIN_IN)
         colorbar(layout, im, left + mos_w + 0.25, top + (body_h - length) / 2, length, bar_label)
@@ -121,10 +137,11 @@ def grids_figure(states: Sequence[tuple[str, np.ndarray]], ref: Reference | None
 
 
 def filters_figure(states: Sequence[tuple[str, np.ndarray]], ref: Reference | None, cmap: str | None, vlim: float,
-                   bar_label: str | None) -> InchLayout:
-    """Strips for up to 8 filters, numbered grids beyond."""
+                   bar_label: str | None, under: Notes | None = None) -> InchLayout:
+    """Strips for up to 8 filters (with ``under``, a note below each), numbered grids beyond (no notes: the caller
+    says the numbers in the caption)."""
     if states[0][1].shape[0] <= STRIP_MAX:
-        return strips_figure(states, ref, cmap, vlim, bar_label)
+        return strips_figure(states, ref, cmap, vlim, bar_label, under)
     return grids_figure(states, ref, cmap, vlim, bar_label)
 
 

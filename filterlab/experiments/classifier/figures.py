@@ -26,7 +26,6 @@ from ...viz.style import (
     cmap_of,
     colorbar,
     colorbar_space,
-    epoch_axis,
     grid_geometry,
     grid_shape,
     hide_axes,
@@ -124,12 +123,17 @@ def curves(d: dict[str, Any]) -> Drawn | None:
     fig = _curves_figure(hist, batch)
     last, best = hist[-1]["test_accuracy"], max(h["test_accuracy"] for h in hist)
     epochs = len(hist)
-    right = ("accuracy per epoch (right)" if epochs > 1
+    right = ("the accuracy at the end of each epoch (right), on the same step axis" if epochs > 1
              else "the accuracies after the one epoch as bars (right: one epoch gives no curve)")
+    gap = 100 * (hist[-1]["test_accuracy"] - hist[-1]["train_accuracy"])
+    running = (" 'train' is the running mean over each epoch's batches, taken while the weights still change, "
+               "not a measurement after the epoch"
+               + (f": it can sit below the test value ({gap:.1f} points below it in the last epoch) without any "
+                  f"bug." if gap > 0 else "."))
     caption = (f"Training curves on {d['dataset']}: the training loss of the batches at {len(batch)} logged steps, "
                f"the mean training loss and the test loss after each epoch (left, log scale), and {right}. "
                f"Test accuracy after {epochs} epoch{'s' if epochs > 1 else ''}: {100 * last:.2f}%"
-               + (f", best {100 * best:.2f}%." if epochs > 1 else "."))
+               + (f", best {100 * best:.2f}%." if epochs > 1 else ".") + running)
     alt = (f"Two charts over {epochs} epoch{'s' if epochs > 1 else ''} ({int(hist[-1]['step'])} steps): the loss goes "
            f"from {_first_loss(batch, hist):.3g} to {hist[-1]['train_loss']:.3g} (training) and the test accuracy "
            f"ends at {100 * last:.1f}%.")
@@ -141,6 +145,7 @@ def _first_loss(batch: np.ndarray, hist: list[dict]) -> float:
     return float(finite[0, 1]) if len(finite) else float(hist[0]["train_loss"])
 
 
+RUNNING = "train (running, during the epoch)"
 SPLITS = (("train", OKABE_ITO[0], "o", "-"), ("test", OKABE_ITO[1], "s", "--"), ("val", OKABE_ITO[4], "^", ":"))
 
 
@@ -153,7 +158,7 @@ def _curves_figure(hist: list[dict], batch: np.ndarray) -> Any:
     if len(ok):
         ax.plot(ok[:, 0], ok[:, 1], color=OKABE_ITO[2], linewidth=0.9, label="train batches")
     for split, colour, marker, dash in SPLITS[:2]:
-        label = "train (epoch mean)" if split == "train" else split
+        label = RUNNING if split == "train" else f"{split} (after the epoch)"
         ax.plot(steps, [h[f"{split}_loss"] for h in hist], color=colour, marker=marker, linestyle=dash, label=label)
     log_y(ax)
     step_axis(ax, steps[-1])
@@ -162,12 +167,11 @@ def _curves_figure(hist: list[dict], batch: np.ndarray) -> Any:
     legend_beside(ax, lw)
     ax = layout.axes(1.0 + pw + lw + 1.0, 0.4, pw, ph)
     present = [s for s in SPLITS if f"{s[0]}_accuracy" in hist[0]]
-    if len(hist) > 1:
-        epochs = [h["epoch"] for h in hist]
+    if len(hist) > 1:  # on the loss panel's axis: the step at which each epoch ended
         for split, colour, marker, dash in present:
-            ax.plot(epochs, [100 * h[f"{split}_accuracy"] for h in hist], color=colour, marker=marker, linestyle=dash,
-                    label=split)
-        epoch_axis(ax, int(max(epochs)))
+            ax.plot(steps, [100 * h[f"{split}_accuracy"] for h in hist], color=colour, marker=marker, linestyle=dash,
+                    label=RUNNING if split == "train" else f"{split} (after the epoch)")
+        step_axis(ax, steps[-1])
         ax.set_title("accuracy", fontsize=TITLE)
         legend_beside(ax, lw)
     else:
@@ -182,7 +186,8 @@ def _accuracy_bars(ax: Any, rec: dict, present: list[tuple[str, str, str, str]])
     ax.bar(range(len(present)), values, color=[s[1] for s in present], width=0.6)
     for i, v in enumerate(values):
         ax.text(i, v + 2, f"{v:.1f}%", ha="center", va="bottom", fontsize=SMALL)
-    ax.set_xticks(range(len(present)), [s[0] for s in present], fontsize=TICK)
+    ax.set_xticks(range(len(present)), ["train (running)" if s[0] == "train" else s[0] for s in present],
+                  fontsize=TICK)
     ax.set_ylim(0, 112)
     ax.set_yticks(range(0, 101, 20))
     ax.set_title(f"accuracy after epoch {rec['epoch']}", fontsize=TITLE)

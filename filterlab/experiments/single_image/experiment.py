@@ -58,11 +58,12 @@ def figure_data(run_dir: Path, cfg: SingleImageConfig, options: FigureOptions) -
     filters = snaps.weights[snaps.first_layer]
     loss = snaps.loss_history if snaps.loss_history is not None else snaps.loss
     net = build_model(ckpt)
+    sim = similarity(filters, filters[0], x)
     co = classes.measure(net.conv.weight.detach(), net.conv.bias, cfg.data.scale, int(ckpt.inputs["target"]),
-                         cfg.data.root)
+                         cfg.data.root, sim["weight_cosine"][-1])
     return {"image": x[0].numpy(), "scale": cfg.data.scale, "target": int(ckpt.inputs["target"]),
             "steps": snaps.steps.numpy(), "filters": filters[:, :, 0].numpy(), "loss": loss.numpy(),
-            "similarity": similarity(filters, filters[0], x), "class_outputs": None if isinstance(co, str) else co}
+            "similarity": sim, "class_outputs": None if isinstance(co, str) else co}
 
 
 def draw(data: dict[str, Any], out_dir: Path, cmap: str, dpi: int) -> list[FigureInfo]:

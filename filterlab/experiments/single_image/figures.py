@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from matplotlib.ticker import NullLocator
 
-from ...viz.filters import Reference, binarised, filters_figure
+from ...viz.filters import Notes, Reference, binarised, filters_figure
 from ...viz.style import (
     LABEL,
     LINESTYLES,
@@ -39,6 +39,43 @@ def _size(k: int, side: int) -> str:
     return f"{k}x{k}" if k != side else f"full-size ({side}x{side})"
 
 
+def _end_notes(d: dict[str, Any], shown: int) -> tuple[np.ndarray, np.ndarray, Notes]:
+    """The trained filters' cosine with the image (or its best patch) and binarised agreement, and the note drawn
+    under each: a negative cosine marks a negative template, one that resembles the inverted image."""
+    cos = np.asarray(d["similarity"]["weight_cosine"][-1][:shown], dtype=float)
+    agree = np.asarray(d["similarity"]["binary_agreement"][-1][:shown], dtype=float)
+    notes = [f"{c:+.2f}\n{a:.2f}" + ("\nneg." if c < 0 else "") for c, a in zip(cos, agree, strict=True)]
+    return cos, agree, Notes("cosine\nagreement", notes)
+
+
+def _polarity_words(cos: np.ndarray, agree: np.ndarray, against: str) -> str:
+    """The caption's sentence on the measured cosines and agreements, naming the negative templates."""
+    neg = [i + 1 for i in np.flatnonzero(cos < 0)]
+    words = (f"Under each trained filter: its cosine with {against} ({_range(cos)}; 1 is the same shape, 0 none, "
+             f"-1 the negative image) and its binarised agreement (share of pixels on the same side of their mean "
+             f"in filter and image, {_range(agree)}; 0.5 is chance).")
+    if neg:
+        words += (f" {len(neg)} of {len(cos)} (filter{'s' if len(neg) > 1 else ''} "
+                  f"{', '.join(map(str, neg))}) are negative templates, marked 'neg.': they resemble the "
+                  f"inverted image.")
+    return words
+
+
+def _background_words(d: dict[str, Any], shown: int) -> str:
+    """How much smaller the trained weights are where the image is dark than on its ink, measured (full-size only)."""
+    image, last = d["image"], d["filters"][-1, :shown]
+    if last.shape[-2:] != image.shape:
+        return ""
+    dark = image <= image.min()
+    if not dark.any() or dark.all():
+        return ""
+    bg, ink = float(np.median(np.abs(last[:, dark]))), float(np.median(np.abs(last[:, ~dark])))
+    if ink <= 0 or bg >= ink:
+        return ""
+    return (f" Where the image is dark the trained weights are small (median |weight| {bg:.2g} against {ink:.2g} on "
+            f"the digit), so the digit's outline shows in every filter whichever way its strokes point.")
+
+
 def filters_raw(d: dict[str, Any], cmap: str) -> Drawn:
     filt, image, steps = d["filters"], d["image"], d["steps"]
     n = filt.shape[1]
@@ -46,14 +83,18 @@ def filters_raw(d: dict[str, Any], cmap: str) -> Drawn:
     first, last = filt[0, :shown], filt[-1, :shown]
     vlim = sym_limit(first, last)
     neg, pos = signed_colours(cmap)
+    cos, agree, notes = _end_notes(d, shown)
     fig = filters_figure([("initial", first), (f"step {int(steps[-1])}", last)], Reference(image, "image"), cmap,
-                         vlim, "weight").fig
+                         vlim, "weight", notes).fig
     size = _size(filt.shape[-1], image.shape[-1])
+    against = "the image" if filt.shape[-1] == image.shape[-1] else "the image patch it matches best"
     caption = (f"The input image (grayscale, {d['scale']} scaling) and the {n} {size} filters before training and "
                f"after {int(steps[-1])} steps, numbered from 1, as raw weights on the {cmap} diverging map "
-               f"centred at zero. All panels share one scale, -{vlim:.3g} to +{vlim:.3g}.{note}")
+               f"centred at zero. All panels share one scale, -{vlim:.3g} to +{vlim:.3g}. "
+               f"{_polarity_words(cos, agree, against)}{_background_words(d, shown)}{note}")
     alt = (f"A grayscale digit; beside it {shown} initial filters and the same {shown} filters after training, drawn "
-           f"in {neg} for negative and {pos} for positive weights on one shared scale of +/-{vlim:.3g}.")
+           f"in {neg} for negative and {pos} for positive weights on one shared scale of +/-{vlim:.3g}; the trained "
+           f"filters' cosines with {against} range {_range(cos)}, {int((cos < 0).sum())} of them negative.")
     return Drawn("filters_raw", fig, caption, alt)
 
 
@@ -62,11 +103,21 @@ def filters_binarised(d: dict[str, Any]) -> Drawn:
     n = filt.shape[1]
     shown, note = capped(n)
     states = [("initial", binarised(filt[0, :shown])), (f"step {int(steps[-1])}", binarised(filt[-1, :shown]))]
-    fig = filters_figure(states, Reference(binarised(image), "image > its mean"), None, 1.0, None).fig
+    cos, agree, notes = _end_notes(d, shown)
+    fig = filters_figure(states, Reference(binarised(image), "image > its mean"), None, 1.0, None, notes).fig
+    against = "the image" if filt.shape[-1] == image.shape[-1] else "the image patch it matches best"
+    flipped = (cos < 0) & (agree < 0.5)
+    flip = ""
+    if flipped.any():
+        flip = (f" {int(flipped.sum())} negative template{'s are' if flipped.sum() > 1 else ' is'} below "
+                "its mean on most of the digit's ink, so it binarises to the inverted digit (dark strokes on a light "
+                "ground; agreement below 0.5): the look of a digit does not say which way the filter responds.")
     caption = ("The article's view: the image and every filter binarised at its own mean (white above, black below), "
                f"before training and after {int(steps[-1])} steps. Thresholding hides how large the weights are and "
-               f"how little of each filter follows the image; see similarity.png for the measured values.{note}")
-    alt = f"Black-and-white thresholded versions of the digit and of {shown} filters before and after training."
+               f"how little of each filter follows the image. {_polarity_words(cos, agree, against)}{flip}"
+               f"{_background_words(d, shown)} See similarity.png for the values over training.{note}")
+    alt = (f"Black-and-white thresholded versions of the digit and of {shown} filters before and after training; "
+           f"{int((cos < 0).sum())} of the trained ones are negative templates, binarised agreement {_range(agree)}.")
     return Drawn("filters_binarised", fig, caption, alt)
 
 
@@ -93,24 +144,46 @@ def _range(values: np.ndarray) -> str:
     return "-" if not v.size else f"{v.min():.2f} to {v.max():.2f}"
 
 
+def random_best_cosine(image: np.ndarray, k: int, count: int = 500, seed: int = 0) -> np.ndarray:
+    """The cosine with the image of ``count`` random k x k filters (uniform, as PyTorch initialises them; a cosine
+    does not depend on the scale), each compared with the patch it matches best in size, as training's filters
+    are: the score a filter gets by chance. (count,) values, signed."""
+    patches = np.lib.stride_tricks.sliding_window_view(np.asarray(image, dtype=float), (k, k)).reshape(-1, k * k)
+    pn = patches / np.maximum(np.linalg.norm(patches, axis=1, keepdims=True), 1e-12)  # (L, K)
+    w = np.random.default_rng(seed).uniform(-1, 1, size=(count, k * k))
+    cos = (w / np.linalg.norm(w, axis=1, keepdims=True)) @ pn.T  # (count, L)
+    return cos[np.arange(count), np.abs(cos).argmax(axis=1)]
+
+
 def similarity(d: dict[str, Any]) -> Drawn:
     filt, image, steps, sim = d["filters"], d["image"], d["steps"], d["similarity"]
     n, k = filt.shape[1], filt.shape[-1]
     shown, note = capped(n)
-    panels = [(sim["weight_cosine"][:, :shown], "cosine: filter vs image"),
-              (sim["change_cosine"][:, :shown], "cosine: change of filter vs image")]
-    fig = _similarity_figure(steps, panels, shown)
+    full = k == image.shape[-1]
+    against = "image" if full else f"its best {k}x{k} patch"
+    chance = np.abs(random_best_cosine(image, k))
+    band = (float(np.percentile(chance, 5)), float(np.percentile(chance, 95)))
+    panels = [(sim["weight_cosine"][:, :shown], f"cosine: filter vs {against}"),
+              (sim["change_cosine"][:, :shown], f"cosine: change of filter vs {against}")]
+    fig = _similarity_figure(steps, panels, shown, band)
     wend, dend = sim["weight_cosine"][-1], sim["change_cosine"][-1]
-    patch = " patch that matches it best" if k != image.shape[-1] else ""
+    rel = (np.linalg.norm((filt[-1] - filt[0]).reshape(n, -1), axis=1)
+           / np.maximum(np.linalg.norm(filt[0].reshape(n, -1), axis=1), 1e-30))
+    patches = (f" of the {(image.shape[-1] - k + 1) ** 2} positions" if not full else "")
     lines = ("one line per filter" if shown <= LINES_MAX
              else "a thin line per filter and their median in black")
-    caption = (f"How much each filter looks like the image, measured: cosine similarity between each filter and the "
-               f"image{patch} (left) and between each filter's change since initialisation and the image (right), "
-               f"over {int(steps[-1])} training steps, {lines}. At the end the filters' cosines range {_range(wend)} "
-               f"and the changes' {_range(dend)}; 1 means the same shape, 0 no resemblance, -1 the negative "
-               f"image.{note}")
-    alt = (f"Two line charts on a -1 to 1 axis over {int(steps[-1])} training steps, {lines} ({shown} filters). "
-           f"Final filter cosines range {_range(wend)}; final change cosines range {_range(dend)}.")
+    baseline = (f"The grey bands are chance: 500 random filters{' compared with their best patch' if not full else ''}"
+                f" score |cosine| {band[0]:.2f} to {band[1]:.2f} (5th to 95th percentile)")
+    caption = ("How much each filter looks like the image, measured: cosine similarity between each filter and "
+               + ("the image" if full else f"the {k}x{k} image patch{patches} that it matches best (in size)")
+               + f" (left) and between each filter's change since initialisation and the same (right), over "
+               f"{int(steps[-1])} training steps, {lines}. {baseline}, the score a filter gets before it has learnt "
+               f"anything. At the end the filters' cosines range {_range(wend)} and the changes' {_range(dend)}; 1 "
+               f"means the same shape, 0 no resemblance, -1 the negative image. The change is {_range(rel)} times "
+               f"the initial filter's size (Euclidean norms).{note}")
+    alt = (f"Two line charts on a -1 to 1 axis over {int(steps[-1])} training steps, {lines} ({shown} filters), "
+           f"grey chance bands at |cosine| {band[0]:.2f} to {band[1]:.2f}. Final filter cosines range {_range(wend)}; "
+           f"final change cosines range {_range(dend)}.")
     return Drawn("similarity", fig, caption, alt)
 
 
@@ -123,8 +196,9 @@ def filter_style(i: int, n: int, points: int) -> dict[str, Any]:
             "markersize": 4, "markevery": every, "linewidth": 1.3}
 
 
-def _similarity_figure(steps: np.ndarray, panels: list[tuple[np.ndarray, str]], n: int) -> Any:
-    legend_w = 1.15
+def _similarity_figure(steps: np.ndarray, panels: list[tuple[np.ndarray, str]], n: int,
+                       band: tuple[float, float]) -> Any:
+    legend_w = 1.5
     layout = InchLayout(0.75 + 2 * 3.9 + 0.5 + legend_w, 3.5)
     for p, (values, title) in enumerate(panels):
         ax = layout.axes(0.75 + p * (3.9 + 0.5), 0.4, 3.9, 2.45)
@@ -140,6 +214,9 @@ def _similarity_figure(steps: np.ndarray, panels: list[tuple[np.ndarray, str]], 
             median[some] = np.nanmedian(values[some], axis=1)
             ax.plot(steps, median, color=OKABE_ITO[0], linewidth=1.8, label="median")
         ax.axhline(0, color="0.6", linewidth=0.8)
+        for sign in (1, -1):  # chance, on both sides: a cosine counts in size
+            ax.axhspan(sign * band[0], sign * band[1], color="0.85", zorder=0,
+                       label="chance: random filters" if sign == 1 and p == 1 else "_")
         ax.set_ylim(-1.05, 1.05)
         step_axis(ax, steps[-1])
         ax.tick_params(labelsize=TICK)

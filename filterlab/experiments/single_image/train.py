@@ -368,7 +368,8 @@ def run(cfg: SingleImageConfig, image: Image28, run: Run, device: torch.device, 
     summary["image"] = {"spec": image.spec, "description": image.description, "label": image.label,
                         "notes": list(image.notes)}
     summary["status"] = result.stopped or "completed"
-    co = classes.measure(net.conv.weight.detach(), net.conv.bias, cfg.data.scale, target, cfg.data.root)
+    co = classes.measure(net.conv.weight.detach(), net.conv.bias, cfg.data.scale, target, cfg.data.root,
+                         sim["weight_cosine"][-1])
     summary["class_outputs"] = {"note": co} if isinstance(co, str) else classes.summary(co)
     run.write_summary(summary)
     if result.diverged_at is not None:
