@@ -225,3 +225,114 @@ def test_the_grid_follows_the_figures_grid_rule():
     r2, c2 = grid_shape(16)
     assert g2.channels == 16 and g2.pixels.shape[0] == (r2 * 3 + (r2 - 1) * images.SEAM_PX) * images.upscale(
         c2 * 3 + (c2 - 1) * images.SEAM_PX)
+
+
+def run_held(out: Path, config: Path, hold_at: int, *sets: str):
+    """A training process with TensorBoard on, held at its ``hold_at``-th step (core/hold.py); (process, run)."""
+    import os
+    import subprocess
+
+    from conftest import wait_for
+
+    from filterlab.core.hold import HOLD_ENV, HOLD_FILE
+
+    cmd = [sys.executable, "-m", "filterlab", "train", str(config), "--tensorboard", "-q", "--out", str(out),
+           "--set", "output.figures=false"]
+    for s in sets:
+        cmd += ["--set", s]
+    p = subprocess.Popen(cmd, env={**os.environ, HOLD_ENV: str(hold_at)}, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, cwd=REPO)
+    wait_for(lambda: any(out.glob(f"*/*/{HOLD_FILE}")), timeout=180)
+    return p, next(out.glob(f"*/*/{HOLD_FILE}")).parent
+
+
+def steps_on_disk(run_dir: Path, tag: str) -> list[int]:
+    try:
+        return [e.step for e in accumulator(run_dir).Scalars(tag)]
+    except KeyError:
+        return []
+
+
+def check_each_step_once(run_dir: Path) -> None:
+    """Every scalar, image and histogram tag holds each step once, and the scalars are metrics.jsonl's."""
+    ea = accumulator(run_dir)
+    for kind, read in (("scalars", ea.Scalars), ("images", ea.Images), ("histograms", ea.Histograms)):
+        for tag in ea.Tags()[kind]:
+            steps = [e.step for e in read(tag)]
+            assert steps == sorted(set(steps)), (kind, tag)
+    check_scalars_equal_metrics(run_dir)
+    snaps = Snapshots.load(run_dir).steps.tolist()
+    first = next(iter(Snapshots.load(run_dir).weights))
+    assert [e.step for e in ea.Images(f"filters/{first}")] == snaps  # no snapshot missing either
+
+
+@pytest.mark.slow
+def test_a_killed_and_resumed_classifier_has_each_step_once(tmp_path):
+    import json as _json
+    import os
+    import signal
+    import subprocess
+
+    from conftest import wait_for
+
+    need_dataset("mnist")
+    # 1,000 digits in batches of 64: 16 steps an epoch, a checkpoint at step 16; held at step 21, in epoch 2
+    p, run = run_held(tmp_path, SMOKE, 16 + 2 + 5, f"data.root={DATASETS / 'mnist'}", "data.train_limit=1000",
+                      "data.test_limit=500", "train.epochs=2", "train.log_every=1")
+    wait_for(lambda: max(steps_on_disk(run, "step/loss"), default=0) > 16, timeout=60)  # past the checkpoint
+    os.kill(p.pid, signal.SIGKILL)  # as a lost node or the OOM killer would: no chance to clean up
+    p.communicate(timeout=60)
+    assert _json.loads((run / "meta.json").read_text())["status"] == "running"  # it never knew
+    r = subprocess.run([sys.executable, "-m", "filterlab", "train", "--resume", str(run), "-q"], cwd=REPO,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    meta = _json.loads((run / "meta.json").read_text())
+    assert meta["status"] == "completed" and meta["resumed"][0]["from_step"] == 16
+    assert len(list((run / EVENTS_DIR).glob("events.out.tfevents.*"))) == 2  # the killed stream and its sequel
+    check_each_step_once(run)
+    assert steps_on_disk(run, "step/loss") == list(range(1, 33))
+
+
+@pytest.mark.slow
+def test_an_interrupted_and_resumed_single_image_run_has_each_step_once(tmp_path):
+    import os
+    import signal
+    import subprocess
+
+    p, run = run_held(tmp_path, FOUR, 120, "train.steps=400")
+    os.kill(p.pid, signal.SIGTERM)  # stops at its next step, with a checkpoint there
+    p.communicate(timeout=60)
+    assert p.returncode == 128 + signal.SIGTERM
+    r = subprocess.run([sys.executable, "-m", "filterlab", "train", "--resume", str(run), "-q"], cwd=REPO,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    check_each_step_once(run)
+    assert steps_on_disk(run, "snapshot/loss") == Snapshots.load(run).steps.tolist()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fixture", ["classifier_run", "single_run"])
+def test_the_estimate_counts_the_event_files(request, fixture):
+    from filterlab import experiments
+    from filterlab.preflight import check_geometry
+
+    run_dir = request.getfixturevalue(fixture)
+    cfg = experiments.load_config(run_dir / "config.yaml")
+    est = experiments.card(cfg.kind).estimate(cfg, check_geometry(cfg), None)
+    written = sum(p.stat().st_size for p in (run_dir / EVENTS_DIR).iterdir())
+    assert written <= est.event_bytes <= 10 * written, (written, est.event_bytes)  # rough, and on the safe side
+    off = experiments.load_config(run_dir / "config.yaml", ["output.tensorboard=false"])
+    assert experiments.card(cfg.kind).estimate(off, check_geometry(off), None).event_bytes == 0
+
+
+def test_event_files_beyond_the_limit_are_refused_before_anything_starts(runner, tmp_path):
+    # 4,000 snapshots of 64 full-size filters: 0.8 GB of snapshots (accepted), over 1 GiB of events (not)
+    args = ["train", str(FOUR), "--tensorboard", "--set", "model.filters=64", "--set", "train.steps=200000",
+            "--set", "output.snapshot_every=50", "--out", str(tmp_path), "-q"]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2
+    assert r.output.startswith("filterlab: error: output.tensorboard: the TensorBoard event files would take about ")
+    assert "turn output.tensorboard off" in r.output and list(tmp_path.iterdir()) == []
+    r = runner.invoke(app, args[:2] + args[3:-3] + ["--set", "train.steps=10", "--out", str(tmp_path), "-q",
+                                                    "--set", "output.figures=false"])
+    assert r.exit_code == 0, r.output  # the same run, short, without TensorBoard: accepted

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import matplotlib
 import numpy as np
 
+from ..core.budget import EVENT_GAP_PX as GAP_PX  # between tiles (the run's estimate counts the same)
+from ..core.budget import EVENT_TILE_PX as TILE_PX  # a tile is scaled up by whole pixels to about this side
 from ..viz.style import MAX_FILTERS, grid_shape
 
-TILE_PX = 96  # a tile is scaled up by whole pixels to about this size: a 3x3 filter is 32 px per weight
-GAP_PX = 4  # between tiles
 SEAM_PX = 1  # between the input channels inside one tile
 GAP_RGB = (184, 184, 184)  # the figures' gap grey (0.72): neither end of a diverging map nor its zero
 MAX_CHANNELS = 16  # input channels shown inside one tile at most

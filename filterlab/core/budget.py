@@ -30,6 +30,7 @@ class Estimate:
     key: str = "model"  # the config key behind the largest share of the memory: the one a refusal names
     steps: int = 0  # optimiser steps the run will take
     steps_key: str = "train.steps"  # the key that sets them
+    event_bytes: int = 0  # TensorBoard event files (output.tensorboard), 0 when off
 
 
 def largest(parts: dict[str, int]) -> str:
@@ -51,6 +52,42 @@ def totals(table: Sequence[Row]) -> tuple[int, int, int]:
     acts = sum(math.prod(r.shape) for r in table)
     conv = sum(r.params for r in table if r.layer is not None and r.layer.op == "conv")
     return params, acts, conv
+
+
+MAX_EVENT_BYTES = 1 << 30  # 1 GiB of TensorBoard event files: more than its dashboards can load
+EVENT_TILE_PX = 96  # filterlab.board.images scales a tile up by whole pixels to about this side ...
+EVENT_GAP_PX = 4  # ... with this gap between tiles
+EVENT_MAX_TILES = 64  # the figures' cap on filters drawn
+EVENT_PNG_SHARE = 8  # PNG keeps about a 16th of the scaled-up tiles' raw RGB (measured); 8 errs on the large side
+EVENT_HISTOGRAM_BYTES = 24_000  # torch's default bins (about 1,500), 16 bytes a bucket at most
+EVENT_SCALAR_BYTES = 64  # a tag, its value and its share of an event's frame
+
+
+def _image_bytes(tiles: int, side: int) -> int:
+    tile = max(EVENT_TILE_PX, side) + EVENT_GAP_PX
+    return 3 * min(tiles, EVENT_MAX_TILES) * tile * tile // EVENT_PNG_SHARE
+
+
+def event_bytes(table: Sequence[Row], snapshots: int, per_filter_scalars: int, records: int,
+                scalars_per_record: int) -> int:
+    """TensorBoard's event files of a run (filterlab.board.writer): at every snapshot, each conv layer's filter
+    grid and feature maps, its histogram and ``per_filter_scalars`` scalars per filter, the other layers'
+    histograms; and ``records`` metrics records of ``scalars_per_record`` scalars each."""
+    per_snapshot = 0
+    c_in = table[0].shape[0] if table else 1
+    for r in table[1:]:
+        if r.layer is not None and r.layer.op == "conv":
+            n, k = r.shape[0], r.layer.kernel
+            inner = k if c_in == 1 else 6 * k + 5  # several input channels: a small grid inside each tile
+            per_snapshot += _image_bytes(n, inner)
+            if r.shape[1] * r.shape[2] > 1:  # feature maps of one value each are not drawn
+                per_snapshot += _image_bytes(n, max(r.shape[1:]))
+            per_snapshot += EVENT_HISTOGRAM_BYTES + per_filter_scalars * (n + 1) * EVENT_SCALAR_BYTES
+        elif r.layer is not None and r.layer.op == "linear":
+            per_snapshot += EVENT_HISTOGRAM_BYTES
+        if len(r.shape) == 3:
+            c_in = r.shape[0]
+    return snapshots * per_snapshot + records * scalars_per_record * EVENT_SCALAR_BYTES
 
 
 def machine_memory() -> int:
@@ -80,6 +117,10 @@ def check(est: Estimate) -> None:
     if est.snapshot_bytes > MAX_SNAPSHOT_BYTES:
         raise InputError(f"output.snapshot_every: the filter snapshots would take {gib(est.snapshot_bytes)}; at most "
                          f"{gib(MAX_SNAPSHOT_BYTES)} are accepted; raise output.snapshot_every or use fewer filters")
+    if est.event_bytes > MAX_EVENT_BYTES:
+        raise InputError(f"output.tensorboard: the TensorBoard event files would take about {gib(est.event_bytes)}; "
+                         f"at most {gib(MAX_EVENT_BYTES)} are accepted; raise output.snapshot_every, or turn "
+                         "output.tensorboard off")
     limit = int(machine_memory() * MEMORY_SHARE)
     if est.memory_bytes > limit:
         raise InputError(f"{est.key}: the run would need about {gib(est.memory_bytes)} of memory ({est.detail}); "

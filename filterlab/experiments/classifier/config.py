@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ...core.budget import Estimate, count, largest, snapshot_count, totals
+from ...core.budget import Estimate, count, event_bytes, largest, snapshot_count, totals
 from ...core.config import DEVICES, MAX_SEED, MAX_THREADS, OPTIMIZERS, Launcher, Output, opt, section
 from ...core.geometry import Layer, Row
 
@@ -149,6 +149,10 @@ def estimate(cfg: ClassifierConfig, table: list[Row], inputs: Any = None) -> Est
     data_key = "data.image_size" if image > 28 * 28 else "data.train_limit"
     parts = {"model": 4 * 4 * params, batch_key: 4 * 3 * acts * batch, data_key: 4 * (limit + 10_000) * image,
              "output.snapshot_every": 4 * snaps * conv}
+    # TensorBoard: two scalars per filter at each snapshot (change, cosine), a loss and learning rate every
+    # train.log_every steps, about ten numbers an epoch or evaluation
+    records = steps // t.log_every + t.epochs + (steps // t.eval_every if t.eval_every else 0)
+    events = event_bytes(table, snaps, 2, records, 10) if o.tensorboard else 0
     return Estimate(sum(parts.values()), 4 * snaps * conv, snaps,
                     f"{count(params)} parameters, {count(acts)} activations per image x {count(batch)} images per "
-                    f"batch, {count(snaps)} snapshots", largest(parts), steps, "train.epochs")
+                    f"batch, {count(snaps)} snapshots", largest(parts), steps, "train.epochs", events)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ...core.budget import Estimate, count, largest, snapshot_count, totals
+from ...core.budget import Estimate, count, event_bytes, largest, snapshot_count, totals
 from ...core.config import DEVICES, MAX_SEED, MAX_THREADS, Launcher, Output, opt, section
 from ...core.geometry import Layer, Row
 
@@ -88,6 +88,9 @@ def estimate(cfg: SingleImageConfig, table: list[Row], inputs: Any = None) -> Es
     snaps = snapshot_count(cfg.train.steps, o.snapshot_every, o.early_snapshots)
     parts = {"model.filters": 4 * (4 * conv + 2 * acts), "model.num_classes": 4 * 4 * (params - conv),
              "train.steps": 4 * cfg.train.steps, "output.snapshot_every": 4 * snaps * conv}
+    # TensorBoard: at each snapshot six scalars per filter (cosines with the image and with the change, binary
+    # agreement, norm, change and cosine with the start), the loss and the scale
+    events = event_bytes(table, snaps, 6, snaps, 2) if o.tensorboard else 0
     return Estimate(sum(parts.values()), 4 * snaps * conv, snaps,
                     f"{count(params)} parameters, {count(cfg.train.steps)} per-step losses, {count(snaps)} snapshots",
-                    largest(parts), cfg.train.steps, "train.steps")
+                    largest(parts), cfg.train.steps, "train.steps", events)
