@@ -115,3 +115,67 @@ def test_failed_download_is_one_clear_message_and_leaves_no_files(tmp_path, monk
     with pytest.raises(DataError):
         download(tmp_path / "new", "mnist")
     assert not (tmp_path / "new").exists()  # a folder made for the download goes again when nothing arrived
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The MNIST test split shipped inside the package
+
+
+def test_the_shipped_test_split_is_the_official_one():
+    """Without any data folder the MNIST test split is read from the package: the official files, md5-checked, the
+    same digits as the shared dataset's test split."""
+    from filterlab.data.bundled import BUNDLED_DIR, MD5
+
+    shipped = load_split(None, "mnist", "test")
+    assert shipped.images.shape == (10000, 28, 28) and shipped.labels[0] == 7
+    assert [Path(f).parent for f in shipped.files] == [BUNDLED_DIR, BUNDLED_DIR]
+    assert sorted(MD5) == sorted(p.name for p in BUNDLED_DIR.glob("*.gz"))
+    shared = load_split(need_dataset("mnist"), "mnist", "test")
+    assert np.array_equal(shipped.images, shared.images) and np.array_equal(shipped.labels, shared.labels)
+
+
+def test_a_folder_without_the_test_split_falls_back_to_the_shipped_one_but_the_training_split_is_not_shipped(tmp_path):
+    assert len(load_split(tmp_path, "mnist", "test")) == 10000
+    with pytest.raises(DataError, match="mnist train split not found"):
+        load_split(tmp_path, "mnist", "train")
+    with pytest.raises(DataError, match="no mnist train split is shipped"):
+        load_split(None, "mnist", "train")
+    with pytest.raises(DataError, match="fashion_mnist test split not found"):
+        load_split(tmp_path, "fashion_mnist", "test")  # only MNIST's test split is shipped
+
+
+def test_a_folder_with_its_own_test_split_is_read_not_the_shipped_one(tmp_path):
+    shutil.copytree(MINI, tmp_path, dirs_exist_ok=True)
+    assert len(load_split(tmp_path, "mnist", "test")) == len(read_idx(MINI / "t10k-labels-idx1-ubyte.gz"))
+
+
+def test_a_damaged_shipped_copy_is_refused_by_its_md5(tmp_path, monkeypatch):
+    from filterlab.data import bundled
+
+    for f in bundled.BUNDLED_DIR.glob("*.gz"):
+        shutil.copy(f, tmp_path / f.name)
+    labels = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    raw = bytearray(gzip.decompress(labels.read_bytes()))
+    raw[8] = (raw[8] + 1) % 10  # the first label changed: still a valid IDX file, no longer the official one
+    labels.write_bytes(gzip.compress(bytes(raw)))
+    monkeypatch.setattr(bundled, "BUNDLED_DIR", tmp_path)
+    with pytest.raises(DataError) as e:
+        load_split(None, "mnist", "test")
+    msg = str(e.value)
+    assert str(labels) in msg and "is not the official ec29112dd5afa0611ce80d1b7f02629c" in msg and "reinstall" in msg
+
+
+def test_the_shipped_files_are_package_data_and_their_licence_is_named():
+    from fnmatch import fnmatch
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    from filterlab.data.bundled import BUNDLED_DIR
+
+    pkg = Path(__file__).resolve().parent.parent / "filterlab"
+    globs = tomllib.loads((pkg.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    shipped = [p.relative_to(pkg).as_posix() for p in BUNDLED_DIR.iterdir()]
+    assert sorted(shipped) == sorted(["data/mnist_test/README.md", "data/mnist_test/t10k-images-idx3-ubyte.gz",
+                                      "data/mnist_test/t10k-labels-idx1-ubyte.gz"])
+    assert all(any(fnmatch(f, g) for g in globs["filterlab"]) for f in shipped)
+    assert "CC BY-SA 3.0" in (BUNDLED_DIR / "README.md").read_text()

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, load_model, need_dataset
+from conftest import REPO, load_model
 
 from filterlab import experiments
 from filterlab.experiments.single_image.classes import auc_vs_rest, class_output_figure, load_test_split, measure
@@ -17,12 +17,13 @@ from filterlab.lifecycle import train_config
 
 @pytest.fixture(scope="module")
 def article_run(tmp_path_factory):
-    root = need_dataset("mnist")
-    cfg = experiments.load_config(REPO / "configs" / "single_four.yaml", [f"data.root={root}", "output.figures=false"])
+    # the preset as shipped, no data folder: the test split comes from the package, as on a fresh machine
+    cfg = experiments.load_config(REPO / "configs" / "single_four.yaml", ["output.figures=false"])
+    assert cfg.data.root is None
     out = train_config(cfg, out_root=tmp_path_factory.mktemp("runs"))
     assert out.status == "completed", out.error
     model, ckpt = load_model(out.run_dir)
-    return model, ckpt, str(root), out.run_dir
+    return model, ckpt, None, out.run_dir
 
 
 def test_article_preset_per_class_outputs_for_all_ten_classes(article_run, tmp_path):
@@ -91,9 +92,27 @@ def test_auc_equals_the_pairwise_count(article_run):
         assert auc[f] == pytest.approx(((a > b).sum() + 0.5 * (a == b).sum()) / (a.size * b.size), abs=1e-12)
 
 
-def test_skipped_with_a_note_without_the_test_split(tmp_path):
-    w, b = torch.zeros(5, 1, 28, 28), torch.zeros(5)
+def test_without_a_data_folder_the_shipped_test_split_is_used_and_a_damaged_one_is_a_note(tmp_path, monkeypatch):
+    from filterlab.data import bundled
+
+    w, b = torch.randn(5, 1, 28, 28, generator=torch.Generator().manual_seed(0)), torch.zeros(5)
+    for root in (None, str(tmp_path)):  # no folder, or one without the test files: the copy in the package
+        co = measure(w, b, "raw", 4, root, np.ones(5))
+        assert not isinstance(co, str) and len(co.labels) == 10000 and co.filters == 5
+    monkeypatch.setattr(bundled, "BUNDLED_DIR", tmp_path)  # an install that lost its copy
     note = measure(w, b, "raw", 4, None, np.ones(5))
-    assert isinstance(note, str) and "data.root is not set" in note
-    note = measure(w, b, "raw", 4, str(tmp_path), np.ones(5))
-    assert isinstance(note, str) and "test split not found" in note and str(tmp_path) in note
+    assert isinstance(note, str) and note.startswith("skipped: the test split is not available") and "set data.root" \
+        in note
+
+
+def test_at_most_max_filters_are_measured_and_the_caption_says_so(tmp_path):
+    from filterlab.experiments.single_image.classes import PANELS_MAX
+    from filterlab.viz.style import MAX_FILTERS
+
+    n = MAX_FILTERS + 36
+    w = torch.randn(n, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    co = measure(w, torch.zeros(n), "unit", 4, None, np.ones(n))
+    assert co.filters == MAX_FILTERS and co.total_filters == n and co.values.shape == (10000, MAX_FILTERS)
+    caption = class_output_figure(co, tmp_path).caption
+    assert (f"Only the first {MAX_FILTERS} of the run's {n} filters were measured; the first {PANELS_MAX} of the "
+            f"{MAX_FILTERS} filters are drawn (summary.json holds all {MAX_FILTERS})") in caption

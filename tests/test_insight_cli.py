@@ -34,12 +34,13 @@ def test_visualize_insight_and_saliency_of_a_classifier_run(runner, tmp_path):
            f"{100 * summary['sample']['probability']:.1f}%" in line
 
 
-def test_insight_of_a_single_image_run_without_the_test_split_says_why(runner, tmp_path):
+def test_insight_of_a_single_image_run_without_a_data_folder_uses_the_shipped_test_split(runner, tmp_path):
     res = runner.invoke(app, ["train", str(REPO / "configs" / "single_four.yaml"), "-q", "--out", str(tmp_path),
                               "--set", "train.steps=20"])
     assert res.exit_code == 0, res.output
     run = next((tmp_path / "single_four").iterdir())
+    assert json.loads((run / "summary.json").read_text())["class_outputs"]["images"] == 10000
     res = runner.invoke(app, ["visualize", str(run), "--insight"])
     assert res.exit_code == 0, res.output
-    assert "class outputs: skipped: the test split is not available (data.root is not set)" in res.output
-    assert (run / "figures" / "filter_change.png").is_file()
+    assert "class_outputs.png (each filter's output per digit class) is drawn with the run's figures" in res.output
+    assert (run / "figures" / "filter_change.png").is_file() and (run / "figures" / "class_outputs.png").is_file()

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import InputError
+from .bundled import BundledError, bundled_files, check_md5, is_bundled
 from .idx import IdxError, read_idx
 
 SPLITS = ("train", "test")
@@ -81,14 +82,21 @@ def candidate_dirs(root: Path, info: DatasetInfo) -> list[Path]:
     return list(dict.fromkeys(dirs))  # mnist has no "_": its two per-name folders are one
 
 
-def find_files(root: str | Path, name: str, split: str) -> tuple[Path, Path] | None:
-    """The (images, labels) files of a split, plain or .gz, or None when either is missing."""
+def find_files(root: str | Path | None, name: str, split: str) -> tuple[Path, Path] | None:
+    """The (images, labels) files of a split, plain or .gz, or None when either is missing.
+
+    Where the folders under ``root`` hold no MNIST test split (or ``root`` is None), the copy shipped inside the
+    package stands in (data/bundled.py): the same official files, md5-checked when read.
+    """
     info = dataset_info(name)
-    for d in candidate_dirs(Path(root), info):
+    for d in candidate_dirs(Path(root), info) if root is not None else []:
         found = [next((d / f for f in (base, base + ".gz") if (d / f).is_file()), None) for base in info.files(split)]
         images, labels = found
         if images is not None and labels is not None:
             return images, labels
+    shipped = bundled_files(name, split)
+    if shipped is not None and all(p.is_file() for p in shipped):
+        return shipped
     return None
 
 
@@ -108,18 +116,27 @@ def missing_message(root: str | Path, name: str, split: str) -> str:
     return f"{name} {split} split not found: looked for {files} in {dirs}. {placement_hint(root, name)}"
 
 
-def load_split(root: str | Path, name: str, split: str) -> Split:
-    """Read one split whole; a truncated or corrupt file raises DataError naming it."""
+def load_split(root: str | Path | None, name: str, split: str) -> Split:
+    """Read one split whole; a truncated or corrupt file raises DataError naming it.
+
+    ``root`` None: only a split shipped with the package (the MNIST test split) can be found.
+    """
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}; accepted: {', '.join(SPLITS)}")
     paths = find_files(root, name, split)
     if paths is None:
+        if root is None:
+            raise DataError(f"no {name} {split} split is shipped with filterlab; set data.root to the folder with "
+                            "its files")
         raise DataError(missing_message(root, name, split))
     img_path, lbl_path = paths
     try:
+        if is_bundled(img_path):
+            check_md5(img_path)
+            check_md5(lbl_path)
         images = read_idx(img_path)
         labels = read_idx(lbl_path, expect_ndim=1)
-    except IdxError as e:
+    except (IdxError, BundledError) as e:
         raise DataError(str(e)) from None
     except OSError as e:
         raise DataError(f"{e.filename}: cannot read: {e.strerror}") from None

@@ -5,7 +5,8 @@ One spec grammar serves the whole program (``data.image`` in a config, ``--image
 - ``four``: the article's "4" (MNIST training image #164); ``digit-0`` ... ``digit-9``: the first of each class in the
   MNIST test split (``seven`` is ``digit-7``, the test split's very first image);
 - ``DATASET:SPLIT:INDEX`` or ``DATASET:SPLIT:first-LABEL``, e.g. ``mnist:test:0`` or ``mnist:test:first-7``, read from
-  the dataset folder given as ``root``;
+  the dataset folder given as ``root`` (``mnist:test:...`` also without one: the MNIST test split ships with the
+  package);
 - a path to a PNG (or any image Pillow reads), converted to 28x28 grey as MNIST is: light-on-dark, the ink fitted
   into a 20x20 box and centred by its centre of mass.
 """
@@ -21,6 +22,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..core.errors import InputError, short_repr
+from .bundled import bundled_files
 from .datasets import DataError, dataset_info, load_split
 
 SIZE = 28
@@ -152,7 +154,7 @@ def _dataset_image(spec: str, m: re.Match, root: str | Path | None, keep_channel
         dataset_info(name)
     except DataError as e:
         raise ImageError(f"image {spec!r}: {e}") from None
-    if root is None:
+    if root is None and bundled_files(name, split) is None:  # the MNIST test split ships with the package
         raise ImageError(f"image {spec!r} needs the dataset folder: set data.root (or --data-root)")
     try:
         data = load_split(root, name, split)

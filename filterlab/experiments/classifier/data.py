@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ...core.errors import InputError
+from ...data.bundled import is_bundled
 from ...data.datasets import DataError, Split, dataset_info, download, find_files, load_split
 from ...data.images import Image28, ImageError, load_image
 from .config import ClassifierConfig, ClassifierData
@@ -96,6 +97,8 @@ def prepare_data(cfg: ClassifierConfig) -> Data:
     check_shape(d, train)
     notes = [f"{split}: {len(s)} images (the official {d.dataset} {split} split has {info.counts[split]})"
              for split, s in (("train", train), ("test", test)) if info.counts and len(s) != info.counts[split]]
+    if is_bundled(test.files[0]):
+        notes.append(f"test: {d.root} holds no test split; the MNIST test split shipped with filterlab was used")
     n_classes = int(max(train.labels.max(), test.labels.max())) + 1
     classes = info.classes or tuple(str(i) for i in range(n_classes))
     if n_classes > len(classes):

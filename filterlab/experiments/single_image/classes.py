@@ -10,7 +10,9 @@ sign comes from the filter's cosine with the image, fixed before the test split 
 max(AUC, 1 - AUC), which would let chance pick the better side. A full-size filter gives one number per image; a
 smaller one gives a map, and its largest value (the best match anywhere in the image) is used.
 
-Without the test split (``data.root`` unset or the files missing) this is skipped, with a note saying why.
+The test split is read from ``data.root`` when it holds one, otherwise from the copy shipped inside the package
+(md5-checked); only where neither can be read is this skipped, with a note saying why. At most the first
+``MAX_FILTERS`` filters are measured (a run may have 4096; their per-class table would dwarf the rest of the run).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import torch.nn.functional as F
 from filterlab.data.datasets import DataError, load_split
 from filterlab.experiments.single_image.analysis import scale_image
 from filterlab.insight.figures import draw_class_outputs
-from filterlab.viz.style import FigureInfo, save
+from filterlab.viz.style import MAX_FILTERS, FigureInfo, save
 
 
 @dataclass
@@ -42,6 +44,7 @@ class ClassOutputs:
     ink_r: np.ndarray  # (F,) correlation of each filter's output with the image's total ink (sum of pixel values)
     scale: str
     full_size: bool  # one output per image (kernel as large as the image) or the best position of a map
+    total_filters: int = 0  # filters the run has; more than ``filters`` when only the first MAX_FILTERS were measured
 
     @property
     def filters(self) -> int:
@@ -104,10 +107,8 @@ def class_outputs(weight: torch.Tensor, bias: torch.Tensor | None, images: np.nd
 
 
 def load_test_split(root: str | None, dataset: str = "mnist") -> tuple[np.ndarray, np.ndarray] | str:
-    """(images, labels) of the test split, or a note saying why it is not available."""
-    if root is None:
-        return ("skipped: the test split is not available (data.root is not set); set data.root to a folder with "
-                f"the {dataset} test files to measure every filter on every test digit")
+    """(images, labels) of the test split (from ``root``, else the copy shipped with filterlab), or a note saying why
+    it is not available."""
     try:
         split = load_split(root, dataset, "test")
     except DataError as e:
@@ -125,6 +126,7 @@ def summary(co: ClassOutputs) -> dict[str, Any]:
     """For summary.json: per filter its AUC of target-vs-rest, the rank of the target by median output, and the
     distribution's quartiles per class (all 10 classes)."""
     classes = np.unique(co.labels)
+    auc_polar = co.auc_polar  # computed once: each access ranks every filter again
     filters = []
     for f in range(co.filters):
         per = {str(int(c)): _stats(co.values[co.labels == c, f]) for c in classes}
@@ -132,16 +134,17 @@ def summary(co: ClassOutputs) -> dict[str, Any]:
         order = sorted(medians, key=lambda c: medians[c], reverse=True)
         filters.append({"filter": f + 1, "auc_target_vs_rest": round(float(co.auc[f]), 6),
                         "cosine_with_image": round(float(co.cosine[f]), 6), "polarity": int(co.polarity[f]),
-                        "auc_polarity_aware": round(float(co.auc_polar[f]), 6),
+                        "auc_polarity_aware": round(float(auc_polar[f]), 6),
                         "target_rank_by_median": order.index(str(co.target)) + 1 if str(co.target) in order else None,
                         "per_class": per})
     return {"target": co.target, "images": len(co.labels), "classes": [int(c) for c in classes],
+            "filters_measured": co.filters, "filters_total": max(co.total_filters, co.filters),
             "output": "the filter's single output" if co.full_size else "the largest value of the filter's map",
             "auc_target_vs_rest": [round(float(a), 6) for a in co.auc],
             "auc_mean": round(float(np.nanmean(co.auc)), 6),
             "polarity": [int(p) for p in co.polarity],
-            "auc_polarity_aware": [round(float(a), 6) for a in co.auc_polar],
-            "auc_polarity_aware_mean": round(float(np.nanmean(co.auc_polar)), 6),
+            "auc_polarity_aware": [round(float(a), 6) for a in auc_polar],
+            "auc_polarity_aware_mean": round(float(np.nanmean(auc_polar)), 6),
             "correlation_with_ink": [round(float(r), 6) for r in co.ink_r], "filters": filters}
 
 
@@ -166,6 +169,10 @@ def caption_class_outputs(co: ClassOutputs) -> tuple[str, str]:
                  "Every filter has a positive cosine with the training image. ")
     drawn = (f"All {co.filters} filters are drawn" if shown == co.filters
              else f"The first {shown} of the {co.filters} filters are drawn (summary.json holds every one)")
+    if co.total_filters > co.filters:
+        drawn = (f"Only the first {co.filters} of the run's {co.total_filters} filters were measured; "
+                 + drawn[0].lower() + drawn[1:].replace(" (summary.json holds every one)", " (summary.json holds "
+                                                        f"all {co.filters})"))
     caption = (f"Each trained filter's {what} on all {n} test images ({co.scale} scaling, as in training), one box "
                f"per digit class (box: quartiles, line: median, whiskers: 5th to 95th percentile), the target class "
                f"{co.target} filled in orange; each panel has its own y axis. {drawn}. The article's claim predicts "
@@ -196,7 +203,10 @@ def measure(weight: torch.Tensor, bias: torch.Tensor | None, scale: str, target:
     split = load_test_split(root)
     if isinstance(split, str):
         return split
-    return class_outputs(weight, bias, *split, scale, target, cosine)
+    n, k = len(weight), MAX_FILTERS
+    co = class_outputs(weight[:k], None if bias is None else bias[:k], *split, scale, target, np.asarray(cosine)[:k])
+    co.total_filters = n
+    return co
 
 
 def class_output_figure(co: ClassOutputs, out_dir: Path, dpi: int = 110) -> FigureInfo:
