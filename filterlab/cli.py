@@ -495,7 +495,8 @@ def tensorboard_cmd(
     require("filterlab tensorboard")
     from .board.serve import collect, serve, split  # noqa: PLC0415
 
-    runs = collect(paths)
+    varied: list[str] = []
+    runs = collect(paths, varied)
     with_events, without = split(runs)
     if export:
         from .board.writer import export as export_run  # noqa: PLC0415 - imports torch
@@ -515,7 +516,7 @@ def tensorboard_cmd(
     if not with_events:
         raise fail("none of these runs has TensorBoard events; train with --tensorboard, or write them for a "
                    "finished run with: filterlab tensorboard --export RUN")
-    raise typer.Exit(serve(with_events, host, port, lambda line: typer.echo(line)))
+    raise typer.Exit(serve(with_events, host, port, lambda line: typer.echo(line), varied))
 
 
 def main() -> None:  # pragma: no cover - the console-script entry point

@@ -30,9 +30,12 @@ def _label(point: dict[str, Any], varied: list[str]) -> str:
     return " ".join(f"{k}={point.get(k)}" for k in varied).replace(",", ";").replace(":", "-")
 
 
-def collect(paths: list[Path]) -> list[tuple[str, Path]]:
+SWEEP_RUN = "_sweep"  # the event folder that holds a sweep's HParams experiment: its varied keys first
+
+
+def collect(paths: list[Path], varied_keys: list[str] | None = None) -> list[tuple[str, Path]]:
     """(name, run folder) of every run the paths stand for, in order, each once; InputError for a path that is no
-    run, folder of runs or sweep."""
+    run, folder of runs or sweep. ``varied_keys`` receives the keys any sweep among the paths varied."""
     found: list[tuple[str, Path]] = []
     for path in paths:
         if not path.exists():
@@ -44,6 +47,8 @@ def collect(paths: list[Path]) -> list[tuple[str, Path]]:
                 rows, varied = data["runs"], list(data.get("varied") or [])
             except (ValueError, KeyError, TypeError):
                 raise InputError(f"{sweep}: not a filterlab sweep summary") from None
+            if varied_keys is not None:
+                varied_keys += [k for k in varied if k not in varied_keys]
             found += [(_label(r, varied) or Path(r["run_dir"]).name, Path(r["run_dir"])) for r in rows
                       if r.get("run_dir") and is_run_dir(r["run_dir"])]
             continue
@@ -82,7 +87,7 @@ def _answers(host: str, port: int) -> bool:
 
 
 def command(runs: list[tuple[str, Path]], host: str, port: int) -> list[str]:
-    spec = ",".join(f"{name}:{events_dir(run)}" for name, run in runs)
+    spec = ",".join(f"{name}:{run / SWEEP_RUN if name == SWEEP_RUN else events_dir(run)}" for name, run in runs)
     # --load_fast=false: the Python reader, which drops what an interrupted run wrote past the checkpoint it
     # resumed from (purge_step); every image and histogram kept, not TensorBoard's sample of 10
     return [sys.executable, "-m", "tensorboard.main", "--logdir_spec", spec, "--host", host, "--port", str(port),
@@ -90,10 +95,46 @@ def command(runs: list[tuple[str, Path]], host: str, port: int) -> list[str]:
             "scalars=100000,images=100000,histograms=100000,text=1000"]
 
 
-def serve(runs: list[tuple[str, Path]], host: str, port: int, say: Callable[[str], None]) -> int:
+def sweep_experiment(folder: Path, runs: list[tuple[str, Path]], varied: list[str]) -> Path:
+    """An event folder holding one HParams experiment for the runs: the keys the sweep varied first (marked as
+    differing, with the values they took), then the others; the final metrics. TensorBoard's HParams view takes the
+    first experiment it finds and shows its first hparams; without this one it would show the first five config
+    keys by name (data.*), not the swept ones."""
+    from tensorboard.plugins.hparams import metadata  # noqa: PLC0415
+    from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData  # noqa: PLC0415
+    from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415 - TensorBoard only when asked for
+    from torch.utils.tensorboard.summary import hparams  # noqa: PLC0415
+
+    from .. import experiments  # noqa: PLC0415
+    from .writer import hparam_values  # noqa: PLC0415
+
+    values = [hparam_values(experiments.load_config(run / "config.yaml")) for _, run in runs]
+    first = dict(values[0])
+    domains = {k: sorted({v[k] for v in values if k in v}) for k in varied if k in first}
+    card = experiments.card(experiments.load_config(runs[0][1] / "config.yaml").kind)
+    exp, _, _ = hparams(first, {f"final/{m.key}": 0.0 for m in card.metrics}, domains)
+    content = metadata.parse_experiment_plugin_data(exp.value[0].metadata.plugin_data.content)
+    infos = sorted(content.hparam_infos, key=lambda h: (h.name not in domains, h.name))
+    for h in infos:
+        h.differs = h.name in domains
+    content.ClearField("hparam_infos")
+    content.hparam_infos.extend(infos)
+    data = HParamsPluginData(experiment=content, version=metadata.PLUGIN_DATA_VERSION)
+    exp.value[0].metadata.plugin_data.content = data.SerializeToString()
+    target = folder / SWEEP_RUN
+    with SummaryWriter(str(target)) as w:
+        w._get_file_writer().add_summary(exp)
+    return target
+
+
+def serve(runs: list[tuple[str, Path]], host: str, port: int, say: Callable[[str], None],
+          varied: list[str] | None = None) -> int:
     """Start TensorBoard, say its address once it answers, and stop it on Ctrl-C or SIGTERM; its exit status."""
     port = port or free_port(host)
-    with tempfile.TemporaryFile() as log:
+    with tempfile.TemporaryFile() as log, tempfile.TemporaryDirectory(prefix="filterlab-tb-") as tmp:
+        if varied:
+            sweep_experiment(Path(tmp), runs, varied)
+            runs = [(SWEEP_RUN, Path(tmp)), *runs]
         child = subprocess.Popen(command(runs, host, port), stdout=log, stderr=subprocess.STDOUT,
                                  start_new_session=True)  # Ctrl-C reaches this process only: it stops the child
 
@@ -109,7 +150,7 @@ def serve(runs: list[tuple[str, Path]], host: str, port: int, say: Callable[[str
                     tail = log.read().decode(errors="replace").strip().splitlines()[-3:]
                     raise InputError(f"TensorBoard did not start on {host}:{port}: {' / '.join(tail) or 'no output'}")
                 time.sleep(0.1)
-            say(f"TensorBoard on {len(runs)} run(s): http://{host}:{port}/ (Ctrl-C stops it)")
+            say(f"TensorBoard on {len(runs) - bool(varied)} run(s): http://{host}:{port}/ (Ctrl-C stops it)")
             return child.wait()
         except KeyboardInterrupt:
             return 0
