@@ -27,7 +27,7 @@ from filterlab.experiments.classifier.model import ConvNet
 from filterlab.insight.probe import InputScale, conv_probes
 from filterlab.insight.saliency import explain, ink_cells, ink_mask, mass_on, signed_on_ink
 
-DATA = os.environ.get("FILTERLAB_DATASETS", str(REPO.parent / "shared" / "datasets")) + "/mnist"
+DATA = (os.environ.get("FILTERLAB_DATA") or str(REPO.parent / "shared" / "datasets")) + "/mnist"
 HELD_OUT = 1000  # test digits 0..999 are never trained on
 
 

@@ -12,17 +12,34 @@ from typing import TYPE_CHECKING, Any
 from .core.version import __version__
 
 if TYPE_CHECKING:
-    from .api import ConfigError, FigureFile, InputError, Insight, Run, load_config, open_run, resume, train
+    from .api import (
+        Comparison,
+        ConfigError,
+        FigureFile,
+        InputError,
+        Insight,
+        Run,
+        RunTable,
+        Sweep,
+        compare,
+        load_config,
+        open_run,
+        resume,
+        runs,
+        sweep,
+        train,
+    )
+    from .explain.results import Convolution, Shapes, convolve, output_size, shapes
 
-# public name -> the module that defines it
-_NAMES = {
-    "load_config": "filterlab.api", "train": "filterlab.api", "resume": "filterlab.api", "open_run": "filterlab.api",
-    "Run": "filterlab.api", "Insight": "filterlab.api", "FigureFile": "filterlab.api",
-    "ConfigError": "filterlab.api", "InputError": "filterlab.api",
-}
+_API = ("load_config", "train", "resume", "open_run", "runs", "compare", "sweep", "Run", "Insight", "FigureFile",
+        "RunTable", "Comparison", "Sweep", "ConfigError", "InputError")
+_EXPLAIN = ("convolve", "output_size", "shapes", "Convolution", "Shapes")
+# public name -> the module that defines it (the explainer's own module: the API module stays free of NumPy)
+_NAMES = {**dict.fromkeys(_API, "filterlab.api"), **dict.fromkeys(_EXPLAIN, "filterlab.explain.results")}
 
-__all__ = ["ConfigError", "FigureFile", "InputError", "Insight", "Run", "__version__", "load_config", "open_run",
-           "resume", "train"]
+__all__ = ["Comparison", "ConfigError", "Convolution", "FigureFile", "InputError", "Insight", "Run", "RunTable",
+           "Shapes", "Sweep", "__version__", "compare", "convolve", "load_config", "open_run", "output_size", "resume",
+           "runs", "shapes", "sweep", "train"]
 
 
 def __getattr__(name: str) -> Any:

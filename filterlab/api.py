@@ -38,7 +38,8 @@ if TYPE_CHECKING:  # these import torch and matplotlib; the API's import must no
 
 load_config = experiments.load_config
 
-__all__ = ["ConfigError", "FigureFile", "InputError", "Insight", "Run", "load_config", "open_run", "resume", "train"]
+__all__ = ["Comparison", "ConfigError", "FigureFile", "InputError", "Insight", "Run", "RunTable", "Sweep", "compare",
+           "load_config", "open_run", "resume", "runs", "sweep", "train"]
 
 ConfigSource = str | os.PathLike[str] | Mapping[str, Any] | Any
 
@@ -124,15 +125,15 @@ class Insight:
 
 
 class Run:
-    """A run folder, read on request: ``path``, ``config``, ``meta``, ``status``, ``summary``, ``metrics``, the
-    trained model, the filters at every snapshot, the figures and the insight results.
+    """A run folder, read on request: ``path`` (absolute), ``config``, ``meta``, ``status``, ``summary``,
+    ``metrics``, the trained model, the filters at every snapshot, the figures and the insight results.
 
     The config and the snapshots are read once per object; meta, summary and metrics each time they are asked for
     (a run that is still training changes them).
     """
 
     def __init__(self, path: str | os.PathLike[str]):
-        self.path = Path(path)
+        self.path = Path(os.path.abspath(path))  # absolute: the Run outlives a change of working folder
         if not is_run_dir(self.path):
             raise InputError(f"{self.path}: not a run directory (no {META_FILE} and {CONFIG_FILE})")
 
@@ -158,7 +159,7 @@ class Run:
     @property
     def status(self) -> str:
         """running, completed, failed, interrupted or diverged (a running run whose process is gone: stale)."""
-        from .runs import live_status  # noqa: PLC0415 - the locks module, only when a status is asked for
+        from .runtable import live_status  # noqa: PLC0415 - the locks module, only when a status is asked for
 
         return str(live_status(self.path, self.meta.get("status")))
 
@@ -468,3 +469,177 @@ def resume(run: Run | str | os.PathLike[str], *, progress: bool = True) -> Run:
         outcome = resume_run(path, argv=["fl.resume", str(path)], quiet=True,
                              progress=_progress(progress, path.name), reraise=True)
     return _result(outcome)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Many runs: the table, a comparison, a sweep
+
+
+def _pre(text: str) -> str:
+    return f"<pre>{html.escape(text)}</pre>"
+
+
+@dataclass
+class RunTable:
+    """The runs under a folder, as ``filterlab runs`` lists them: ``records`` (one dict per run: status, times, key
+    metrics, what the config changed) and the printed table (``str()``, ``lines(wide=True)``)."""
+
+    root: Path
+    records: list[dict[str, Any]]
+    dirs: list[Path]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __iter__(self) -> Any:
+        return iter(self.records)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return self.records[i]
+
+    def open(self, i: int) -> Run:
+        """The i-th run as a :class:`Run`."""
+        return Run(self.dirs[i])
+
+    def lines(self, wide: bool = False, width: int = 100) -> list[str]:
+        from .runtable import table_lines, with_preset  # noqa: PLC0415 - the table, only when printed
+
+        if not self.records:
+            return [f"no runs under {self.root}"]
+        return table_lines([with_preset(r, d) for r, d in zip(self.records, self.dirs)], self.root, wide=wide,
+                           width=width)
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+    def _repr_html_(self) -> str:
+        return _pre(str(self))
+
+    def frame(self) -> pandas.DataFrame:
+        """One row per run with its key metrics as columns (needs pandas)."""
+        try:
+            import pandas  # noqa: PLC0415 - optional
+        except ImportError:
+            raise ImportError("RunTable.frame needs pandas (pip install pandas); RunTable.records gives the same "
+                              "data") from None
+        rows = [{k: v for k, v in r.items() if k != "metrics"} | (r.get("metrics") or {}) for r in self.records]
+        return pandas.DataFrame.from_records(rows)
+
+
+def runs(root: str | os.PathLike[str] = "outputs") -> RunTable:
+    """Every run folder at ``root`` or up to two levels below it (OUT/NAME/RUN), sorted by path."""
+    from .core.rundir import find_runs  # noqa: PLC0415 - local to keep the module's imports few
+    from .runtable import describe_run  # noqa: PLC0415
+
+    path = Path(root)
+    if not path.exists():
+        raise InputError(f"{path}: no such folder")
+    dirs = find_runs(path)
+    return RunTable(path, [describe_run(d) for d in dirs], dirs)
+
+
+@dataclass
+class Comparison:
+    """``filterlab compare``'s result: the folder it wrote (figures, compare.md/.csv/.json), the table, the rows."""
+
+    path: Path
+    table: str
+    rows: list[dict[str, Any]]
+    varied: list[str]
+
+    @property
+    def figures(self) -> list[FigureFile]:
+        out = []
+        for png in sorted(self.path.glob("compare_*.png")):
+            meta = png.with_suffix(".json")
+            info = read_json_object(meta) if meta.is_file() else {}
+            out.append(FigureFile(png.stem, png, str(info.get("caption", "")), str(info.get("alt", ""))))
+        return out
+
+    def __str__(self) -> str:
+        return self.table
+
+    def _repr_html_(self) -> str:
+        return _pre(self.table) + "".join(f._repr_html_() for f in self.figures)
+
+
+def compare(run_dirs: list[Run | str | os.PathLike[str]], out: str | os.PathLike[str] | None = None) -> Comparison:
+    """The same figures from two or more runs of one kind side by side, labelled by what differs, and a table of
+    their final metrics. ``out``: the folder to write (default: a new one in a compare/ folder beside the runs)."""
+    from .core.rundir import create_run_dir, no_empty_folder_on_error  # noqa: PLC0415 - local, as above
+    from .viz.compare import compare as draw  # noqa: PLC0415 - imports torch and matplotlib
+    from .viz.compare import load_runs  # noqa: PLC0415
+
+    dirs = [r.path if isinstance(r, Run) else Path(r) for r in run_dirs]
+    load_runs(dirs)  # refused before any folder is made
+    target = Path(out) if out is not None else create_run_dir(dirs[0].resolve().parent.parent, "compare",
+                                                              figures=False)
+    with no_empty_folder_on_error(target, fresh=out is None):
+        result = draw(dirs, target)
+    return Comparison(target, result["table"], list(result["rows"]), list(result["varying"]))
+
+
+def _yaml_text(value: Any) -> str:
+    """A value as the YAML text an override reads back to the same value (the sweep sends texts to its workers)."""
+    import yaml  # noqa: PLC0415 - PyYAML is light, but only a sweep needs it here
+
+    return str(yaml.safe_dump(value, default_flow_style=True, width=10**6)).strip().removesuffix("...").strip()
+
+
+@dataclass
+class Sweep:
+    """A finished sweep: its folder (sweep.json, sweep.csv, the comparison), one record per run, and the runs."""
+
+    path: Path
+    summary: dict[str, Any]
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        return list(self.summary["runs"])
+
+    @property
+    def runs(self) -> list[Run]:
+        """The runs that have a folder, in the sweep's order."""
+        return [Run(r["run_dir"]) for r in self.records if r.get("run_dir")]
+
+    def __str__(self) -> str:
+        return str(self.summary.get("compare") or f"{self.summary['completed']} of {len(self.records)} runs "
+                                                 f"completed: {self.path}")
+
+    def _repr_html_(self) -> str:
+        return _pre(str(self))
+
+
+def sweep(config: str | os.PathLike[str] | Mapping[str, Any], grid: Mapping[str, list[Any]], *, seeds: int = 1,
+          jobs: int = 1, out: str | os.PathLike[str] = "outputs", overrides: Mapping[str, Any] | None = None) -> Sweep:
+    """Every combination of ``grid`` ({"train.weight_decay": [0, 1e-5]}) times ``seeds`` seeds (seed, seed+1, ...),
+    one run folder each, in ``jobs`` worker processes on this machine; then their comparison. Every run is checked
+    before any starts. A dict config is written into OUT/sweeps/configs/ first (the workers read a file)."""
+    from .sweeps import run_sweep  # noqa: PLC0415 - imports torch in the workers' parent
+
+    if not isinstance(grid, Mapping) or not grid:
+        raise InputError("grid: expected a mapping of dotted keys to lists of values, e.g. {'train.lr': [0.1, 0.01]}")
+    texts: dict[str, list[str]] = {}
+    for key, values in grid.items():
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__") or not list(values):
+            raise InputError(f"grid {key!r}: expected a non-empty list of values, got {values!r}")
+        texts[key] = [_yaml_text(v) for v in values]
+    for name, value in (("seeds", seeds), ("jobs", jobs)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InputError(f"{name}: {value!r}; accepted: an integer >= 1")
+    base = [f"{k}={_yaml_text(v)}" for k, v in (overrides or {}).items()]
+    cfg = load_config(config, base)
+    if isinstance(config, (str, os.PathLike)):
+        path = Path(config)
+    else:
+        folder = Path(out) / "sweeps" / "configs"
+        folder.mkdir(parents=True, exist_ok=True)
+        import hashlib  # noqa: PLC0415 - only for a dict config's file name
+
+        text = C.dump_yaml(cfg)
+        path = folder / f"{cfg.name}-{hashlib.sha256(text.encode()).hexdigest()[:8]}.yaml"
+        path.write_text(text)
+        base = []
+    summary = run_sweep(path, texts, seeds=seeds, jobs=jobs, out=Path(out), base_sets=base,
+                        argv=["fl.sweep", str(path)])
+    return Sweep(Path(summary["sweep_dir"]), summary)

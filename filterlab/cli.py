@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable
@@ -21,16 +22,14 @@ import typer
 
 from . import experiments
 from .api import load_config
+from .api import runs as list_all
 from .core import config as C
 from .core.errors import EXIT_USAGE, ConfigError, InputError, short_repr
 from .core.geometry import GeometryError
 from .core.rundir import (
     create_run_dir,
-    find_runs,
-    no_empty_folder_on_error,
 )
 from .preflight import check_config
-from .runs import describe_run, table_lines, with_preset
 
 app = typer.Typer(
     help="Watch a CNN's random filters turn into meaningful shapes while it trains.",
@@ -57,6 +56,18 @@ def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
     return typer.Exit(code)
 
 
+# The library names a bad argument by its parameter (``at 9,9: outside ...``); the command line by its option.
+FLAG_WORDS = ("at", "kernel", "image", "pool", "padding", "input", "field", "cmap", "out", "layer", "grid",
+              "launcher", "status")
+_LEADING_WORD = re.compile(r"([a-z]+)(?=[ :])")
+
+
+def as_flag(message: str) -> str:
+    """A library message whose first word is one of FLAG_WORDS, with that word written as the option: --at 9,9: ..."""
+    m = _LEADING_WORD.match(message)
+    return f"--{message}" if m and m.group(1) in FLAG_WORDS else message
+
+
 def command(name: str | None = None) -> Callable[[F], F]:
     """``app.command`` with the error boundary: InputError -> one line on stderr, exit 2, never a traceback."""
 
@@ -66,7 +77,7 @@ def command(name: str | None = None) -> Callable[[F], F]:
             try:
                 return f(*args, **kwargs)
             except InputError as e:
-                raise fail(str(e)) from None
+                raise fail(as_flag(str(e))) from None
 
         app.command(name)(bounded)
         return f
@@ -127,7 +138,10 @@ def train(
                        "--tensorboard with it")
         from .lifecycle import resume_run  # noqa: PLC0415 - imports torch: only when training
 
-        outcome = resume_run(resume, argv=sys.argv, quiet=quiet, figure_helper=True)
+        try:
+            outcome = resume_run(resume, argv=sys.argv, quiet=quiet, figure_helper=True)
+        except InputError as e:
+            raise fail(f"--resume {e}") from None
         _report(outcome, quiet)
         raise typer.Exit(outcome.exit_code)
     if not configs:
@@ -204,7 +218,7 @@ def sweep(
     Exit status: 0 when every run completed, 1 when any did not, 2 for bad input, 130 when interrupted (slurm:
     detached, the jobs go on).
     """
-    from .sweep import parse_grid, run_sweep  # noqa: PLC0415 - imports torch in the workers' parent: only when sweeping
+    from .sweeps import parse_grid, run_sweep  # noqa: PLC0415 - imports torch in the workers' parent: only when sweeping
 
     if status is not None:
         raise typer.Exit(_sweep_status(status))
@@ -221,7 +235,7 @@ def sweep(
         summary = run_sweep(config, parse_grid(grid), seeds=seeds, jobs=jobs, out=out,
                             base_sets=list(set_ or []), argv=sys.argv, progress=_sweep_progress)
     else:
-        from .sweep.slurm import launch  # noqa: PLC0415 - submitit only for a cluster sweep
+        from .sweeps.slurm import launch  # noqa: PLC0415 - submitit only for a cluster sweep
 
         summary = launch(config, parse_grid(grid), seeds, list(set_ or []), out, launcher, argv=sys.argv,
                          wait_for_end=wait, progress=_task_progress, note=lambda t: typer.echo(t, err=True))
@@ -265,8 +279,8 @@ def _task_progress(st: Any, total: int) -> None:
 
 def _sweep_status(sweep_dir: Path) -> int:
     """Print where every run of a cluster sweep stands and rewrite its summary (sweep.json, sweep.csv)."""
-    from .sweep.slurm import finish, status_of  # noqa: PLC0415 - submitit and torch only for a sweep
-    from .sweep.status import counts, table  # noqa: PLC0415
+    from .sweeps.slurm import finish, status_of  # noqa: PLC0415 - submitit and torch only for a sweep
+    from .sweeps.status import counts, table  # noqa: PLC0415
 
     states = status_of(sweep_dir)
     summary = finish(sweep_dir, states, detached=False, draw=False)
@@ -309,9 +323,8 @@ def convolve(
 ) -> None:
     """What one convolution computes: the figure, the output-size arithmetic and one output pixel by hand."""
     from .explain import outputs as X  # noqa: PLC0415 - NumPy, Pillow, matplotlib: loaded for the explainer only
-    from .explain.arithmetic import ExplainError  # noqa: PLC0415 - NumPy, Pillow, matplotlib: loaded for the explainer only
     from .explain.kernels import load_input  # noqa: PLC0415 - NumPy, Pillow, matplotlib: loaded for the explainer only
-    from .explain.walkthrough import build_case, case_lines  # noqa: PLC0415 - NumPy, Pillow, matplotlib: loaded for the explainer only
+    from .explain.results import convolve as explain  # noqa: PLC0415 - NumPy, Pillow, matplotlib: loaded for the explainer only
 
     if cmap not in C.DIVERGING_CMAPS:
         raise fail(f"--cmap: {cmap!r} is not one of {', '.join(C.DIVERGING_CMAPS)}")
@@ -329,12 +342,13 @@ def convolve(
             lines = X.gallery_lines(x, desc, target, cmap)
         else:
             assert kernel is not None
-            case = build_case(image, kernel, stride=stride, padding=padding, dilation=dilation, flip=flip, at=at,
-                              pool=pool, data_root=data_root)
+            result = explain(image, kernel, stride=stride, padding=padding, dilation=dilation, flip=flip, at=at,
+                             pool=pool, data_root=data_root)
             target = _new_folder(out, "convolve")
-            lines = case_lines(case) + X.draw_case(case, target, cmap, animation=animate, html=html)
-    except ExplainError as e:
-        raise fail(str(e)) from None
+            files = result.save(target, cmap, animate=animate, html=html)
+            lines = result.lines() + [f"{'page' if f.suffix == '.html' else 'figure'}: {f}" for f in files]
+    except InputError as e:  # before anything is printed: the error is the only line
+        raise fail(as_flag(str(e))) from None
     _echo_lines(lines)
     typer.echo(str(target))
 
@@ -359,34 +373,23 @@ def shapes(
                                                      "under outputs/shapes/).")] = None,
 ) -> None:
     """Each layer's output shape, parameter count and the size flattened into the linear layer, for any input."""
-    from .explain.arithmetic import ExplainError  # noqa: PLC0415 - NumPy, Pillow, matplotlib: loaded for the explainer only
     from .explain.kernels import load_input  # noqa: PLC0415 - NumPy, Pillow, matplotlib: loaded for the explainer only
-    from .explain.receptive import field_text  # noqa: PLC0415 - NumPy, Pillow, matplotlib: loaded for the explainer only
-    from .explain.shapes import RGB_INPUT, RGB_LAYERS, InputShape, parse_input, shapes_lines  # noqa: PLC0415 - NumPy, Pillow, matplotlib: loaded for the explainer only
+    from .explain.results import shapes as trace  # noqa: PLC0415 - NumPy, Pillow, matplotlib: loaded for the explainer only
 
     if (config is None) == (not rgb):
         raise fail("give a CONFIG or --rgb (one of them)")
     if input_ is not None and channels is not None:
         raise fail("--input already gives the channels; leave out --channels")
     try:
-        if config is not None:
-            cfg = _load(config, set_)
-            layers, chw = experiments.card(cfg.kind).layers(cfg)
-            shape = InputShape(chw, hwc=False)
-        else:
-            layers, shape = RGB_LAYERS, RGB_INPUT
-        if input_ is not None:
-            shape = parse_input(input_)
-        elif channels is not None:
-            shape = InputShape((channels, *shape.chw[1:]), shape.hwc)
-        lines = shapes_lines(layers, shape)
+        result = trace(_load(config, set_) if config is not None else None, input=input_, channels=channels,
+                       rgb=rgb)
+        lines = result.lines()
         if field is not None:
-            field_lines, pixel = field_text(layers, shape.chw, field, at)
+            rf = result.receptive_field(field, at)
+            field_lines, pixel, layers, shape = rf.lines, rf.pixel, result.layers, result.input
             x, desc = load_input(image)
     except GeometryError as e:
         raise fail(f"{config if config is not None else '--rgb'}: {e}") from None
-    except ExplainError as e:
-        raise fail(str(e)) from None
     _echo_lines(lines)
     if field is not None:
         from .explain.receptive_figure import receptive_figure  # noqa: PLC0415 - matplotlib: only when there is a figure to draw
@@ -443,19 +446,11 @@ def list_runs(
                                                       "however wide; by default the table fits 100 columns.")] = False,
 ) -> None:
     """List runs: status, key results, and what each changed from its preset file and the preset from the defaults."""
-    if not root.exists():
-        raise fail(f"{root}: no such folder")
-    dirs = find_runs(root)
-    records = [describe_run(d) for d in dirs]
+    table = list_all(root)
     if as_json:
-        typer.echo(json.dumps(records, indent=2))
+        typer.echo(json.dumps(table.records, indent=2))
         return
-    if not records:
-        typer.echo(f"no runs under {root}")
-        return
-    records = [with_preset(r, d) for r, d in zip(records, dirs)]
-    for line in table_lines(records, root, wide=wide):
-        typer.echo(line)
+    _echo_lines(table.lines(wide=wide))
 
 
 @command("compare")
@@ -466,16 +461,11 @@ def compare_runs(
                                                      "folder beside the runs).")] = None,
 ) -> None:
     """The same figures from several runs side by side, labelled by what differs, and a table of final metrics."""
-    from .viz.compare import compare, load_runs  # noqa: PLC0415 - imports torch
+    from .api import compare  # noqa: PLC0415 - the API module is light; compare imports torch when it runs
 
-    load_runs(run_dirs)  # refused before any folder is made
-    # beside the runs compared: OUT/compare/... where the first run is OUT/NAME/RUN
-    target = out if out is not None else create_run_dir(run_dirs[0].resolve().parent.parent, "compare",
-                                                        figures=False)
-    with no_empty_folder_on_error(target, fresh=out is None):
-        result = compare(run_dirs, Path(target))
-    typer.echo(result["table"])
-    typer.echo(str(target))
+    result = compare(list(run_dirs), out)
+    typer.echo(result.table)
+    typer.echo(str(result.path))
 
 
 @command("tensorboard")

@@ -70,7 +70,7 @@ def resolve_device(name: str) -> Any:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
         raise DeviceError("device: cuda was asked for, but torch sees no CUDA GPU (torch.cuda.is_available() is "
-                          "False); use --device cpu or --device auto")
+                          "False); set device to cpu or auto")
     if name not in ("cpu", "cuda"):
         raise DeviceError(f"device: {name!r} is not one of auto, cpu, cuda")
     return torch.device(name)
@@ -193,18 +193,18 @@ def resume_run(run_dir: str | Path, argv: list[str] | None = None, quiet: bool =
     """
     run_dir = Path(run_dir).resolve()
     if not is_run_dir(run_dir):
-        raise InputError(f"--resume {run_dir}: not a run directory (no meta.json and config.yaml)")
+        raise InputError(f"{run_dir}: not a run directory (no meta.json and config.yaml)")
     lock = RunLock.acquire(run_dir)  # refuses a run that a live process holds
     try:
         meta = read_json_object(run_dir / META_FILE)
         if meta.get("status") == "completed":
-            raise InputError(f"--resume {run_dir}: the run is already completed; nothing to resume")
+            raise InputError(f"{run_dir}: the run is already completed; nothing to resume")
         try:
             cfg = experiments.load_config(run_dir / CONFIG_FILE)
         except InputError as e:
-            raise InputError(f"--resume {run_dir}: {e}") from None
+            raise InputError(f"{run_dir}: {e}") from None
         if cfg.output.tensorboard:
-            require(f"--resume {run_dir}: output.tensorboard")
+            require(f"{run_dir}: output.tensorboard")
         ckpt = _resumable(run_dir, cfg)
         exp = experiments.get(cfg.kind)
         inputs = exp.prepare(cfg)
@@ -226,14 +226,14 @@ def resume_run(run_dir: str | Path, argv: list[str] | None = None, quiet: bool =
 
 def _resumable(run_dir: Path, cfg: Any) -> Checkpoint:
     if not (run_dir / "checkpoint.pt").is_file():
-        raise InputError(f"--resume {run_dir}: no checkpoint to resume from (the run stopped before its first one); "
+        raise InputError(f"{run_dir}: no checkpoint to resume from (the run stopped before its first one); "
                          f"start it again with: filterlab train {run_dir / CONFIG_FILE}")
     try:
         ckpt = Checkpoint.load(run_dir)
     except ArtifactError as e:
-        raise InputError(f"--resume {run_dir}: {e}") from None
+        raise InputError(f"{run_dir}: {e}") from None
     if ckpt.kind != cfg.kind or not ckpt.training.get("optimizer"):
-        raise InputError(f"--resume {run_dir}: the checkpoint holds no training state to resume from; start it "
+        raise InputError(f"{run_dir}: the checkpoint holds no training state to resume from; start it "
                          f"again with: filterlab train {run_dir / CONFIG_FILE}")
     return ckpt
 

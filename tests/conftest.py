@@ -1,7 +1,9 @@
 """Shared fixtures: where the real datasets are, and a quiet CLI runner.
 
-The real data lives in ``../shared/datasets`` beside the repository (or wherever FILTERLAB_DATASETS points). Tests
-that need it are skipped on a machine without it, except under CI (CI=true), where missing data is a failure.
+The real data lives in ``../shared/datasets`` beside the repository, or wherever FILTERLAB_DATA points: the same
+variable filterlab reads for the shipped configs' data (one subfolder per dataset), set here when it is unset so that
+the library and every subprocess a test starts read it too. Tests that need it are skipped on a machine without it,
+except under CI (CI=true), where missing data is a failure.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-DATASETS = Path(os.environ.get("FILTERLAB_DATASETS", REPO.parent / "shared" / "datasets"))
+DATASETS = Path(os.environ.get("FILTERLAB_DATA") or REPO.parent / "shared" / "datasets")
+os.environ["FILTERLAB_DATA"] = str(DATASETS)
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 

@@ -290,3 +290,95 @@ def test_every_public_name_resolves():
     assert set(fl.__all__) <= set(dir(fl))
     for name in fl.__all__:
         assert getattr(fl, name) is not None, name
+
+
+def test_convolve_returns_the_numbers_pytorch_computes():
+    x = np.arange(49, dtype=float).reshape(7, 7) % 5
+    k = np.array([[1.0, 0, -1], [2, 0, -2], [1, 0, -1]])
+    c = fl.convolve(x, k, stride=2, padding=1, at=(1, 2), pool="max:2")
+    ref = torch.nn.functional.conv2d(torch.tensor(x)[None, None], torch.tensor(k)[None, None], stride=2, padding=1)
+    assert np.allclose(c.feature_map, ref[0, 0].numpy()) and c.output_size == (4, 4)
+    assert (c.worked.row, c.worked.col) == (1, 2)
+    assert c.worked.total == pytest.approx(float(ref[0, 0, 1, 2])) == pytest.approx(sum(c.worked.products))
+    assert np.allclose(c.pooling.pooled, ref[0, 0].reshape(2, 2, 2, 2).amax(dim=(1, 3)).numpy())
+    assert c.arithmetic()[0].endswith("= 4") and "sum = " in str(c)
+    assert c._repr_png_().startswith(PNG_MAGIC) and "<pre>" in c._repr_html_()
+    with pytest.raises(fl.InputError, match="at 9,9: outside the 4x4 feature map"):
+        fl.convolve(x, k, stride=2, padding=1, at=(9, 9))
+
+
+def test_output_size_and_shapes_follow_the_formula():
+    assert fl.output_size(28, 5, padding=2) == 28 and fl.output_size(26, 3) == 24 and fl.output_size(24, 2, 2) == 12
+    with pytest.raises(fl.InputError, match="does not fit"):
+        fl.output_size(2, 5)
+    rgb = fl.shapes(rgb=True)
+    assert rgb.shape("conv1") == (6, 24, 24) and rgb.shape("pool2") == (12, 5, 5) and rgb.flattened == 108
+    net = fl.shapes(REPO / "configs" / "notebook_two_conv.yaml")
+    assert net.flattened == 1568 and net.shape("output") == (10,)
+    field = net.receptive_field("conv2", at=(0, 0))
+    assert field.size == 14 and field.region == (-6, 7, -6, 7)
+    assert "<table>" in net._repr_html_() and "1568" in str(net)
+
+
+def test_runs_sweep_and_compare(tmp_path):
+    s = fl.sweep(FOUR, {"train.weight_decay": [0, 1e-5]}, out=tmp_path, overrides={"train.steps": 20,
+                                                                                   "output.figures": False})
+    assert [r.status for r in s.runs] == ["completed", "completed"]
+    assert [r.config.train.weight_decay for r in s.runs] == [0, 1e-5]
+    table = fl.runs(tmp_path)
+    assert len(table) == 2 and {r["status"] for r in table} == {"completed"} and "completed" in str(table)
+    c = fl.compare(s.runs, out=tmp_path / "cmp")
+    assert "train.weight_decay" in c.table and c.varied == ["train.weight_decay"]
+    assert {f.name for f in c.figures} >= {"compare_curves", "compare_filters"}
+
+
+SMALL_CLASSIFIER = """kind: classifier
+name: beside
+device: cpu
+data:
+  dataset: mnist
+  root: data/mnist
+  download: false
+  train_limit: 256
+  test_limit: 200
+model:
+  channels: [4, 8]
+  hidden: 0
+train:
+  epochs: 1
+  batch_size: 64
+output:
+  figures: false
+"""
+
+
+def test_a_relative_data_root_in_a_config_file_is_read_from_the_files_folder(tmp_path, monkeypatch, runner):
+    folder = tmp_path / "project"
+    (folder / "data").mkdir(parents=True)
+    (folder / "data" / "mnist").symlink_to(need_dataset("mnist"))
+    (folder / "c.yaml").write_text(SMALL_CLASSIFIER)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    run = fl.train(folder / "c.yaml", out="out", progress=False)
+    assert run.status == "completed" and run.config.data.root == str(folder / "data" / "mnist")
+    assert run.path.parent.parent == elsewhere / "out"
+    r = runner.invoke(app, ["train", "../project/c.yaml", "--out", "out", "-q"])  # the CLI too, file named relatively
+    assert r.exit_code == 0, r.output
+    # a relative path given as an override (or in a dict) is read from the working folder, where there is none
+    assert not (elsewhere / "data").exists()
+    with pytest.raises(fl.InputError, match="data.root: mnist train split not found: .* in data/mnist"):
+        fl.train(folder / "c.yaml", overrides={"data.root": "data/mnist"}, progress=False)
+
+
+def test_the_shipped_configs_read_their_data_from_filterlab_data(monkeypatch, tmp_path):
+    from filterlab.experiments.classifier.config import data_root
+
+    cfg = fl.load_config(REPO / "configs" / "fashion_quick.yaml")
+    assert cfg.data.root is None
+    monkeypatch.setenv("FILTERLAB_DATA", str(tmp_path / "cache"))
+    assert data_root(cfg.data) == str(tmp_path / "cache" / "fashion-mnist")
+    monkeypatch.delenv("FILTERLAB_DATA")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    assert data_root(cfg.data) == str(tmp_path / ".cache" / "filterlab" / "data" / "fashion-mnist")

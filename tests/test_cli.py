@@ -134,7 +134,7 @@ def test_cuda_without_gpu_is_an_error(runner, configs, tmp_path):
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     r = train(runner, [str(configs / "single_four.yaml"), "--device", "cuda"], tmp_path)
-    assert r.exit_code == 2 and "cuda" in r.output and "--device cpu" in r.output
+    assert r.exit_code == 2 and "cuda" in r.output and "set device to cpu or auto" in r.output
     assert run_dirs(tmp_path) == []
 
 

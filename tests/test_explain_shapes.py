@@ -42,7 +42,7 @@ def test_input_notation(text, chw, hwc):
 
 @pytest.mark.parametrize("text", ["26x26x", "3x26x26x1", "axb", "0x28x28", "hwc:28"])
 def test_bad_input_notation(text):
-    with pytest.raises(ExplainError, match="--input"):
+    with pytest.raises(ExplainError, match="^input "):
         parse_input(text)
 
 

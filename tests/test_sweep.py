@@ -13,7 +13,7 @@ import pytest
 from conftest import REPO, wait_for, wait_training
 
 from filterlab.cli import app
-from filterlab.sweep import SweepError, parse_grid
+from filterlab.sweeps import SweepError, parse_grid
 
 FOUR = REPO / "configs" / "single_four.yaml"
 

@@ -136,14 +136,17 @@ def test_bad_input_stops_before_anything_is_written(runner, tmp_path):
 
 def test_cluster_runs_get_absolute_data_paths(monkeypatch, tmp_path):
     """A job may start in another folder, and a requeued one re-reads the run's saved config: paths must stand alone."""
-    from filterlab.sweep.plan import absolute_paths
+    from filterlab.sweeps.plan import absolute_paths
 
     need_dataset("mnist")
-    monkeypatch.chdir(REPO)  # the preset's data.root, ../shared/datasets/mnist, is relative to the repository
-    smoke = REPO / "configs" / "smoke_two_conv.yaml"
-    assert not Path(experiments.load_config(smoke).data.root).is_absolute()
-    cfg = experiments.load_config(smoke, absolute_paths(smoke, []))
-    assert Path(cfg.data.root).is_absolute() and Path(cfg.data.root).samefile(DATASETS / "mnist")
+    folder = tmp_path / "presets"
+    folder.mkdir()
+    preset = folder / "c.yaml"
+    preset.write_text("kind: classifier\ndata:\n  root: data\n")
     monkeypatch.chdir(tmp_path)
-    assert experiments.load_config(smoke, absolute_paths(smoke, [f"data.root={DATASETS / 'mnist'}"])).data.root == \
+    cfg = experiments.load_config(preset, absolute_paths(preset, []))
+    assert cfg.data.root == str(folder / "data")  # written in the file: read from the file's folder
+    cfg = experiments.load_config(preset, absolute_paths(preset, ["data.root=elsewhere"]))
+    assert cfg.data.root == str(tmp_path / "elsewhere")  # given as an override: read from the working folder
+    assert experiments.load_config(preset, absolute_paths(preset, [f"data.root={DATASETS / 'mnist'}"])).data.root == \
         str(DATASETS / "mnist")  # an absolute path is kept as given

@@ -155,7 +155,7 @@ def _dataset_image(spec: str, m: re.Match, root: str | Path | None, keep_channel
     except DataError as e:
         raise ImageError(f"image {spec!r}: {e}") from None
     if root is None and bundled_files(name, split) is None:  # the MNIST test split ships with the package
-        raise ImageError(f"image {spec!r} needs the dataset folder: set data.root (or --data-root)")
+        raise ImageError(f"image {spec!r} needs the dataset folder: set data.root")
     try:
         data = load_split(root, name, split)
     except DataError as e:

@@ -55,7 +55,9 @@ def config_from_data(data: Any, source: str | None) -> Any:
 def load_config(config: str | os.PathLike[str] | Mapping[str, Any] | Any, overrides: C.Overrides = ()) -> Any:
     """The one way a config enters filterlab: code defaults, then ``config``, then ``overrides``, all validated.
 
-    ``config`` is a YAML file, a dict of plain data (``{"kind": "classifier", "train": {"epochs": 1}}``) or a config
+    A relative path written in a YAML file is read from the file's folder (data.root always, other path keys when
+    such a file is there); one given in a dict or an override from the working folder. ``config`` is a YAML file, a
+    dict of plain data (``{"kind": "classifier", "train": {"epochs": 1}}``) or a config
     object (validated again: one built in Python may hold anything). ``overrides`` is a mapping of dotted keys to
     values, taken as given (``{"train.steps": 200}``), or ``KEY=VALUE`` texts whose values are read as YAML. Raises
     :class:`~filterlab.core.errors.ConfigError`, whose message names the key, the value and what is accepted.
@@ -63,6 +65,7 @@ def load_config(config: str | os.PathLike[str] | Mapping[str, Any] | Any, overri
     source: str | None
     if isinstance(config, (str, os.PathLike)):
         data, source = C.read_data(Path(config))
+        data = _beside(data, Path(config).parent)
     elif isinstance(config, Mapping):
         data, source = copy.deepcopy(dict(config)), None
     elif dataclasses.is_dataclass(config) and not isinstance(config, type):
@@ -75,6 +78,24 @@ def load_config(config: str | os.PathLike[str] | Mapping[str, Any] | Any, overri
     if items and source:
         source = f"{source} with overrides {' '.join(f'{k}={short_repr(v)}' for k, v in items)}"
     return config_from_data(data, source)
+
+
+def _beside(data: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """A config file's relative paths read from the file's folder, not the working folder: data.root always, another
+    path key (an image, a sample) when a file of that name is there (``four`` or ``test:first-7`` are not paths)."""
+    kind = data.get("kind")
+    if not isinstance(kind, str) or kind not in KINDS:
+        return data  # refused by the validation that follows
+    for key in card(kind).paths:
+        section, name = key.split(".")
+        part = data.get(section)
+        value = part.get(name) if isinstance(part, dict) else None
+        if not isinstance(value, str) or not value or os.path.isabs(value) or value.startswith("~"):
+            continue
+        there = folder / value
+        if name == "root" or there.exists():
+            part[name] = os.path.normpath(os.path.abspath(there))  # type: ignore[index]
+    return data
 
 
 def defaults(kind: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from ..core.budget import Estimate
 from ..core.geometry import Layer, Row
@@ -141,35 +141,29 @@ class Probing:
     image: Callable[[str], Any]  # an image spec -> an Image28 (pixels, label, description) the model takes
 
 
-class Experiment(Protocol):
-    """A kind's runtime: everything that needs torch."""
+@dataclass(frozen=True)
+class Experiment:
+    """A kind's runtime, everything that needs torch: one function per job, given by the kind's ``experiment.py``."""
 
     card: Card
-
-    def prepare(self, cfg: Any) -> Any:
-        """Load and check the run's inputs before any run folder exists; InputError when they are unusable."""
-
-    def train(self, cfg: Any, inputs: Any, run: Run, device: Any, hooks: Hooks, resume: Checkpoint | None
-              ) -> dict[str, Any]:
-        """Train into ``run`` (from ``resume`` when given); write checkpoint, snapshots, metrics; return the summary."""
-
-    def figure_data(self, run_dir: Path, cfg: Any, options: FigureOptions) -> dict[str, Any]:
-        """Plain arrays for :meth:`draw`, rebuilt from a finished run's files alone."""
-
-    def draw(self, data: dict[str, Any], out_dir: Path, cmap: str, dpi: int) -> list[Any]:
-        """Every figure of the kind from plain arrays (also in the figure helper process)."""
-
-    def build_model(self, ckpt: Checkpoint) -> Any:
-        """The trained model, rebuilt from a checkpoint alone, in eval mode on the CPU."""
-
-    def insight(self, run_dir: Path, cfg: Any, options: FigureOptions, out_dir: Path) -> tuple[list[Any], list[str]]:
-        """The costlier figures (`visualize --insight`, `--image`): figures written, and lines for the terminal."""
-
-    def curves(self, run_dir: Path, cfg: Any) -> list[Curve]:
-        """The run's training curves for `filterlab compare`, one per panel, in a fixed order."""
-
-    def probing(self, run_dir: Path, cfg: Any) -> Probing:
-        """The trained model and its inputs, for the insight functions (``Run.top_patches`` and the others)."""
+    # Load and check the run's inputs before any run folder exists; InputError when they are unusable.
+    prepare: Callable[[Any], Any]
+    # (cfg, inputs, run, device, hooks, resume checkpoint or None) -> summary: train into the run (from the
+    # checkpoint when given), writing checkpoint, snapshots and metrics.
+    train: Callable[[Any, Any, Run, Any, Hooks, Checkpoint | None], dict[str, Any]]
+    # (run_dir, cfg, options) -> plain arrays for draw, rebuilt from a finished run's files alone.
+    figure_data: Callable[[Path, Any, FigureOptions], dict[str, Any]]
+    # (data, out_dir, cmap, dpi) -> every figure of the kind from plain arrays (also in the figure helper process).
+    draw: Callable[[dict[str, Any], Path, str, int], list[Any]]
+    # The trained model, rebuilt from a checkpoint alone, in eval mode on the CPU.
+    build_model: Callable[[Checkpoint], Any]
+    # (run_dir, cfg, options, out_dir) -> the costlier figures (`visualize --insight`, `--image`) written, and lines
+    # for the terminal.
+    insight: Callable[[Path, Any, FigureOptions, Path], tuple[list[Any], list[str]]]
+    # (run_dir, cfg) -> the run's training curves for `filterlab compare`, one per panel, in a fixed order.
+    curves: Callable[[Path, Any], list[Curve]]
+    # (run_dir, cfg) -> the trained model and its inputs, for the insight calls (Run.top_patches and the others).
+    probing: Callable[[Path, Any], Probing]
 
 
 def snapshot_schedule(steps: int, every: int, early: bool) -> list[int]:

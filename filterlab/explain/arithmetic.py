@@ -22,13 +22,13 @@ class ExplainError(InputError):
 
 
 def parse_at(at: str, shape: tuple[int, ...], grid: str) -> tuple[int, int]:
-    """``--at ROW,COL`` inside a grid of ``shape``; ``grid`` names it in the error ("the 4x4 feature map")."""
+    """``ROW,COL`` inside a grid of ``shape``; ``grid`` names it in the error ("the 4x4 feature map")."""
     try:
         row, col = (int(v) for v in at.split(","))
     except ValueError:
-        raise ExplainError(f"--at {at!r}: expected ROW,COL such as 3,4") from None
+        raise ExplainError(f"at {at!r}: expected ROW,COL such as 3,4") from None
     if not (0 <= row < shape[0] and 0 <= col < shape[1]):
-        raise ExplainError(f"--at {at}: outside {grid} (rows and columns count from 0)")
+        raise ExplainError(f"at {at}: outside {grid} (rows and columns count from 0)")
     return row, col
 
 
@@ -69,7 +69,7 @@ def pool2d(x: np.ndarray, kind: str, k: int) -> np.ndarray:
     """Non-overlapping k x k pooling (stride k), as nn.MaxPool2d(k) / nn.AvgPool2d(k); a ragged edge is dropped."""
     h, w = x.shape[0] // k, x.shape[1] // k
     if h < 1 or w < 1:
-        raise ExplainError(f"--pool {kind}:{k}: the window is larger than the {x.shape[0]}x{x.shape[1]} map")
+        raise ExplainError(f"pool {kind}:{k}: the window is larger than the {x.shape[0]}x{x.shape[1]} map")
     blocks = x[:h * k, :w * k].reshape(h, k, w, k)
     return blocks.max(axis=(1, 3)) if kind == "max" else blocks.mean(axis=(1, 3))
 

@@ -44,8 +44,8 @@ def load_kernel(spec: str) -> tuple[np.ndarray, str]:
         return k.copy(), f"{spec} ({what})"
     path = Path(spec)
     if not path.is_file():
-        raise ExplainError(f"--kernel {spec!r}: neither a built-in kernel ({', '.join(KERNELS)}) nor a file")
-    return read_matrix(path, "--kernel"), path.name
+        raise ExplainError(f"kernel {spec!r}: neither a built-in kernel ({', '.join(KERNELS)}) nor a file")
+    return read_matrix(path, "kernel"), path.name
 
 
 MAX_MATRIX_BYTES = 64 * 1024  # a kernel or a small input matrix; an image belongs in a PNG
@@ -91,11 +91,11 @@ def load_input(spec: str, root: str | None = None) -> tuple[np.ndarray, str]:
         return m.copy(), what
     path = Path(spec)
     if path.suffix.lower() in (".txt", ".csv", ".yaml", ".yml"):
-        return read_matrix(path, "--image"), path.name
+        return read_matrix(path, "image"), path.name
     try:
         img = load_image(spec, root)
     except ImageError as e:
-        raise ExplainError(f"--image: {e} (or a small matrix: {', '.join(SMALL_INPUTS)}, or a .txt/.csv/.yaml "
+        raise ExplainError(f"image: {e} (or a small matrix: {', '.join(SMALL_INPUTS)}, or a .txt/.csv/.yaml "
                            "file of numbers)") from None
     return img.pixels.astype(float) / 255.0, img.description
 

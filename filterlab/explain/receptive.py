@@ -15,7 +15,7 @@ def field_of(layers: list[Layer], chw: tuple[int, int, int], name: str) -> tuple
     """The layer's field and its output grid (H, W); ExplainError naming the layers that have one."""
     fields = receptive_fields(layers)
     if name not in fields:
-        raise ExplainError(f"--field {name!r}: not a layer before flatten; accepted: {', '.join(fields)}")
+        raise ExplainError(f"field {name!r}: not a layer before flatten; accepted: {', '.join(fields)}")
     row = next(r for r in layer_table(layers, chw) if r.name == name)
     return fields[name], (row.shape[1], row.shape[2])
 

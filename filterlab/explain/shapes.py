@@ -39,10 +39,10 @@ def parse_input(text: str) -> InputShape:
     if spec[:4] in ("chw:", "hwc:"):
         order, spec = spec[:3], spec[4:]
     if not re.fullmatch(r"\d+(x\d+){1,2}", spec.replace(" ", "")):
-        raise ExplainError(f"--input {text!r}: expected CxHxW (3x26x26), HxWxC (26x26x3) or HxW (28x28)")
+        raise ExplainError(f"input {text!r}: expected CxHxW (3x26x26), HxWxC (26x26x3) or HxW (28x28)")
     n = [int(v) for v in spec.replace(" ", "").split("x")]
     if min(n) < 1:
-        raise ExplainError(f"--input {text!r}: every size must be at least 1")
+        raise ExplainError(f"input {text!r}: every size must be at least 1")
     if len(n) == 2:
         return InputShape((1, n[0], n[1]), order == "hwc")
     if order is None:

@@ -70,7 +70,7 @@ class ConvCase:
 def parse_pool(pool: str) -> tuple[str, int]:
     kind, _, size = pool.partition(":")
     if kind not in ("max", "avg") or not size.isdigit() or int(size) < 1:
-        raise ExplainError(f"--pool {pool!r}: expected max:K or avg:K, for example max:2")
+        raise ExplainError(f"pool {pool!r}: expected max:K or avg:K, for example max:2")
     return kind, int(size)
 
 
@@ -92,7 +92,7 @@ def build_case(image: str, kernel: str, *, stride: int = 1, padding: int = 0, di
     k, k_desc = load_kernel(kernel)
     side = max(x.shape)
     if padding > side:  # before np.pad: a padding of a million would allocate terabytes
-        raise ExplainError(f"--padding {padding}: at most {side} (the input's larger side) is accepted; more only "
+        raise ExplainError(f"padding {padding}: at most {side} (the input's larger side) is accepted; more only "
                            "adds rows and columns of zeros")
     fmap = (convolve2d if flip else correlate2d)(x, k, stride, padding, dilation)
     if at is None:  # the strongest response: a pixel where something happens

@@ -29,7 +29,7 @@ from ..core.config import flatten, to_dict
 from ..core.errors import InputError
 from ..core.rundir import CONFIG_FILE, atomic_write_text, is_run_dir
 from ..experiments.base import Curve, Metric
-from ..runs import describe_run
+from ..runtable import describe_run
 from .filters import label_rows
 from .style import (
     LABEL,
@@ -368,7 +368,7 @@ def compare(run_dirs: Sequence[str | Path], out_dir: Path) -> dict[str, Any]:
     into ``out_dir``; return the kind, what varies, the rows, the groups and the printable table."""
     dirs, cfgs, kind = load_runs(run_dirs)
     if out_dir.exists() and not out_dir.is_dir():
-        raise CompareError(f"--out {out_dir}: a file is in the way; give a folder")
+        raise CompareError(f"out {out_dir}: a file is in the way; give a folder")
     configs = [to_dict(c) for c in cfgs]
     labels, keys = labels_for(configs, dirs)
     what = ", ".join(keys) if keys else "nothing in their configs (different seeds or repeats)"

@@ -31,11 +31,11 @@ def visualize(run_dir: str | Path, image: str | None = None, layer: str | None =
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
     if cmap is not None and cmap not in DIVERGING_CMAPS:
-        raise InputError(f"--cmap: {cmap!r} is not one of the colour-blind-safe diverging maps "
+        raise InputError(f"cmap: {cmap!r} is not one of the colour-blind-safe diverging maps "
                          f"{', '.join(DIVERGING_CMAPS)}")
     out_dir = Path(out) if out is not None else run_dir / FIGURES_DIR
     if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"--out {out_dir}: a file is in the way; give a folder")
+        raise InputError(f"out {out_dir}: a file is in the way; give a folder")
     exp = experiments.get(cfg.kind)
     options = FigureOptions(image=image, layer=layer, insight=insight, cmap=cmap)
     data = exp.figure_data(run_dir, cfg, options)

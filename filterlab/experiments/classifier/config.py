@@ -9,13 +9,16 @@ from typing import Any
 from ...core.budget import Estimate, count, event_bytes, largest, snapshot_count, totals
 from ...core.config import DEVICES, MAX_SEED, MAX_THREADS, OPTIMIZERS, Launcher, Output, opt, section
 from ...core.geometry import Layer, Row
+from ...data.home import dataset_home
 
 
 @dataclass(frozen=True)
 class ClassifierData:
     dataset: str = opt("mnist", "mnist, fashion_mnist, kmnist, or idx (your own MNIST-like IDX files)",
                        choices=("mnist", "fashion_mnist", "kmnist", "idx"))
-    root: str = opt("data", "folder with the four IDX files (plain, .gz, or torchvision's DATASET/raw layout)")
+    root: str | None = opt(None, "folder with the four IDX files (plain, .gz, or torchvision's DATASET/raw layout); "
+                           "null: the per-user data folder, $FILTERLAB_DATA/DATASET (default ~/.cache/filterlab/data/"
+                           "DATASET); a relative path in a config file is read from the file's folder")
     download: bool = opt(True, "download named datasets with torchvision when the files are missing")
     normalize: bool = opt(True, "subtract the dataset's mean and divide by its std (idx: computed from train)")
     val_fraction: float = opt(0.0, "share of the training split held out for validation (0: none)", ge=0, le=0.5)
@@ -99,6 +102,8 @@ class ClassifierConfig:
         problems = []
         if self.data.dataset == "idx" and self.data.download:
             problems.append(("data.download", "the idx dataset cannot be downloaded; set it to false"))
+        if self.data.dataset == "idx" and self.data.root is None:
+            problems.append(("data.root", "null, but the idx dataset is your own files: set data.root to their folder"))
         m = self.model
         n = len(m.channels)
         for key in ("kernel_size", "stride", "padding", "pool"):
@@ -108,6 +113,11 @@ class ClassifierConfig:
         if not 1 <= n <= 8:
             problems.append(("model.channels", f"{n} conv blocks; accepted: 1 to 8"))
         return problems
+
+
+def data_root(d: ClassifierData) -> str:
+    """data.root, or for null the dataset's folder in the per-user data folder."""
+    return d.root if d.root is not None else str(dataset_home(d.dataset))
 
 
 def layers(cfg: ClassifierConfig) -> tuple[list[Layer], tuple[int, int, int]]:

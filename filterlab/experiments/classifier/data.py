@@ -17,7 +17,7 @@ from ...core.errors import InputError
 from ...data.bundled import is_bundled
 from ...data.datasets import DataError, Split, dataset_info, download, find_files, load_split
 from ...data.images import Image28, ImageError, load_image
-from .config import ClassifierConfig, ClassifierData
+from .config import ClassifierConfig, ClassifierData, data_root
 
 
 @dataclass
@@ -51,15 +51,15 @@ class Data:
 
 def read_splits(d: ClassifierData) -> tuple[Split, Split]:
     """The train and test splits, downloaded first where allowed and missing."""
-    info = dataset_info(d.dataset)
-    missing = [s for s in ("train", "test") if find_files(d.root, d.dataset, s) is None]
+    info, root = dataset_info(d.dataset), data_root(d)
+    missing = [s for s in ("train", "test") if find_files(root, d.dataset, s) is None]
     if missing and d.download and info.torchvision_class:
         try:
-            download(d.root, d.dataset)
+            download(root, d.dataset)
         except DataError as e:
             raise InputError(f"data: {e}") from None
     try:
-        train, test = load_split(d.root, d.dataset, "train"), load_split(d.root, d.dataset, "test")
+        train, test = load_split(root, d.dataset, "train"), load_split(root, d.dataset, "test")
     except DataError as e:
         raise InputError(f"data.root: {e}") from None
     if train.images.shape[1:] != test.images.shape[1:]:
@@ -70,13 +70,13 @@ def read_splits(d: ClassifierData) -> tuple[Split, Split]:
 
 def check_shape(d: ClassifierData, train: Split) -> None:
     """data.channels and data.image_size, where set, must be what the files hold."""
-    side = int(train.images.shape[1])
+    side, root = int(train.images.shape[1]), data_root(d)
     channels = 1 if train.images.ndim == 3 else int(train.images.shape[-1])
     if d.image_size is not None and d.image_size != side:
-        raise InputError(f"data.image_size: {d.image_size}, but the {d.dataset} images in {d.root} are {side}x{side}; "
+        raise InputError(f"data.image_size: {d.image_size}, but the {d.dataset} images in {root} are {side}x{side}; "
                          f"set data.image_size to {side} or null")
     if d.channels is not None and d.channels != channels:
-        raise InputError(f"data.channels: {d.channels}, but the {d.dataset} images in {d.root} have {channels}; "
+        raise InputError(f"data.channels: {d.channels}, but the {d.dataset} images in {root} have {channels}; "
                          f"set data.channels to {channels} or null")
 
 
@@ -123,7 +123,7 @@ def prepare_data(cfg: ClassifierConfig) -> Data:
 def sample_image(cfg: ClassifierConfig, spec: str, channels: int, key: str = "data.sample") -> Image28:
     """A sample image for feature maps and saliency: SPLIT:INDEX of the run's dataset or any image spec."""
     try:
-        img = load_image(spec, Path(cfg.data.root), dataset=cfg.data.dataset, keep_channels=True)
+        img = load_image(spec, Path(data_root(cfg.data)), dataset=cfg.data.dataset, keep_channels=True)
     except ImageError as e:
         raise ImageError(f"{key}: {e}") from None
     if channels > 1 and img.pixels.ndim == 2:

@@ -6,20 +6,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from ...core.artifacts import Checkpoint, Snapshots
 from ...core.errors import InputError
-from ...core.rundir import SUMMARY_FILE, Run, read_json_object, read_metrics
+from ...core.rundir import SUMMARY_FILE, read_json_object, read_metrics
 from ...data.datasets import DataError, load_split
 from ...insight.entry import change_figures, insight_figures, saliency_figure
 from ...insight.probe import InputScale
 from ...viz.evolution import evolution_figures
 from ...viz.style import FigureInfo
-from ..base import Curve, FigureOptions, Hooks, Probing
+from ..base import Curve, Experiment, FigureOptions, Probing
 from . import CARD
-from .config import ClassifierConfig
-from .data import Data, prepare_data, sample_image
+from .config import ClassifierConfig, data_root
+from .data import prepare_data, sample_image
 from .figures import classifier_figures
 from .model import ConvNet
 from .train import run, sample_maps
@@ -41,12 +40,12 @@ def figure_data(run_dir: Path, cfg: ClassifierConfig, options: FigureOptions) ->
     inp = ckpt.inputs
     sample, label, desc = inp["sample"].numpy(), inp["sample_label"], inp["sample_desc"]
     if options.image is not None:
-        img = sample_image(cfg, options.image, ckpt.model_args["in_channels"], key="--image")
+        img = sample_image(cfg, options.image, ckpt.model_args["in_channels"], key="image")
         sample, label, desc = img.pixels, img.label, img.description
     maps, probs = sample_maps(model, sample, tuple(inp["mean"]), tuple(inp["std"]), inp["normalize"])
     if options.layer is not None:
         if options.layer not in maps:
-            raise InputError(f"--layer: {options.layer!r} is not one of {', '.join(maps)}")
+            raise InputError(f"layer: {options.layer!r} is not one of {', '.join(maps)}")
         maps = {options.layer: maps[options.layer]}
     return {
         "filters": snaps.weights[snaps.first_layer].numpy(), "steps": snaps.steps.numpy(),
@@ -87,9 +86,9 @@ def input_scale(ckpt: Checkpoint) -> InputScale:
 
 def split_images(cfg: ClassifierConfig, name: str, limit: int = 0) -> tuple[np.ndarray, np.ndarray]:
     try:
-        s = load_split(cfg.data.root, cfg.data.dataset, name)
+        s = load_split(data_root(cfg.data), cfg.data.dataset, name)
     except DataError as e:
-        raise InputError(f"the insight figures need the run's {name} split (data.root {cfg.data.root}): {e}"
+        raise InputError(f"the insight figures need the run's {name} split (data.root {data_root(cfg.data)}): {e}"
                          ) from None
     n = limit or len(s.labels)
     return s.images[:n], s.labels[:n]
@@ -114,7 +113,7 @@ def insight(run_dir: Path, cfg: ClassifierConfig, options: FigureOptions, out_di
         images, labels = split_images(cfg, "test", cfg.data.test_limit)
         figures += insight_figures(model, scale, images, labels, out_dir, dpi=cfg.output.dpi).figures
     if options.image is not None:
-        img = sample_image(cfg, options.image, ckpt.model_args["in_channels"], key="--image")
+        img = sample_image(cfg, options.image, ckpt.model_args["in_channels"], key="image")
         try:
             train = split_images(cfg, "train")[0]
         except InputError:
@@ -139,34 +138,4 @@ def curves(run_dir: Path, cfg: ClassifierConfig) -> list[Curve]:
                   np.asarray([100 * h["test_accuracy"] for h in hist], dtype=float))]
 
 
-class Classifier:
-    card = CARD
-
-    def prepare(self, cfg: ClassifierConfig) -> Data:
-        return prepare_data(cfg)
-
-    def train(self, cfg: ClassifierConfig, inputs: Data, run_: Run, device: torch.device, hooks: Hooks,
-              resume: Checkpoint | None) -> dict[str, Any]:
-        return run(cfg, inputs, run_, device, hooks, resume)
-
-    def figure_data(self, run_dir: Path, cfg: ClassifierConfig, options: FigureOptions) -> dict[str, Any]:
-        return figure_data(run_dir, cfg, options)
-
-    def draw(self, data: dict[str, Any], out_dir: Path, cmap: str, dpi: int) -> list[FigureInfo]:
-        return draw(data, out_dir, cmap, dpi)
-
-    def build_model(self, ckpt: Checkpoint) -> ConvNet:
-        return build_model(ckpt)
-
-    def curves(self, run_dir: Path, cfg: ClassifierConfig) -> list[Curve]:
-        return curves(run_dir, cfg)
-
-    def insight(self, run_dir: Path, cfg: ClassifierConfig, options: FigureOptions, out_dir: Path
-                ) -> tuple[list[FigureInfo], list[str]]:
-        return insight(run_dir, cfg, options, out_dir)
-
-    def probing(self, run_dir: Path, cfg: ClassifierConfig) -> Probing:
-        return probing(run_dir, cfg)
-
-
-EXPERIMENT = Classifier()
+EXPERIMENT = Experiment(CARD, prepare_data, run, figure_data, draw, build_model, insight, curves, probing)

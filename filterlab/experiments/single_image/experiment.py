@@ -17,7 +17,7 @@ from ...insight.probe import InputScale
 from ...viz.evolution import evolution_figures
 from ...viz.filters import Reference
 from ...viz.style import FigureInfo
-from ..base import Curve, FigureOptions, Hooks, Probing
+from ..base import Curve, Experiment, FigureOptions, Hooks, Probing
 from . import CARD, classes
 from .analysis import MNIST_MEAN, MNIST_STD, scale_image, similarity
 from .config import SingleImageConfig
@@ -50,9 +50,9 @@ def prepare(cfg: SingleImageConfig) -> Image28:
 def figure_data(run_dir: Path, cfg: SingleImageConfig, options: FigureOptions) -> dict[str, Any]:
     """Plain arrays for the figures, from the run's checkpoint and snapshots alone."""
     if options.image is not None:
-        raise InputError("--image: a single-image run is tied to its own image; retrain to use another")
+        raise InputError("image: a single-image run is tied to its own image; retrain to use another")
     if options.layer not in (None, "conv"):
-        raise InputError(f"--layer: {options.layer!r}; a single-image run has one layer, conv")
+        raise InputError(f"layer: {options.layer!r}; a single-image run has one layer, conv")
     ckpt, snaps = Checkpoint.load(run_dir), Snapshots.load(run_dir)
     x = scale_image(ckpt.inputs["image"].numpy(), cfg.data.scale)
     filters = snaps.weights[snaps.first_layer]
@@ -82,7 +82,8 @@ def build_model(ckpt: Checkpoint) -> SingleImageNet:
     return net.eval()
 
 
-def insight(run_dir: Path, cfg: SingleImageConfig, options: FigureOptions) -> tuple[list[FigureInfo], list[str]]:
+def insight(run_dir: Path, cfg: SingleImageConfig, options: FigureOptions, out_dir: Path
+            ) -> tuple[list[FigureInfo], list[str]]:
     """A single-image run's insight figure (each filter's output per digit class) is one of its figures already."""
     summary = read_json_object(run_dir / SUMMARY_FILE) if (run_dir / SUMMARY_FILE).is_file() else {}
     note = (summary.get("class_outputs") or {}).get("note")
@@ -96,12 +97,10 @@ SCALES = {"raw": InputScale((0.0,), (1 / 255,)), "unit": InputScale((0.0,), (1.0
 
 
 def probing(run_dir: Path, cfg: SingleImageConfig) -> Probing:
-    """The run's net, and the MNIST splits under data.root (the digits the one image was drawn from)."""
+    """The run's net, and the MNIST splits under data.root (the digits the one image was drawn from; the test split
+    also without one: it ships with filterlab)."""
 
     def split(name: str) -> tuple[np.ndarray, np.ndarray]:
-        if cfg.data.root is None:
-            raise InputError(f"the {name} split is not available: data.root is not set; set it to a folder with "
-                             "MNIST's IDX files")
         try:
             s = load_split(cfg.data.root, "mnist", name)
         except DataError as e:
@@ -134,37 +133,11 @@ def curves(run_dir: Path, cfg: SingleImageConfig) -> list[Curve]:
                   "symlog", (0, 1.05))]
 
 
-class SingleImage:
-    card = CARD
-
-    def prepare(self, cfg: SingleImageConfig) -> Image28:
-        return prepare(cfg)
-
-    def train(self, cfg: SingleImageConfig, inputs: Image28, run_: Run, device: torch.device, hooks: Hooks,
-              resume: Checkpoint | None) -> dict[str, Any]:
-        if resume is not None:  # the image the run was trained on, as it was then
-            inputs = Image28(resume.inputs["image"].numpy(), inputs.label, inputs.description, inputs.spec,
-                             inputs.notes)
-        return run(cfg, inputs, run_, device, hooks, resume)
-
-    def figure_data(self, run_dir: Path, cfg: SingleImageConfig, options: FigureOptions) -> dict[str, Any]:
-        return figure_data(run_dir, cfg, options)
-
-    def draw(self, data: dict[str, Any], out_dir: Path, cmap: str, dpi: int) -> list[FigureInfo]:
-        return draw(data, out_dir, cmap, dpi)
-
-    def curves(self, run_dir: Path, cfg: SingleImageConfig) -> list[Curve]:
-        return curves(run_dir, cfg)
-
-    def build_model(self, ckpt: Checkpoint) -> SingleImageNet:
-        return build_model(ckpt)
-
-    def insight(self, run_dir: Path, cfg: SingleImageConfig, options: FigureOptions, out_dir: Path
-                ) -> tuple[list[FigureInfo], list[str]]:
-        return insight(run_dir, cfg, options)
-
-    def probing(self, run_dir: Path, cfg: SingleImageConfig) -> Probing:
-        return probing(run_dir, cfg)
+def train(cfg: SingleImageConfig, inputs: Image28, run_: Run, device: torch.device, hooks: Hooks,
+          resume: Checkpoint | None) -> dict[str, Any]:
+    if resume is not None:  # the image the run was trained on, as it was then
+        inputs = Image28(resume.inputs["image"].numpy(), inputs.label, inputs.description, inputs.spec, inputs.notes)
+    return run(cfg, inputs, run_, device, hooks, resume)
 
 
-EXPERIMENT = SingleImage()
+EXPERIMENT = Experiment(CARD, prepare, train, figure_data, draw, build_model, insight, curves, probing)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.rundir import atomic_write_text
-from ..runs import describe_run
+from ..runtable import describe_run
 from .plan import Job
 
 # Statuses of a run that has not ended (yet): neither completed nor a failure.

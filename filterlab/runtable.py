@@ -98,7 +98,7 @@ def preset_changes(run_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
     if path is None:
         return out
     try:
-        preset = _plain_config(*C.read_data(path))
+        preset = C.to_dict(experiments.load_config(path))  # its relative paths read from its folder, as at train time
     except InputError:
         return out
     defaults = experiments.defaults(preset["kind"])

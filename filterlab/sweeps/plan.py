@@ -31,9 +31,9 @@ def parse_grid(items: list[str]) -> dict[str, list[str]]:
         key, sep, values = item.partition("=")
         vals = [v.strip() for v in split_top_level(values)] if sep else []
         if not key.strip() or not vals or any(v == "" for v in vals):
-            raise SweepError(f"--grid {item!r}: expected KEY=V1,V2,..., for example --grid train.lr=0.1,0.01")
+            raise SweepError(f"grid {item!r}: expected KEY=V1,V2,..., for example train.lr=0.1,0.01")
         if key.strip() in grid:
-            raise SweepError(f"--grid {key.strip()!r} is given twice")
+            raise SweepError(f"grid key {key.strip()!r} is given twice")
         grid[key.strip()] = vals
     return grid
 

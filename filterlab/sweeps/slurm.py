@@ -47,8 +47,8 @@ class SlurmScheduler:
 
     def check(self) -> None:
         if shutil.which("sbatch") is None or shutil.which("srun") is None:
-            raise SweepError("--launcher slurm: sbatch and srun are not on PATH; run the sweep where Slurm jobs are "
-                             "submitted (a login node), or use --launcher local")
+            raise SweepError("launcher slurm: sbatch and srun are not on PATH; run the sweep where Slurm jobs are "
+                             "submitted (a login node), or use the local launcher")
 
     def executor(self, folder: Path, launcher: Any, job_name: str) -> submitit.Executor:
         ex = submitit.SlurmExecutor(folder=folder, max_num_timeout=launcher.max_requeues)
@@ -198,7 +198,7 @@ def submit(sweep_dir: Path, scheduler: Any, jobs: list[Job], configs: list[dict]
             submitted = ex.map_array(run_task, specs)
     except (FailedJobError, FailedSubmissionError, OSError) as e:  # sbatch's own message, e.g. a bad partition
         why = "; ".join(line.strip() for line in str(e).splitlines() if line.strip())
-        raise SweepError(f"--launcher {scheduler.name}: submitting failed: {why}") from None
+        raise SweepError(f"launcher {scheduler.name}: submitting failed: {why}") from None
     scheduler.adopt(submitted)
     ids = {j.index: s.job_id for j, s in zip(todo, submitted, strict=True)}
     line = json.dumps({"time": now_iso(), "launcher": scheduler.name, "jobs": {str(k): v for k, v in ids.items()},
@@ -325,6 +325,6 @@ def _ranges(values: list[int]) -> str:
 def status_of(sweep_dir: Path) -> list[TaskState]:
     """Every task's state now (for ``filterlab sweep --status``)."""
     if not (Path(sweep_dir) / PLAN_FILE).is_file():
-        raise SweepError(f"--status {sweep_dir}: not a cluster sweep folder (no {PLAN_FILE}); local sweeps end "
+        raise SweepError(f"{sweep_dir}: not a cluster sweep folder (no {PLAN_FILE}); local sweeps end "
                          f"with their summary in sweep.json")
     return poll(Path(sweep_dir), scheduler_for(sweep_dir))

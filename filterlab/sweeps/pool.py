@@ -67,7 +67,7 @@ class Worker:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.log = log
         with open(log, "a", encoding="utf-8") as err:
-            self.proc = subprocess.Popen([sys.executable, "-m", "filterlab.sweep"], stdin=subprocess.PIPE,
+            self.proc = subprocess.Popen([sys.executable, "-m", "filterlab.sweeps"], stdin=subprocess.PIPE,
                                          stdout=subprocess.PIPE, stderr=err, text=True, env=env)
         self.job: Job | None = None
 
