@@ -435,7 +435,7 @@ def _result(outcome: Any) -> Run:
 
 
 def train(config: ConfigSource, out: str | os.PathLike[str] = "outputs", *,
-          overrides: C.Overrides | None = None, progress: bool = True) -> Run:
+          overrides: C.Overrides | None = None, progress: bool = True, tensorboard: bool = False) -> Run:
     """Train one config into a new run folder under ``out`` and return its :class:`Run`.
 
     ``config`` and ``overrides`` are what :func:`load_config` takes; a config object is validated again. Bad input
@@ -444,8 +444,11 @@ def train(config: ConfigSource, out: str | os.PathLike[str] = "outputs", *,
     run at its next step with a checkpoint and raises KeyboardInterrupt; :func:`resume` continues it. torch's thread
     count, its deterministic flags, the random states, the matplotlib backend and the signal handlers are as they
     were when the call returns or raises (:mod:`filterlab.state`). ``progress=False``: no progress bar.
+    ``tensorboard=True``: also TensorBoard event files in RUN/tensorboard (the config's ``output.tensorboard``).
     """
     cfg = load_config(config, overrides or {})
+    if tensorboard:
+        cfg = load_config(cfg, {"output.tensorboard": True})
     preset = Path(config) if isinstance(config, (str, os.PathLike)) else None
     from .lifecycle import train_config  # noqa: PLC0415 - imports torch: only when training
     from .preflight import check_config  # noqa: PLC0415

@@ -382,3 +382,39 @@ def test_the_shipped_configs_read_their_data_from_filterlab_data(monkeypatch, tm
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     assert data_root(cfg.data) == str(tmp_path / ".cache" / "filterlab" / "data" / "fashion-mnist")
+
+
+def test_fl_train_writes_tensorboard_events_when_asked(tmp_path):
+    pytest.importorskip("tensorboard")
+    run = fl.train(FOUR, out=tmp_path, overrides={"train.steps": 10, "output.figures": False}, progress=False,
+                   tensorboard=True)
+    assert run.config.output.tensorboard is True
+    assert any((run.path / "tensorboard").glob("events.out.tfevents.*"))
+
+
+NOTEBOOK_CELLS = [
+    "import filterlab as fl, torch\nbefore = torch.get_num_threads()",
+    "run = fl.train({'kind': 'single_image', 'train': {'steps': 30}, 'output': {'snapshot_every': 10}}, out=OUT)",
+    "run",
+    "run.filter_change()",
+    "fl.convolve('seven', 'sobel_x')",
+    "assert torch.get_num_threads() == before and run.status == 'completed'",
+]
+
+
+def test_in_a_notebook_kernel_the_run_shows_a_progress_bar_and_renders_itself(tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(f"OUT = {str(tmp_path / 'out')!r}")] + \
+        [nbformat.v4.new_code_cell(c) for c in NOTEBOOK_CELLS]
+    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(REPO)}}
+                            ).execute()
+    train_out, run_out, change_out, conv_out = (nb.cells[i].outputs for i in (2, 3, 4, 5))
+    shown = [o for o in train_out if o.get("output_type") in ("display_data", "update_display_data")]
+    assert shown and "<progress value=" in shown[0]["data"]["text/html"]  # the bar, updated in place
+    for outputs in (run_out, change_out, conv_out):
+        data = outputs[0]["data"]
+        assert "text/html" in data and "image/png" in data
+    assert "<table>" in run_out[0]["data"]["text/html"] and "completed" in run_out[0]["data"]["text/html"]

@@ -18,7 +18,7 @@ import pytest
 from cluster_helpers import running_task, same_result, task_record
 from conftest import REPO, wait_for
 
-from filterlab import experiments, runs
+from filterlab import experiments, runtable
 from filterlab.cli import app
 from filterlab.core.hold import HOLD_ENV, HOLD_FILE
 from filterlab.lifecycle import train_config
@@ -82,7 +82,7 @@ def test_array_sweep_of_the_article_preset_completes_and_is_summarised(runner, t
     assert len((sweep_dir / "launches.jsonl").read_text().splitlines()) == 1
     assert (sweep_dir / "compare_filters.png").is_file()
     for row in summary["runs"]:
-        rec = runs.describe_run(Path(row["run_dir"]))
+        rec = runtable.describe_run(Path(row["run_dir"]))
         assert rec["status"] == "completed" and rec["metrics"]["final_loss"] is not None
         assert (Path(row["run_dir"]) / "report.html").is_file()
 

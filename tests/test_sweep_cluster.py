@@ -13,7 +13,7 @@ from pathlib import Path
 from cluster_helpers import running_task, same_result, task_record
 from conftest import DATASETS, REPO, need_dataset, wait_for
 
-from filterlab import experiments, runs
+from filterlab import experiments, runtable
 from filterlab.cli import app
 from filterlab.core import rundir
 from filterlab.core.hold import HOLD_ENV, HOLD_FILE
@@ -48,7 +48,7 @@ def test_sweep_completes_records_jobs_and_a_rerun_submits_nothing(runner, tmp_pa
     jobs = json.loads(launches[0])["jobs"]
     assert len(launches) == 1 and sorted(jobs) == ["0", "1"]
     assert sorted(row["job_id"] for row in summary["runs"]) == sorted(jobs.values())
-    listed = {rec["run"]: rec for rec in (runs.describe_run(d) for d in rundir.find_runs(tmp_path / "single_four"))}
+    listed = {rec["run"]: rec for rec in (runtable.describe_run(d) for d in rundir.find_runs(tmp_path / "single_four"))}
     assert {row["run_dir"] for row in summary["runs"]} == set(listed)
     for rec in listed.values():
         assert rec["status"] == "completed" and rec["metrics"]["final_loss"] is not None
