@@ -418,3 +418,12 @@ def test_in_a_notebook_kernel_the_run_shows_a_progress_bar_and_renders_itself(tm
         data = outputs[0]["data"]
         assert "text/html" in data and "image/png" in data
     assert "<table>" in run_out[0]["data"]["text/html"] and "completed" in run_out[0]["data"]["text/html"]
+
+
+def test_nearest_kernels_and_redraw(four_run, tmp_path):
+    m = four_run.nearest_kernels()
+    assert len(m.data) == 5 and all(0 <= abs(r["cosine"]) <= 1 for r in m.data)
+    assert m._repr_png_().startswith(PNG_MAGIC) and "step 0" in m.caption
+    figures = four_run.redraw(out=tmp_path / "again")
+    assert {f.name for f in figures} >= {"evolution", "filters_raw"}
+    assert all(f.path.parent == tmp_path / "again" and f.caption for f in figures)
