@@ -302,7 +302,8 @@ def test_convolve_returns_the_numbers_pytorch_computes():
     assert c.worked.total == pytest.approx(float(ref[0, 0, 1, 2])) == pytest.approx(sum(c.worked.products))
     assert np.allclose(c.pooling.pooled, ref[0, 0].reshape(2, 2, 2, 2).amax(dim=(1, 3)).numpy())
     assert c.arithmetic()[0].endswith("= 4") and "sum = " in str(c)
-    assert c._repr_png_().startswith(PNG_MAGIC) and "<pre>" in c._repr_html_()
+    page = c._repr_html_()  # the lines and the figure's PNG
+    assert "<pre>" in page and "data:image/png;base64," in page
     with pytest.raises(fl.InputError, match="at 9,9: outside the 4x4 feature map"):
         fl.convolve(x, k, stride=2, padding=1, at=(9, 9))
 
@@ -402,6 +403,7 @@ NOTEBOOK_CELLS = [
 ]
 
 
+@pytest.mark.slow  # a kernel start and torch's import in it: seconds
 def test_in_a_notebook_kernel_the_run_shows_a_progress_bar_and_renders_itself(tmp_path):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
