@@ -30,16 +30,18 @@ if TYPE_CHECKING:
         train,
     )
     from .explain.results import Convolution, Shapes, convolve, output_size, shapes
+    from .lessons import write_lessons
 
 _API = ("load_config", "train", "resume", "open_run", "runs", "compare", "sweep", "Run", "Insight", "FigureFile",
         "RunTable", "Comparison", "Sweep", "ConfigError", "InputError")
 _EXPLAIN = ("convolve", "output_size", "shapes", "Convolution", "Shapes")
 # public name -> the module that defines it (the explainer's own module: the API module stays free of NumPy)
-_NAMES = {**dict.fromkeys(_API, "filterlab.api"), **dict.fromkeys(_EXPLAIN, "filterlab.explain.results")}
+_NAMES = {**dict.fromkeys(_API, "filterlab.api"), **dict.fromkeys(_EXPLAIN, "filterlab.explain.results"),
+          "write_lessons": "filterlab.lessons"}
 
 __all__ = ["Comparison", "ConfigError", "Convolution", "FigureFile", "InputError", "Insight", "Run", "RunTable",
            "Shapes", "Sweep", "__version__", "compare", "convolve", "load_config", "open_run", "output_size", "resume",
-           "runs", "shapes", "sweep", "train"]
+           "runs", "shapes", "sweep", "train", "write_lessons"]
 
 
 def __getattr__(name: str) -> Any:

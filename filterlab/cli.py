@@ -509,6 +509,23 @@ def tensorboard_cmd(
     raise typer.Exit(serve(with_events, host, port, lambda line: typer.echo(line), varied))
 
 
+@command("lessons")
+def write_lessons(
+    folder: Annotated[Path, typer.Argument(help="Folder for the notebooks (made when missing).", show_default=False,
+                                           metavar="DIR")],
+    force: Annotated[bool, typer.Option("--force", help="Replace lesson notebooks already in DIR.")] = False,
+) -> None:
+    """Write the four lessons as Jupyter notebooks into DIR and print their paths: convolution by hand, the
+    single-image experiment, the classifier's filters, saliency on your own digit.
+
+    They read their data where the configs do (FILTERLAB_DATA). Lesson files already in DIR are left alone unless
+    --force is given."""
+    from .lessons import write_lessons as write  # noqa: PLC0415 - the lessons' files: only for this command
+
+    for p in write(folder, force=force):
+        typer.echo(str(p))
+
+
 def main() -> None:  # pragma: no cover - the console-script entry point
     """Run the app; once torch is loaded, leave without the interpreter's teardown.
 
