@@ -335,6 +335,36 @@ class Run:
                    ("explained class", s.classes[s.target]), ("layer", s.layer)]
         return Insight("saliency", probe.name, s, caption, alt, numbers, lambda: draw.draw_saliency(s, cmap))
 
+    def nearest_kernels(self) -> Insight:
+        """Each first-layer filter's nearest hand-made kernel by |cosine| (``filterlab match``), trained and at step 0
+        (the chance level); ``data`` is one dict per filter."""
+        from .explain.match import match_figure, nearest_kernels  # noqa: PLC0415 - NumPy and matplotlib
+
+        weights = self.filters().sum(2).numpy()  # (S, N, k, k): summed over input channels
+        rows, rows0 = nearest_kernels(weights[-1]), nearest_kernels(weights[0])
+        for r, r0 in zip(rows, rows0):
+            r["step0_nearest"], r["step0_cosine"] = r0["nearest"], r0["cosine"]
+        cmap, step = self.config.output.cmap, self.steps[-1]
+        drawn = match_figure(weights[-1], rows, rows0, step, cmap)
+        numbers = [("filters", str(len(rows))),
+                   ("mean best |cosine|, trained", f"{_mean_abs(rows):.3f}"),
+                   ("mean best |cosine|, step 0 (chance)", f"{_mean_abs(rows0):.3f}")]
+        return Insight("nearest_kernels", self.layers[0], rows, drawn.caption, drawn.alt, numbers,
+                       lambda: match_figure(weights[-1], rows, rows0, step, cmap).fig)
+
+    def redraw(self, out: str | os.PathLike[str] | None = None, *, image: str | None = None,
+               layer: str | None = None, cmap: str | None = None, insight: bool = False) -> list[FigureFile]:
+        """Draw the run's figures again from its files (``filterlab visualize``), into ``out`` (default: its own
+        figures/ folder, and its report is rewritten); ``image`` another input for the figures that show one,
+        ``insight`` also the costlier insight figures."""
+        from .viz.visualize import visualize  # noqa: PLC0415 - imports torch and matplotlib
+
+        paths, _ = visualize(self.path, image=image, layer=layer, cmap=cmap, out=Path(out) if out is not None else None,
+                             insight=insight)
+        out_dir = Path(out) if out is not None else self.path / FIGURES_DIR
+        found = {f.path: f for f in self.figures} if out is None else {}
+        return [found.get(p) or _figure_file(p) for p in paths if p.suffix == ".png" and p.parent == out_dir]
+
     # --- notebook faces -------------------------------------------------------------------------------------------
 
     def _rows(self) -> list[tuple[str, Any]]:
@@ -360,6 +390,16 @@ class Run:
     def _repr_png_(self) -> bytes | None:
         fig = self.key_figure()
         return fig._repr_png_() if fig is not None else None
+
+
+def _mean_abs(rows: list[dict[str, Any]]) -> float:
+    return sum(abs(r["cosine"]) for r in rows) / len(rows)
+
+
+def _figure_file(png: Path) -> FigureFile:
+    meta = png.with_suffix(".json")
+    info = read_json_object(meta) if meta.is_file() else {}
+    return FigureFile(png.stem, png, str(info.get("caption", "")), str(info.get("alt", "")))
 
 
 def _median(values: Any) -> float:
@@ -552,12 +592,7 @@ class Comparison:
 
     @property
     def figures(self) -> list[FigureFile]:
-        out = []
-        for png in sorted(self.path.glob("compare_*.png")):
-            meta = png.with_suffix(".json")
-            info = read_json_object(meta) if meta.is_file() else {}
-            out.append(FigureFile(png.stem, png, str(info.get("caption", "")), str(info.get("alt", ""))))
-        return out
+        return [_figure_file(png) for png in sorted(self.path.glob("compare_*.png"))]
 
     def __str__(self) -> str:
         return self.table

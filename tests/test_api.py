@@ -302,7 +302,8 @@ def test_convolve_returns_the_numbers_pytorch_computes():
     assert c.worked.total == pytest.approx(float(ref[0, 0, 1, 2])) == pytest.approx(sum(c.worked.products))
     assert np.allclose(c.pooling.pooled, ref[0, 0].reshape(2, 2, 2, 2).amax(dim=(1, 3)).numpy())
     assert c.arithmetic()[0].endswith("= 4") and "sum = " in str(c)
-    assert c._repr_png_().startswith(PNG_MAGIC) and "<pre>" in c._repr_html_()
+    page = c._repr_html_()  # the lines and the figure's PNG
+    assert "<pre>" in page and "data:image/png;base64," in page
     with pytest.raises(fl.InputError, match="at 9,9: outside the 4x4 feature map"):
         fl.convolve(x, k, stride=2, padding=1, at=(9, 9))
 
@@ -402,6 +403,7 @@ NOTEBOOK_CELLS = [
 ]
 
 
+@pytest.mark.slow  # a kernel start and torch's import in it: seconds
 def test_in_a_notebook_kernel_the_run_shows_a_progress_bar_and_renders_itself(tmp_path):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
@@ -418,3 +420,12 @@ def test_in_a_notebook_kernel_the_run_shows_a_progress_bar_and_renders_itself(tm
         data = outputs[0]["data"]
         assert "text/html" in data and "image/png" in data
     assert "<table>" in run_out[0]["data"]["text/html"] and "completed" in run_out[0]["data"]["text/html"]
+
+
+def test_nearest_kernels_and_redraw(four_run, tmp_path):
+    m = four_run.nearest_kernels()
+    assert len(m.data) == 5 and all(0 <= abs(r["cosine"]) <= 1 for r in m.data)
+    assert m._repr_png_().startswith(PNG_MAGIC) and "step 0" in m.caption
+    figures = four_run.redraw(out=tmp_path / "again")
+    assert {f.name for f in figures} >= {"evolution", "filters_raw"}
+    assert all(f.path.parent == tmp_path / "again" and f.caption for f in figures)

@@ -81,6 +81,7 @@ HAND_COUNTS = {
     "fashion_quick": {"conv1": 3, "pool1": 4, "conv2": 8, "pool2": 10},
     "fashion_two_conv": {"conv1": 3, "pool1": 4, "conv2": 8, "pool2": 10},
     "mnist_two_conv": {"conv1": 3, "pool1": 4, "conv2": 8, "pool2": 10},
+    "mnist_fast": {"conv1": 3, "pool1": 4, "conv2": 8, "pool2": 10},
     "smoke_two_conv": {"conv1": 3, "pool1": 4, "conv2": 8, "pool2": 10},
     "single_four": {"conv": 28}, "single_four_clean": {"conv": 28}, "single_four_unit": {"conv": 28},
     "single_four_5x5": {"conv": 5},

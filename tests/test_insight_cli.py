@@ -40,7 +40,9 @@ def test_insight_of_a_single_image_run_without_a_data_folder_uses_the_shipped_te
     assert res.exit_code == 0, res.output
     run = next((tmp_path / "single_four").iterdir())
     assert json.loads((run / "summary.json").read_text())["class_outputs"]["images"] == 10000
+    assert not (run / "figures" / "class_outputs.png").exists()  # drawn on request only: it is the costly one
     res = runner.invoke(app, ["visualize", str(run), "--insight"])
     assert res.exit_code == 0, res.output
-    assert "class_outputs.png (each filter's output per digit class) is drawn with the run's figures" in res.output
     assert (run / "figures" / "filter_change.png").is_file() and (run / "figures" / "class_outputs.png").is_file()
+    caption = json.loads((run / "figures" / "class_outputs.json").read_text())["caption"]
+    assert "on all 10000 test images" in caption

@@ -139,3 +139,33 @@ def test_the_cards_do_not_import_torch():
             "assert 'torch' not in sys.modules, 'a card imported torch'")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert p.returncode == 0, p.stderr
+
+
+FLAG = re.compile(r"(?<![\w-])--[a-z][a-z-]*")  # --set, --out: a command-line option
+
+
+def flag_messages(pkg: Path) -> list[str]:
+    """Text naming a command-line option inside an exception built outside the CLI (``SomethingError("--x ...")``)."""
+    out = []
+    for p in pkg.rglob("*.py"):
+        if p.name == "cli.py":
+            continue
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")).endswith(
+                    ("Error", "Exception", "Interrupt")):
+                out += [f"{p.relative_to(pkg.parent)}:{sub.lineno}: {sub.value[:80]}" for sub in ast.walk(node)
+                        if isinstance(sub, ast.Constant) and isinstance(sub.value, str) and FLAG.search(sub.value)]
+    return out
+
+
+def test_library_messages_name_no_command_line_option():
+    """The CLI writes its own options (it turns a message's leading ``at`` into ``--at``); the library, which Python
+    callers reach too, names parameters and config keys."""
+    assert flag_messages(PKG) == []
+
+
+def test_a_flag_in_a_library_message_is_caught(tmp_path):
+    (tmp_path / "filterlab").mkdir()
+    (tmp_path / "filterlab" / "m.py").write_text('def f(x):\n    raise ValueError(f"--image {x}: not found")\n')
+    (tmp_path / "filterlab" / "cli.py").write_text('raise ValueError("--image is fine here")\n')
+    assert flag_messages(tmp_path / "filterlab") == ["filterlab/m.py:2: --image "]

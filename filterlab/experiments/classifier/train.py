@@ -204,6 +204,7 @@ class Record:
     loss: list[float] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
     step_loss: list[tuple[int, float]] = field(default_factory=list)
+    last_test: tuple[int, dict[str, Any]] | None = None  # (step, evaluation with confusion) of the latest test pass
 
     def snap(self, model: ConvNet, step: int, loss: float) -> dict[str, Any]:
         """Keep every conv layer's filters; returns the change since the first snapshot, for the metrics log."""
@@ -365,8 +366,11 @@ def run(cfg: ClassifierConfig, data: Data, run: Run, device: torch.device, hooks
             board_snapshot(hooks, s.model, record, data, cfg, state.step)
             hooks.board.flush()
             record.snapshots().save(run.dir)
-        final = evaluate(s.model, s.xs["test"], s.ys["test"], cfg.train.eval_batch_size, len(data.classes),
-                         confusion=True)
+        if record.last_test is not None and record.last_test[0] == state.step:
+            final = record.last_test[1]  # the model has not changed since its last evaluation: not run twice
+        else:
+            final = evaluate(s.model, s.xs["test"], s.ys["test"], cfg.train.eval_batch_size, len(data.classes),
+                             confusion=True)
     summary = summarise(cfg, data, s, state, record, final, stop_reason)
     run.write_summary(summary)
     return summary
@@ -383,8 +387,11 @@ def train_epochs(cfg: ClassifierConfig, s: Setup, state: LoopState, record: Reco
                                "train_seconds": round(state.train_seconds, 3)}
         for split in ("val", "test"):
             if split in s.xs:
-                ev = evaluate(s.model, s.xs[split], s.ys[split], t.eval_batch_size, n_classes)
+                ev = evaluate(s.model, s.xs[split], s.ys[split], t.eval_batch_size, n_classes,
+                              confusion=split == "test")
                 rec[f"{split}_loss"], rec[f"{split}_accuracy"] = ev["loss"], ev["accuracy"]
+                if split == "test":
+                    record.last_test = (state.step, ev)
         if t.target_accuracy is not None and state.reached_target_at is None \
                 and rec["test_accuracy"] >= t.target_accuracy:
             state.reached_target_at = state.train_seconds
