@@ -336,3 +336,13 @@ def test_event_files_beyond_the_limit_are_refused_before_anything_starts(runner,
     r = runner.invoke(app, args[:2] + args[3:-3] + ["--set", "train.steps=10", "--out", str(tmp_path), "-q",
                                                     "--set", "output.figures=false"])
     assert r.exit_code == 0, r.output  # the same run, short, without TensorBoard: accepted
+
+
+@pytest.mark.slow
+def test_the_python_api_writes_events_too(tmp_path):
+    import filterlab as fl
+
+    run = fl.train(FOUR, tmp_path, overrides={"output.tensorboard": True, "train.steps": 100,
+                                               "output.figures": False}, progress=False)
+    assert run.status == "completed"
+    check_scalars_equal_metrics(run.path)
