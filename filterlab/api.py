@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 from . import experiments
 from .core import config as C
 from .core.errors import ConfigError, InputError
-from .core.rundir import CONFIG_FILE, FIGURES_DIR, META_FILE, SUMMARY_FILE, is_run_dir, read_json_object, read_metrics
+from .core.rundir import CONFIG_FILE, FIGURES_DIR, META_FILE, SUMMARY_FILE, is_run_dir
+from .core.runfiles import SIDECAR, read_json_object, read_meta, read_metrics
 
 if TYPE_CHECKING:  # these import torch and matplotlib; the API's import must not
     import pandas
@@ -154,7 +155,7 @@ class Run:
     @property
     def meta(self) -> dict[str, Any]:
         """meta.json: versions, device, seed, threads, command line, times, status."""
-        return read_json_object(self.path / META_FILE)
+        return read_meta(self.path)
 
     @property
     def status(self) -> str:
@@ -167,7 +168,7 @@ class Run:
     def summary(self) -> dict[str, Any]:
         """summary.json, the final metrics (empty before the run has one)."""
         path = self.path / SUMMARY_FILE
-        return read_json_object(path) if path.is_file() else {}
+        return experiments.read_summary(self.path, self.kind) if path.exists() else {}
 
     @property
     def metrics(self) -> list[dict[str, Any]]:
@@ -398,7 +399,7 @@ def _mean_abs(rows: list[dict[str, Any]]) -> float:
 
 def _figure_file(png: Path) -> FigureFile:
     meta = png.with_suffix(".json")
-    info = read_json_object(meta) if meta.is_file() else {}
+    info = read_json_object(meta, SIDECAR) if meta.is_file() else {}  # checked by the sidecar's reader
     return FigureFile(png.stem, png, str(info.get("caption", "")), str(info.get("alt", "")))
 
 

@@ -25,10 +25,9 @@ from .api import load_config
 from .api import runs as list_all
 from .core import config as C
 from .core.errors import EXIT_USAGE, ConfigError, InputError, short_repr
+from .core.escape import for_terminal
 from .core.geometry import GeometryError
-from .core.rundir import (
-    create_run_dir,
-)
+from .core.rundir import create_run_dir, no_empty_folder_on_error
 from .preflight import check_config
 
 app = typer.Typer(
@@ -52,7 +51,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
-    typer.echo(f"filterlab: error: {message}", err=True)
+    """One line on stderr, whatever the message holds (a path with a newline or an escape sequence is shown escaped)."""
+    typer.echo(f"filterlab: error: {for_terminal(message)}", err=True)
     return typer.Exit(code)
 
 
@@ -165,7 +165,7 @@ def train(
 def _report(outcome: Any, quiet: bool) -> None:
     """The result on stderr (unless quiet), then the run folder as the last line of stdout, for shell loops."""
     if outcome.error:
-        typer.echo(f"filterlab: run {outcome.status}: {outcome.error}", err=True)
+        typer.echo(f"filterlab: run {outcome.status}: {for_terminal(outcome.error)}", err=True)
     if not quiet and outcome.summary:
         card = experiments.card(outcome.summary.get("kind") or "")
         for line in card.headline(outcome.summary):
@@ -209,6 +209,9 @@ def sweep(
                                                                              "summary.")] = None,
     set_: SetOpt = None,
     out: OutOpt = Path("outputs"),
+    max_runs: Annotated[int, typer.Option(min=1, help="Refuse a sweep of more runs than this (grid combinations "
+                                                      "times --seeds), counted before anything is planned.")
+                        ] = 10_000,
 ) -> None:
     """Run every combination of a grid (times --seeds), one run directory each, in long-lived workers or as a
     Slurm job array.
@@ -230,6 +233,9 @@ def sweep(
         raise fail(f"--jobs is for --launcher local; a {launcher} sweep runs launcher.array_parallelism tasks at once")
     if launcher == "local" and not wait:
         raise fail("--no-wait is for cluster sweeps (--launcher slurm); a local sweep runs in this process")
+    from .sweep.plan import check_size  # noqa: PLC0415
+
+    check_size(parse_grid(grid), seeds, max_runs)  # counted before the config is read or anything planned
     _load(config, set_)  # the base config must be valid before anything starts
     if launcher == "local":
         summary = run_sweep(config, parse_grid(grid), seeds=seeds, jobs=jobs, out=out,
@@ -240,7 +246,7 @@ def sweep(
         summary = launch(config, parse_grid(grid), seeds, list(set_ or []), out, launcher, argv=sys.argv,
                          wait_for_end=wait, progress=_task_progress, note=lambda t: typer.echo(t, err=True))
     if summary.get("compare"):
-        typer.echo(summary["compare"])
+        _echo_lines(summary["compare"].splitlines())
     if summary["failed"]:
         typer.echo(f"filterlab: {len(summary['failed'])} run(s) did not complete: {', '.join(summary['failed'])}",
                    err=True)
@@ -260,7 +266,7 @@ def _new_folder(out: Path | None, name: str) -> Path:
 
 def _echo_lines(lines: list[str]) -> None:
     for line in lines:
-        typer.echo(line)
+        typer.echo(for_terminal(line))
 
 
 def _sweep_progress(job: Any, total: int) -> None:
@@ -320,6 +326,10 @@ def convolve(
     out: Annotated[Path | None, typer.Option(help="Folder for the figures (default: a new one under "
                                                      "outputs/convolve/).")] = None,
     cmap: Annotated[str, typer.Option(help="Diverging map for signed values.")] = "RdBu_r",
+    animation_limit: Annotated[float, typer.Option(metavar="MEGAPIXELS", min=0.001,
+                                                   help="With --animate: refuse an animation of more frames x "
+                                                        "pixels than this many million, estimated before drawing.")
+                               ] = 100.0,
 ) -> None:
     """What one convolution computes: the figure, the output-size arithmetic and one output pixel by hand."""
     from .explain import outputs as X  # noqa: PLC0415 - NumPy, Pillow, matplotlib: loaded for the explainer only
@@ -345,12 +355,16 @@ def convolve(
             result = explain(image, kernel, stride=stride, padding=padding, dilation=dilation, flip=flip, at=at,
                              pool=pool, data_root=data_root)
             target = _new_folder(out, "convolve")
-            files = result.save(target, cmap, animate=animate, html=html)
+            with no_empty_folder_on_error(target, fresh=out is None):
+                files = result.save(target, cmap, animate=animate, html=html, animation_limit=animation_limit)
             lines = result.lines() + [f"{'page' if f.suffix == '.html' else 'figure'}: {f}" for f in files]
     except InputError as e:  # before anything is printed: the error is the only line
         raise fail(as_flag(str(e))) from None
     _echo_lines(lines)
     typer.echo(str(target))
+
+
+MAX_FIELD_PIXELS = 4096 * 4096
 
 
 @command()
@@ -385,6 +399,11 @@ def shapes(
                        rgb=rgb)
         lines = result.lines()
         if field is not None:
+            if result.input.chw[1] * result.input.chw[2] > MAX_FIELD_PIXELS:  # the figure draws every input pixel
+                raise fail(f"--field: the receptive-field figure draws the {result.input.chw[1]}x"
+                           f"{result.input.chw[2]} input, {result.input.chw[1] * result.input.chw[2]:,} pixels; "
+                           f"accepted: at most {MAX_FIELD_PIXELS:,} pixels (4096x4096); give a smaller --input for "
+                           "the figure")
             rf = result.receptive_field(field, at)
             field_lines, pixel, layers, shape = rf.lines, rf.pixel, result.layers, result.input
             x, desc = load_input(image)
@@ -464,8 +483,7 @@ def compare_runs(
     from .api import compare  # noqa: PLC0415 - the API module is light; compare imports torch when it runs
 
     result = compare(list(run_dirs), out)
-    typer.echo(result.table)
-    typer.echo(str(result.path))
+    _echo_lines([*result.table.splitlines(), str(result.path)])
 
 
 @command("tensorboard")

@@ -27,14 +27,13 @@ import torch
 from . import experiments
 from .board import require
 from .core import config as C
-from .core.artifacts import Checkpoint
+from .core.artifacts import Checkpoint, load_tied
 from .core.cores import CoreShare
 from .core.errors import EXIT_DIVERGED, EXIT_FAILED, EXIT_OK, ArtifactError, InputError
 from .core.hold import Hold
 from .core.locks import RunLock
 from .core.rundir import (
     CONFIG_FILE,
-    META_FILE,
     METRICS_FILE,
     Run,
     atomic_write_text,
@@ -42,9 +41,8 @@ from .core.rundir import (
     create_run_dir,
     is_run_dir,
     now_iso,
-    read_json_object,
-    read_metrics,
 )
+from .core.runfiles import read_meta, read_metrics
 from .experiments.base import Experiment, FigureOptions, Hooks
 from .preflight import check_config, check_geometry
 from .viz.report import write_report
@@ -196,8 +194,8 @@ def resume_run(run_dir: str | Path, argv: list[str] | None = None, quiet: bool =
         raise InputError(f"{run_dir}: not a run directory (no meta.json and config.yaml)")
     lock = RunLock.acquire(run_dir)  # refuses a run that a live process holds
     try:
-        meta = read_json_object(run_dir / META_FILE)
-        if meta.get("status") == "completed":
+        meta = read_meta(run_dir)
+        if meta["status"] == "completed":
             raise InputError(f"{run_dir}: the run is already completed; nothing to resume")
         try:
             cfg = experiments.load_config(run_dir / CONFIG_FILE)
@@ -209,10 +207,10 @@ def resume_run(run_dir: str | Path, argv: list[str] | None = None, quiet: bool =
         exp = experiments.get(cfg.kind)
         inputs = exp.prepare(cfg)
         device = resolve_device(cfg.device)
+        kept = [r for r in read_metrics(run_dir) if r.get("step", 0) <= ckpt.step]
     except BaseException:
         lock.release()
         raise
-    kept = [r for r in read_metrics(run_dir) if r.get("step", 0) <= ckpt.step]
     atomic_write_text(run_dir / METRICS_FILE, "".join(json.dumps(r) + "\n" for r in kept))
     resumes = list(meta.get("resumed", [])) + [{"time": now_iso(), "from_step": ckpt.step, "pid": os.getpid(),
                                                  "previous_status": meta.get("status")}]
@@ -229,7 +227,8 @@ def _resumable(run_dir: Path, cfg: Any) -> Checkpoint:
         raise InputError(f"{run_dir}: no checkpoint to resume from (the run stopped before its first one); "
                          f"start it again with: filterlab train {run_dir / CONFIG_FILE}")
     try:
-        ckpt = Checkpoint.load(run_dir)
+        ckpt = load_tied(run_dir, C.to_dict(cfg)["model"])[0]
+        assert ckpt is not None
     except ArtifactError as e:
         raise InputError(f"{run_dir}: {e}") from None
     if ckpt.kind != cfg.kind or not ckpt.training.get("optimizer"):

@@ -13,8 +13,10 @@ from typing import Any
 from . import experiments
 from .core import config as C
 from .core.errors import InputError, short_repr
+from .core.escape import for_terminal
 from .core.locks import is_held
-from .core.rundir import CONFIG_FILE, META_FILE, SUMMARY_FILE, read_json_object
+from .core.rundir import CONFIG_FILE, SUMMARY_FILE
+from .core.runfiles import read_meta
 
 
 def live_status(run_dir: Path, status: str | None) -> str | None:
@@ -35,25 +37,29 @@ def config_changes(run_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
 def describe_run(run_dir: Path) -> dict[str, Any]:
     """One run as a plain record: status, times, key metrics, and the config keys that differ from the defaults."""
     rec: dict[str, Any] = {"run": str(run_dir), "name": run_dir.parent.name}
+
+    def unreadable(e: Exception, kind: str | None = None) -> dict[str, Any]:
+        return {**rec, "kind": kind, "status": "unreadable", "error": str(e), "changes": None, "metrics": {}}
+
     try:
-        meta = read_json_object(run_dir / META_FILE)
+        meta = read_meta(run_dir)
     except InputError as e:
-        return {**rec, "kind": None, "status": "unreadable", "error": str(e), "changes": None, "metrics": {}}
-    kind = meta.get("kind") if isinstance(meta.get("kind"), str) else None
-    rec.update(kind=kind, status=live_status(run_dir, meta.get("status")), start_time=meta.get("start_time"),
+        return unreadable(e)
+    kind = meta.get("kind") if meta.get("kind") in experiments.kinds() else None
+    summary: dict[str, Any] = {}
+    if (run_dir / SUMMARY_FILE).exists():
+        try:
+            summary = experiments.read_summary(run_dir, kind)
+        except InputError as e:
+            return unreadable(e, kind)
+    rec.update(kind=kind, status=live_status(run_dir, meta["status"]), start_time=meta.get("start_time"),
                end_time=meta.get("end_time"), error=meta.get("error"))
     try:
         rec["changes"] = config_changes(run_dir, meta)
     except InputError as e:
         rec["changes"] = None
         rec["error"] = rec.get("error") or f"config.yaml: {short_repr(str(e), 200)}"
-    summary: dict[str, Any] = {}
-    if (run_dir / SUMMARY_FILE).is_file():
-        try:
-            summary = read_json_object(run_dir / SUMMARY_FILE)
-        except InputError as e:
-            rec["error"] = rec.get("error") or str(e)
-    metrics = experiments.card(kind).metrics if kind in experiments.kinds() else ()
+    metrics = experiments.card(kind).metrics if kind is not None else ()
     rec["metrics"] = {m.key: summary.get(m.key) for m in metrics}
     return rec
 
@@ -92,8 +98,9 @@ def preset_changes(run_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
     data, source = C.read_data(run_dir / CONFIG_FILE)
     run = _plain_config(data, source)
     for key, written in (meta.get("paths_as_written") or {}).items():  # the run saved them absolute
-        section, name = key.split(".")
-        run.get(section, {})[name] = written
+        section, name = key.split(".")  # read_meta checked the key's form
+        if isinstance(run.get(section), dict):
+            run[section][name] = written
     out: dict[str, Any] = {"preset": str(path) if path else None, "own": None, "preset_changes": None}
     if path is None:
         return out
@@ -113,8 +120,8 @@ IGNORED_CHANGES = {"name"}
 def with_preset(rec: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     """The record with ``preset_info`` (see :func:`preset_changes`) for the table; the JSON listing has none."""
     try:
-        info = preset_changes(run_dir, read_json_object(run_dir / META_FILE))
-    except (InputError, OSError, KeyError, AttributeError):
+        info = preset_changes(run_dir, read_meta(run_dir))
+    except InputError:
         info = {}
     return {**rec, "preset_info": info}
 
@@ -149,9 +156,8 @@ ERROR_CHARS = 300  # an error in the table is cut here; --json keeps it whole
 
 
 def _error_text(error: Any) -> str:
-    """A run's error on one line: whitespace collapsed, control characters shown as '?', cut to ERROR_CHARS."""
-    text = "".join(c if c.isprintable() else "?" for c in " ".join(str(error).split()))
-    return _cut(text, ERROR_CHARS)
+    """A run's error on one line: whitespace collapsed, other non-printable characters escaped, cut to ERROR_CHARS."""
+    return _cut(for_terminal(" ".join(str(error).split())), ERROR_CHARS)
 
 
 def _changes(rec: dict[str, Any]) -> str:
@@ -169,7 +175,7 @@ def _changes(rec: dict[str, Any]) -> str:
 def _notes(rec: dict[str, Any]) -> list[str]:
     """What the run changed (unless it cannot be read) and why it failed or cannot be read, as meta.json or the reader
     says: the lines under a run's row, or its last column with --wide."""
-    notes = [] if rec["status"] == "unreadable" else [_changes(rec)]
+    notes = [] if rec["status"] == "unreadable" else [for_terminal(_changes(rec))]
     return notes + ([f"error: {_error_text(rec['error'])}"] if rec.get("error") else [])
 
 
@@ -194,7 +200,7 @@ def table_lines(records: list[dict[str, Any]], root: Path, wide: bool = False, w
     The changes read "vs preset: what the run changed from its preset file (its --set, --seed, --device) | PRESET vs
     defaults: what the preset file changes from the code defaults".
     """
-    rows = [_row(r, root, wide) for r in records]
+    rows = [[for_terminal(c) for c in _row(r, root, wide)] for r in records]  # a folder name is data, not a command
     head = (["run", "kind", "status", "started", "metrics", "changes"] if wide else ["run", "status", "result"])
     widths = [max(len(x) for x in col) for col in zip(head, *rows)]
     if not wide:

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from conftest import wait_for
 
-from filterlab.core import rundir as runs
+from filterlab.core import runfiles
 from filterlab.core.artifacts import Checkpoint
 
 
@@ -42,4 +42,4 @@ def same_result(run: Path, ref: Path) -> None:
     strip = lambda d: {k: v for k, v in d.items() if k != "train_seconds"}  # noqa: E731
     assert strip(json.loads((run / "summary.json").read_text())) == strip(json.loads((ref / "summary.json")
                                                                                       .read_text()))
-    assert runs.read_metrics(run) == runs.read_metrics(ref)
+    assert runfiles.read_metrics(run) == runfiles.read_metrics(ref)

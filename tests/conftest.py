@@ -101,3 +101,56 @@ def load_snapshots(run_dir: Path) -> dict:
     s = Snapshots.load(Path(run_dir))
     return {"steps": s.steps, "filters": s.weights[s.first_layer], "weights": s.weights, "loss": s.loss,
             "loss_history": s.loss_history}
+
+
+@pytest.fixture(scope="session")
+def four_run(tmp_path_factory) -> Path:
+    """A finished single_four run (300 steps, with its figures, sidecars and report), trained once per test session.
+    Shared: copy it (copy_run) before changing anything in it."""
+    from filterlab import experiments
+    from filterlab.lifecycle import train_config
+
+    cfg = experiments.load_config(REPO / "configs" / "single_four.yaml", ["train.steps=300", "threads=1"])
+    outcome = train_config(cfg, out_root=tmp_path_factory.mktemp("four-run"))
+    assert outcome.status == "completed", outcome.error
+    return outcome.run_dir
+
+
+def copy_run(run_dir: Path, dest: Path, name: str | None = None) -> Path:
+    """A copy of a run folder at DEST/NAME/RUN (the layout `filterlab runs` lists; NAME the run's own unless given),
+    without its lock file."""
+    import shutil
+
+    target = dest / (name or run_dir.parent.name) / run_dir.name
+    shutil.copytree(run_dir, target, ignore=shutil.ignore_patterns("lock"))
+    return target
+
+
+_MEASURE = ("import resource, subprocess, sys\n"
+            "r = subprocess.run(sys.argv[2:])\n"
+            "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024))\n"
+            "sys.exit(r.returncode)\n")
+
+
+def run_measured(argv: list, timeout: float = 120.0, cwd: Path | None = None, env: dict | None = None):
+    """Run ``argv`` (``"python"`` stands for this interpreter) as a child of a small wrapper process; returns (exit
+    status, stdout, stderr, peak resident bytes). The peak is the kernel's ru_maxrss of the wrapper's children, and
+    it has only the one. A command past ``timeout`` is killed and the test fails: a hang is a finding, never a wait."""
+    import subprocess
+    import sys
+    import tempfile
+
+    full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    with tempfile.NamedTemporaryFile("r", suffix=".peak") as peak:
+        cmd = [sys.executable, "-c", _MEASURE, peak.name,
+               *[sys.executable if a == "python" else str(a) for a in argv]]
+        p = subprocess.Popen(cmd, cwd=cwd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)
+        try:
+            out, err = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, 9)
+            p.communicate()
+            raise AssertionError(f"{argv} did not end within {timeout} s") from None
+        text = Path(peak.name).read_text().strip()
+    return p.returncode, out, err, int(text or 0)

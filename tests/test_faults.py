@@ -15,6 +15,7 @@ from conftest import FIXTURES, REPO, load_checkpoint_dict, wait_for, wait_traini
 
 from filterlab.cli import app
 from filterlab.core import rundir as runs
+from filterlab.core import runfiles
 
 SMOKE = REPO / "configs" / "smoke_two_conv.yaml"
 FOUR = REPO / "configs" / "single_four.yaml"
@@ -83,7 +84,7 @@ def test_sigkill_then_resume_gives_the_uninterrupted_result(tmp_path):
     assert a["step"] == b["step"] and all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
 
     def records(d: Path) -> list:
-        return [{k: v for k, v in r.items() if k != "train_seconds"} for r in runs.read_metrics(d)]
+        return [{k: v for k, v in r.items() if k != "train_seconds"} for r in runfiles.read_metrics(d)]
 
     assert records(ref_run) == records(run)
 
@@ -118,7 +119,7 @@ def test_sigint_then_resume_classifier_mid_epoch(tmp_path):
     a = load_checkpoint_dict(ref_run)
     b = load_checkpoint_dict(out.run_dir)
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
-    strip = lambda d: [{k: v for k, v in r.items() if k != "train_seconds"} for r in runs.read_metrics(d)]  # noqa
+    strip = lambda d: [{k: v for k, v in r.items() if k != "train_seconds"} for r in runfiles.read_metrics(d)]  # noqa
     assert strip(ref_run) == strip(out.run_dir)
 
 

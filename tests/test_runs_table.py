@@ -96,7 +96,7 @@ def test_a_run_that_cannot_be_read_says_why(runner, out, tmp_path):
     assert "unreadable" in row and "meta.json: not readable JSON" in row and "vs defaults" not in row
     assert "    error: loss is nan at step 7" in text[text.index("x/failed"):text.index("x/flooded")]
     flooded_rows = text[text.index("x/flooded"):text.index("result of")]
-    assert "error: ?[31mTraceback File 'x.py', line 1" in flooded_rows.replace("\n      ", " ")
+    assert "error: \\x1b[31mTraceback File 'x.py', line 1" in flooded_rows.replace("\n      ", " ")
     assert flooded_rows.count("\n") <= 8  # the row, its changes and an error cut to 300 characters, not 2,000 lines
     wide = "\n".join(lines_of(runner, str(root), "--wide"))
     assert "error: " + str(broken / "meta.json") in wide and "| error: loss is nan at step 7" in wide

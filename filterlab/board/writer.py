@@ -33,7 +33,8 @@ from .. import experiments
 from ..core import config as C
 from ..core.artifacts import Snapshots
 from ..core.errors import InputError
-from ..core.rundir import CONFIG_FILE, META_FILE, SUMMARY_FILE, is_run_dir, read_json_object, read_metrics
+from ..core.rundir import CONFIG_FILE, SUMMARY_FILE, is_run_dir
+from ..core.runfiles import read_meta, read_metrics
 from ..experiments.base import NullBoard
 from ..insight import change as ch
 from . import EVENTS_DIR, has_events, images, require
@@ -248,8 +249,8 @@ def export(run_dir: str | Path) -> Path:
                          f"filterlab tensorboard {run_dir}")
     cfg = experiments.load_config(run_dir / CONFIG_FILE)
     snaps = Snapshots.load(run_dir)
-    meta = read_json_object(run_dir / META_FILE)
-    summary = read_json_object(run_dir / SUMMARY_FILE) if (run_dir / SUMMARY_FILE).is_file() else None
+    meta = read_meta(run_dir)
+    summary = experiments.read_summary(run_dir, cfg.kind) if (run_dir / SUMMARY_FILE).exists() else None
     board = Board(run_dir, cfg)
     try:
         by_step: dict[int, list[dict[str, Any]]] = {}

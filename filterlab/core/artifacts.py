@@ -17,8 +17,8 @@ from typing import Any
 
 import torch
 
-from .errors import ArtifactError
-from .rundir import CHECKPOINT_FILE, SNAPSHOTS_FILE, atomic_torch_save
+from .errors import ArtifactError, short_repr
+from .rundir import CHECKPOINT_FILE, META_FILE, SNAPSHOTS_FILE, SUMMARY_FILE, atomic_torch_save, run_id_of
 
 CHECKPOINT_FORMAT = "filterlab-checkpoint/2"
 SNAPSHOTS_FORMAT = "filterlab-snapshots/2"
@@ -54,11 +54,14 @@ class Checkpoint:
     model_args: dict[str, Any] = field(default_factory=dict)  # beyond the config: in_channels, image_size, ...
     inputs: dict[str, Any] = field(default_factory=dict)  # what the run was trained on (kind-specific)
     training: dict[str, Any] = field(default_factory=dict)  # optimiser, schedule, random states (kind-specific)
+    run_id: str | None = None  # the run it belongs to (meta.json's run_id); None before run ids existed
 
     def save(self, run_dir: Path) -> None:
+        self.run_id = self.run_id or run_id_of(run_dir)
         atomic_torch_save({"format": CHECKPOINT_FORMAT, "kind": self.kind, "config": self.config,
                            "model": self.model, "step": self.step, "model_args": self.model_args,
-                           "inputs": self.inputs, "training": self.training}, Path(run_dir) / CHECKPOINT_FILE)
+                           "inputs": self.inputs, "training": self.training, "run_id": self.run_id},
+                          Path(run_dir) / CHECKPOINT_FILE)
 
     @classmethod
     def load(cls, run_dir: Path) -> Checkpoint:
@@ -71,7 +74,7 @@ class Checkpoint:
                                 f"({CHECKPOINT_FORMAT}, {_V1[0]}); {REDO}")
         try:
             return cls(d["kind"], d["config"], d["model"], int(d["step"]), d["model_args"], d["inputs"],
-                       d["training"])
+                       d["training"], _run_id(d, path))
         except (KeyError, TypeError, ValueError):
             raise ArtifactError(f"{path}: an incomplete filterlab checkpoint; {REDO}") from None
 
@@ -84,16 +87,20 @@ class Snapshots:
     weights: dict[str, torch.Tensor]  # layer name -> (S, C_out, C_in, k, k)
     loss: torch.Tensor  # (S,) the training loss at each snapshot (NaN where none was measured)
     loss_history: torch.Tensor | None = None  # (steps + 1,) every step's loss, where the kind keeps it
+    run_id: str | None = None  # the run it belongs to (meta.json's run_id); None before run ids existed
 
     def save(self, run_dir: Path) -> None:
+        self.run_id = self.run_id or run_id_of(run_dir)
         atomic_torch_save({"format": SNAPSHOTS_FORMAT, "steps": self.steps, "weights": self.weights,
-                           "loss": self.loss, "loss_history": self.loss_history}, Path(run_dir) / SNAPSHOTS_FILE)
+                           "loss": self.loss, "loss_history": self.loss_history, "run_id": self.run_id},
+                          Path(run_dir) / SNAPSHOTS_FILE)
 
     def upto(self, step: int) -> Snapshots:
         """The snapshots taken at or before ``step`` (what a resumed run keeps)."""
         keep = self.steps <= step
         hist = self.loss_history[: step + 1] if self.loss_history is not None else None
-        return Snapshots(self.steps[keep], {k: v[keep] for k, v in self.weights.items()}, self.loss[keep], hist)
+        return Snapshots(self.steps[keep], {k: v[keep] for k, v in self.weights.items()}, self.loss[keep], hist,
+                         self.run_id)
 
     @property
     def first_layer(self) -> str:
@@ -103,15 +110,90 @@ class Snapshots:
     def load(cls, run_dir: Path) -> Snapshots:
         path = Path(run_dir) / SNAPSHOTS_FILE
         d = _load(path, "snapshot file")
-        if d["format"] == _V1[1]:
-            return cls(d["steps"], {d["layer"]: d["filters"]}, d["loss"], d.get("loss_history"))
-        if d["format"] != SNAPSHOTS_FORMAT:
+        if d["format"] not in (SNAPSHOTS_FORMAT, _V1[1]):
             raise ArtifactError(f"{path}: format {d['format']!r} is not one this filterlab reads "
                                 f"({SNAPSHOTS_FORMAT}, {_V1[1]}); {REDO}")
         try:
-            return cls(d["steps"], dict(d["weights"]), d["loss"], d.get("loss_history"))
+            weights = {d["layer"]: d["filters"]} if d["format"] == _V1[1] else dict(d["weights"])
+            snaps = cls(d["steps"], weights, d["loss"], d.get("loss_history"), _run_id(d, path))
         except (KeyError, TypeError):
             raise ArtifactError(f"{path}: an incomplete filterlab snapshot file; {REDO}") from None
+        _check_snapshots(snaps, path)
+        return snaps
+
+
+def _run_id(d: dict[str, Any], path: Path) -> str | None:
+    rid = d.get("run_id")
+    if rid is not None and not isinstance(rid, str):
+        raise ArtifactError(f"{path}: key 'run_id': expected a string, got {type(rid).__name__}; {REDO}")
+    return rid
+
+
+def _check_snapshots(s: Snapshots, path: Path) -> None:
+    """Types and shapes that the figures rely on: S steps, S losses, (S, C_out, C_in, k, k) weights per layer."""
+    if not isinstance(s.steps, torch.Tensor) or s.steps.ndim != 1 or s.steps.dtype.is_floating_point:
+        raise ArtifactError(f"{path}: key 'steps': expected a 1-D integer tensor; {REDO}")
+    n = len(s.steps)
+    if not isinstance(s.loss, torch.Tensor) or tuple(s.loss.shape) != (n,):
+        raise ArtifactError(f"{path}: key 'loss': expected a tensor of {n} values (one per snapshot); {REDO}")
+    if not s.weights or not all(isinstance(k, str) for k in s.weights):
+        raise ArtifactError(f"{path}: key 'weights': expected layer names and their filters; {REDO}")
+    for name, w in s.weights.items():
+        if not isinstance(w, torch.Tensor) or w.ndim != 5 or w.shape[0] != n:
+            raise ArtifactError(f"{path}: key 'weights.{short_repr(name)}': expected a (snapshots={n}, out, in, k, "
+                                f"k) tensor, got {tuple(w.shape) if isinstance(w, torch.Tensor) else type(w)}; "
+                                f"{REDO}")
+    if s.loss_history is not None and (not isinstance(s.loss_history, torch.Tensor) or s.loss_history.ndim != 1):
+        raise ArtifactError(f"{path}: key 'loss_history': expected a 1-D tensor; {REDO}")
+
+
+def load_tied(run_dir: Path, model_config: dict[str, Any] | None, checkpoint: bool = True
+              ) -> tuple[Checkpoint | None, Snapshots]:
+    """checkpoint.pt (with ``checkpoint``) and snapshots.pt, refused unless they belong to the run: the same run id
+    as meta.json and summary.json where the files carry one, the checkpoint's model config that of config.yaml
+    (``model_config``), and the snapshots' filter shapes those of the checkpoint's layers. A file copied in from
+    another run is refused in one line naming it."""
+    run_dir = Path(run_dir)
+    snaps = Snapshots.load(run_dir)
+    ckpt = Checkpoint.load(run_dir) if checkpoint else None
+    ids = {META_FILE: run_id_of(run_dir), SUMMARY_FILE: _summary_id(run_dir)}
+    own = ids[META_FILE] or ids[SUMMARY_FILE]
+    for name, rid in ((SNAPSHOTS_FILE, snaps.run_id), (CHECKPOINT_FILE, ckpt.run_id if ckpt else None),
+                      (SUMMARY_FILE, ids[SUMMARY_FILE])):
+        if own and rid and rid != own:
+            raise ArtifactError(f"{run_dir / name}: belongs to run {rid}, not to this run ({own} in meta.json); it "
+                                f"was copied from another run folder; {REDO}")
+    if ckpt is not None:
+        if model_config is not None and isinstance(ckpt.config, dict) and ckpt.config.get("model") != model_config:
+            got = ckpt.config.get("model")
+            theirs: dict[str, Any] = got if isinstance(got, dict) else {}
+            diff = sorted(k for k in set(theirs) | set(model_config) if theirs.get(k) != model_config.get(k))
+            raise ArtifactError(f"{run_dir / CHECKPOINT_FILE}: trained with model.{diff[0] if diff else '?'}="
+                                f"{short_repr(theirs.get(diff[0]) if diff else None)}, but config.yaml says "
+                                f"{short_repr(model_config.get(diff[0]) if diff else None)}; the checkpoint is not "
+                                f"this run's; {REDO}")
+        for name, w in snaps.weights.items():
+            mine = next((v for k, v in ckpt.model.items() if k.split(".")[0] == name and k.endswith("weight")
+                         and isinstance(v, torch.Tensor) and v.ndim == 4), None)
+            if mine is None or tuple(mine.shape) != tuple(w.shape[1:]):
+                raise ArtifactError(f"{run_dir / SNAPSHOTS_FILE}: layer {short_repr(name)} has filters of shape "
+                                    f"{tuple(w.shape[1:])}, the checkpoint's "
+                                    f"{tuple(mine.shape) if mine is not None else 'none'}; the two files are not "
+                                    f"of one run; {REDO}")
+    return ckpt, snaps
+
+
+def _summary_id(run_dir: Path) -> str | None:
+    from .runfiles import read_json_file  # noqa: PLC0415
+
+    if not (run_dir / SUMMARY_FILE).is_file():
+        return None
+    try:
+        obj = read_json_file(run_dir / SUMMARY_FILE)
+    except ArtifactError:
+        return None  # the summary's own reader reports it
+    rid = obj.get("run_id") if isinstance(obj, dict) else None
+    return rid if isinstance(rid, str) else None
 
 
 # Format 1 (filterlab 0.1): one flat dict per kind. Its keys map onto format 2 without loss.

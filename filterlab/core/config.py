@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError, short_repr
+from .regular import NotRegularFile, open_regular
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Field helpers
@@ -446,7 +447,7 @@ def read_data(path: str | Path) -> tuple[dict, str]:
         size = path.stat().st_size
         if size > MAX_CONFIG_BYTES:
             raise ConfigError(f"{size:,} bytes; a config may have at most {MAX_CONFIG_BYTES:,}", str(path))
-        with open(path, "rb") as f:  # read no more than the limit: /dev/zero or a pipe reports a size of 0
+        with open_regular(path, "a config") as f:  # a FIFO or a device is refused, never waited on
             raw = f.read(MAX_CONFIG_BYTES + 1)
         if len(raw) > MAX_CONFIG_BYTES:
             raise ConfigError(f"more than {MAX_CONFIG_BYTES:,} bytes; a config may have at most "
@@ -454,8 +455,8 @@ def read_data(path: str | Path) -> tuple[dict, str]:
         text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError("no such config file", str(path)) from None
-    except IsADirectoryError:
-        raise ConfigError("is a folder, not a config file", str(path)) from None
+    except NotRegularFile as e:
+        raise ConfigError(str(e).removeprefix(f"{path}: "), str(path)) from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"cannot read the config: {e}", str(path)) from None
     data = parse_yaml(text, str(path))

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .errors import ArtifactError, RunDirError, short_repr
+from .errors import RunDirError
 from .version import __version__
 
 STATUSES = ("running", "completed", "failed", "interrupted", "diverged")
@@ -194,7 +194,24 @@ def base_meta(argv: list[str] | None = None) -> dict[str, Any]:
         "end_time": None,
         "status": "running",
         "error": None,
+        "run_id": new_run_id(),
     }
+
+
+def new_run_id() -> str:
+    """A run's id: written into meta.json, summary.json, checkpoint.pt and snapshots.pt, so that files copied in
+    from another run are told apart from the run's own (core/runfiles.py and artifacts.load_tied check it)."""
+    return secrets.token_hex(8)
+
+
+def run_id_of(run_dir: str | Path) -> str | None:
+    """The run id in RUN_DIR/meta.json (None for a run from before ids, or an unreadable meta.json)."""
+    try:
+        meta = read_json(Path(run_dir) / META_FILE)
+    except (OSError, ValueError, RecursionError):
+        return None
+    rid = meta.get("run_id") if isinstance(meta, dict) else None
+    return rid if isinstance(rid, str) else None
 
 
 class Run:
@@ -229,7 +246,8 @@ class Run:
                 observe(plain)
 
     def write_summary(self, summary: dict[str, Any]) -> None:
-        atomic_write_json(self.dir / SUMMARY_FILE, summary)
+        rid = self.meta.get("run_id")
+        atomic_write_json(self.dir / SUMMARY_FILE, {**summary, "run_id": rid} if rid else summary)
 
     def finish(self, status: str, error: str | None = None, **fields: Any) -> None:
         if status not in STATUSES:
@@ -244,25 +262,6 @@ class Run:
 def read_json(path: str | Path) -> Any:
     with open(path, encoding="utf-8") as f:
         return json.load(f)
-
-
-def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The metrics history; a last line cut short by a crash is ignored, and so is everything from the first line
-    that is not a JSON object (a file that is not filterlab's never stops a command)."""
-    out: list[dict[str, Any]] = []
-    path = Path(run_dir) / METRICS_FILE
-    if not path.exists():
-        return out
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            try:
-                record = json.loads(line)
-            except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested beyond the parser's stack
-                break
-            if not isinstance(record, dict):
-                break
-            out.append(record)
-    return out
 
 
 def is_run_dir(path: str | Path) -> bool:
@@ -281,25 +280,3 @@ def find_runs(root: str | Path) -> list[Path]:
         return [root]
     found = {p.parent for p in root.glob("*/meta.json")} | {p.parent for p in root.glob("*/*/meta.json")}
     return sorted(p for p in found if (p / CONFIG_FILE).is_file())
-
-
-MAX_JSON_BYTES = 64 << 20  # summary.json of 4096 filters is 1.5 MB; a larger meta or summary is not a run's
-
-
-def read_json_object(path: str | Path) -> dict[str, Any]:
-    """A run's JSON file that must hold an object (meta.json, summary.json); anything else is an ArtifactError."""
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_JSON_BYTES:
-            raise ArtifactError(f"{path}: {size:,} bytes; filterlab writes at most a few MB here (accepted: "
-                                f"{MAX_JSON_BYTES:,}); the file is not filterlab's")
-        obj = read_json(path)
-    except FileNotFoundError:
-        raise ArtifactError(f"{path}: missing; the run folder is incomplete (the run did not finish, or the file "
-                            "was removed)") from None
-    except (OSError, ValueError, RecursionError) as e:
-        raise ArtifactError(f"{path}: not readable JSON ({type(e).__name__}: {short_repr(str(e), 80)})") from None
-    if not isinstance(obj, dict):
-        raise ArtifactError(f"{path}: expected a JSON object, got {type(obj).__name__}; the file is not filterlab's")
-    return obj

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +63,7 @@ class Split:
     images: np.ndarray  # (N, H, W) or (N, H, W, C), uint8
     labels: np.ndarray  # (N,), int64
     files: tuple[str, str]
+    picked: np.ndarray | None = None  # with load_split(pick=...): the indices whose images ``images`` holds
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -116,8 +118,11 @@ def missing_message(root: str | Path, name: str, split: str) -> str:
     return f"{name} {split} split not found: looked for {files} in {dirs}. {placement_hint(root, name)}"
 
 
-def load_split(root: str | Path | None, name: str, split: str) -> Split:
-    """Read one split whole; a truncated or corrupt file raises DataError naming it.
+def load_split(root: str | Path | None, name: str, split: str,
+               pick: Callable[[int], np.ndarray] | None = None) -> Split:
+    """Read one split; a truncated or corrupt file raises DataError naming it. With ``pick`` (the number of images
+    the file declares -> the indices wanted), only those images are kept in memory, in that order (``picked``);
+    the labels are always all read (one byte each).
 
     ``root`` None: only a split shipped with the package (the MNIST test split) can be found.
     """
@@ -134,17 +139,27 @@ def load_split(root: str | Path | None, name: str, split: str) -> Split:
         if is_bundled(img_path):
             check_md5(img_path)
             check_md5(lbl_path)
-        images = read_idx(img_path)
         labels = read_idx(lbl_path, expect_ndim=1)
+        declared: list[int] = []
+        chosen: list[np.ndarray] = []
+
+        def rows(n: int) -> np.ndarray:
+            declared.append(n)
+            chosen.append(np.asarray(pick(n) if pick is not None else np.arange(n), dtype=np.int64))
+            return chosen[0]
+
+        images = read_idx(img_path, rows=rows if pick is not None else None)
     except (IdxError, BundledError) as e:
         raise DataError(str(e)) from None
     except OSError as e:
         raise DataError(f"{e.filename}: cannot read: {e.strerror}") from None
     if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[-1] not in (1, 3)):
         raise DataError(f"{img_path}: images must be N x H x W or N x H x W x C with C = 1 or 3, got {images.shape}")
-    if len(images) != len(labels):
-        raise DataError(f"{img_path} holds {len(images)} images but {lbl_path} holds {len(labels)} labels")
-    return Split(images, labels.astype(np.int64), (str(img_path), str(lbl_path)))
+    count = declared[0] if pick is not None else len(images)
+    if count != len(labels):
+        raise DataError(f"{img_path} holds {count} images but {lbl_path} holds {len(labels)} labels")
+    return Split(images, labels.astype(np.int64), (str(img_path), str(lbl_path)),
+                 chosen[0] if pick is not None else None)
 
 
 def download(root: str | Path, name: str) -> None:

@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..core.errors import InputError, short_repr
+from ..core.regular import NotRegularFile, check_regular, open_regular
 from .bundled import bundled_files
 from .datasets import DataError, dataset_info, load_split
 
@@ -78,6 +79,10 @@ def load_image(spec: str, root: str | Path | None = None, dataset: str | None = 
         return _dataset_image(spec, m, root, keep_channels)
     path = Path(spec)
     if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".pgm") or path.exists():
+        try:
+            check_regular(path, "an image")
+        except NotRegularFile as e:
+            raise ImageError(str(e)) from None
         if not path.is_file():
             raise ImageError(f"{path}: no such image file")
         pixels, notes = mnist_like(_read_png(path))
@@ -90,13 +95,15 @@ def _read_png(path: Path) -> np.ndarray:
     """Any image Pillow reads as (H, W) uint8 grey with its full range kept: 16-bit scaled down (never clipped),
     palette and CMYK converted, transparency composited onto white (as a viewer shows it)."""
     try:
-        with Image.open(path) as im:
+        with open_regular(path, "an image") as f, Image.open(f) as im:
             w, h = im.size
             if w * h > MAX_PIXELS:
                 raise ImageError(f"{path}: {w}x{h} pixels is too large; accepted: at most {MAX_PIXELS:,} pixels "
                                  "(4096x4096)")
             im.load()
             return grey_pixels(im)
+    except NotRegularFile as e:
+        raise ImageError(str(e)) from None
     except ImageError:
         raise
     except Image.DecompressionBombError:
@@ -156,8 +163,9 @@ def _dataset_image(spec: str, m: re.Match, root: str | Path | None, keep_channel
         raise ImageError(f"image {spec!r}: {e}") from None
     if root is None and bundled_files(name, split) is None:  # the MNIST test split ships with the package
         raise ImageError(f"image {spec!r} needs the dataset folder: set data.root")
+    one = None if index.startswith("first-") else int(index)  # one image: only it is kept in memory
     try:
-        data = load_split(root, name, split)
+        data = load_split(root, name, split, pick=None if one is None else (lambda n: np.array([min(one, n - 1)])))
     except DataError as e:
         raise ImageError(f"image {spec!r}: {e}") from None
     if index.startswith("first-"):
@@ -170,7 +178,7 @@ def _dataset_image(spec: str, m: re.Match, root: str | Path | None, keep_channel
         i = int(index)
         if i >= len(data):
             raise ImageError(f"image {spec!r}: index {i} is out of range; the {split} split has {len(data)} images")
-    pixels = data.images[i]
+    pixels = data.images[0 if data.picked is not None else i]
     if keep_channels:
         return Image28(np.array(pixels), int(data.labels[i]), f"{name} {split} image #{i}", spec)
     if pixels.ndim == 3:  # an RGB dataset: the single-image experiment works on grey

@@ -98,6 +98,13 @@ def _beside(data: dict[str, Any], folder: Path) -> dict[str, Any]:
     return data
 
 
+def read_summary(run_dir: str | Path, kind: Any) -> dict[str, Any]:
+    """RUN_DIR/summary.json through its reader: the fields every kind writes and, for a known kind, its own."""
+    from ..core.runfiles import read_summary as read  # noqa: PLC0415 - the card modules import runfiles too
+
+    return read(run_dir, card(kind).summary_fields if isinstance(kind, str) and kind in KINDS else None)
+
+
 def defaults(kind: str) -> dict[str, Any]:
     """The code defaults of a kind, as plain data."""
     return C.to_dict(card(kind).config_class())

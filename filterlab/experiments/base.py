@@ -69,6 +69,8 @@ class Card:
     estimate: Callable[[Any, list[Row], Any], Estimate]
     paths: tuple[str, ...] = ()
     tables: Callable[[dict[str, Any]], list[Table]] = _no_tables  # summary.json -> the kind's own report tables
+    # summary.json's own fields and their types (core.runfiles checks), beyond those every kind writes
+    summary_fields: Callable[[Any, str], None] | None = None
 
 
 class NullBoard:

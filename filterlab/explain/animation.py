@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 
 from ..core.rundir import atomic_open, atomic_write_json
 from ..viz.style import FigureInfo, sym_limit
-from .arithmetic import is_pad, pool_window, pool_winner, worked_pixel
+from .arithmetic import ExplainError, is_pad, pool_window, pool_winner, worked_pixel
 from .kernels import fmt_number
 from .style import MAX_NUMBERED
 from .walkthrough import ConvCase
@@ -383,6 +383,31 @@ def save_animation(images: list[Image.Image], out_dir: Path, name: str, caption:
     atomic_write_json(out_dir / f"{name}_frames.json", {"figure": png.name, "caption": sheet_caption,
                                                           "alt": sheet_alt})
     return [FigureInfo(f"{name}_gif", gif, caption, alt), FigureInfo(f"{name}_frames", png, sheet_caption, sheet_alt)]
+
+
+def frame_pixels(case: ConvCase) -> tuple[int, int]:
+    """(frames, pixels per frame) the conv animation will draw, from the case's sizes alone (no drawing): the four
+    panels side by side (at least the input, kernel, products and output grids) and the header and footer."""
+    cs, ks = _sizes(case)
+    x, p, k = case.x, case.padding, case.applied
+    oh, ow = case.fmap.shape
+    frames = oh if oh * ow > MAX_FRAMES else oh * ow  # conv_frames: one per row beyond MAX_FRAMES positions
+    width = 2 * MARGIN + 3 * GAP + (x.shape[1] + 2 * p) * cs + 2 * k.shape[1] * ks + ow * cs
+    height = HEADER + LABEL + max((x.shape[0] + 2 * p) * cs, k.shape[0] * ks, oh * cs) + FOOTER + MARGIN
+    return frames, width * height
+
+
+def check_cost(case: ConvCase, limit_mpx: float) -> None:
+    """ExplainError before anything is drawn when the animation (and its pooling animation, about as large) would
+    hold more than ``limit_mpx`` million frame pixels (each pixel is 4 bytes in memory while the GIF is built)."""
+    frames, pixels = frame_pixels(case)
+    total = frames * pixels * (2 if case.pooling is not None else 1)
+    if total > limit_mpx * 1e6:
+        raise ExplainError(f"--animate: {frames} frames of {pixels / 1e6:.2f} megapixels"
+                           f"{' (and the pooling animation)' if case.pooling is not None else ''} = "
+                           f"{total / 1e6:,.0f} million frame pixels (frames x pixels); accepted: at most "
+                           f"{limit_mpx:g} million (--animation-limit); use a smaller input, a larger --stride, or "
+                           "raise --animation-limit")
 
 
 def animate(case: ConvCase, out_dir: Path, cmap: str, name: str = "convolve") -> list[FigureInfo]:

@@ -9,6 +9,7 @@ import yaml
 
 from ..core.config import parse_yaml
 from ..core.errors import ConfigError
+from ..core.regular import NotRegularFile, check_regular, open_regular
 from ..data.images import ImageError, load_image
 from .arithmetic import ExplainError
 
@@ -43,6 +44,10 @@ def load_kernel(spec: str) -> tuple[np.ndarray, str]:
         k, what = KERNELS[spec]
         return k.copy(), f"{spec} ({what})"
     path = Path(spec)
+    try:
+        check_regular(path, "a kernel file")
+    except NotRegularFile as e:
+        raise ExplainError(f"--kernel {e}") from None
     if not path.is_file():
         raise ExplainError(f"kernel {spec!r}: neither a built-in kernel ({', '.join(KERNELS)}) nor a file")
     return read_matrix(path, "kernel"), path.name
@@ -64,8 +69,10 @@ def _rows(path: Path, text: str) -> list[list[float]]:
 def read_matrix(path: Path, what: str) -> np.ndarray:
     """A rectangle of finite numbers from a text file (rows of numbers) or YAML (a list of rows)."""
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read(MAX_MATRIX_BYTES + 1)
+        with open_regular(path, "a matrix file") as f:
+            text = f.read(4 * MAX_MATRIX_BYTES + 4).decode("utf-8")
+    except NotRegularFile as e:
+        raise ExplainError(f"{what} {e}") from None
     except (OSError, UnicodeDecodeError) as e:
         raise ExplainError(f"{what} {path}: cannot read it ({e})") from None
     if len(text) > MAX_MATRIX_BYTES:

@@ -17,12 +17,13 @@ from typing import Any
 import numpy as np
 
 from ..core.geometry import Field, Layer, Row, layer_table, out_size, receptive_fields, size_arithmetic
-from .arithmetic import ExplainError, Worked, convolve2d, correlate2d, parse_at, worked_pixel
+from .arithmetic import ExplainError, Worked, parse_at, worked_pixel
 from .kernels import load_input, load_kernel
 from .receptive import field_lines
 from .shapes import RGB_INPUT, RGB_LAYERS, InputShape, describe, parse_input, shapes_lines
-from .walkthrough import ConvCase, Pooling, _pooling, case_lines
+from .walkthrough import ConvCase, Pooling, _pooling, case_lines, finite_map
 
+ANIMATION_LIMIT = 100.0  # million frame pixels (frames x pixels) an animation may have unless asked for more
 DPI = 110
 MAX_SIDE = 512  # an input or kernel given as an array: the explainer prints and draws every number of it
 
@@ -105,10 +106,16 @@ class Convolution:
         _, vlim = draw_convolve(self.case, _cmap(cmap))
         return convolve_caption(self.case, cmap, vlim)[0]
 
-    def save(self, out: str | Path, cmap: str = "RdBu_r", *, animate: bool = False, html: bool = False) -> list[Path]:
+    def save(self, out: str | Path, cmap: str = "RdBu_r", *, animate: bool = False, html: bool = False,
+             animation_limit: float = ANIMATION_LIMIT) -> list[Path]:
         """Write convolve.png (with its caption), and the animation (GIF and contact sheet) and the interactive page
-        when asked for, into folder ``out``; returns the files."""
+        when asked for, into folder ``out``; returns the files. An animation of more than ``animation_limit``
+        million frame pixels (frames x pixels, estimated from the sizes before anything is drawn) is refused."""
         from .animation import animate as animation  # noqa: PLC0415 - Pillow and matplotlib only when saving
+        from .animation import check_cost  # noqa: PLC0415
+
+        if animate:
+            check_cost(self.case, animation_limit)
         from .figures import convolve_figure  # noqa: PLC0415
         from .page import write_page  # noqa: PLC0415
 
@@ -179,7 +186,7 @@ def convolve(image: str | np.ndarray = "seven", kernel: str | np.ndarray = "sobe
     if padding > side:  # before np.pad: a padding of a million would allocate terabytes
         raise ExplainError(f"padding {padding}: at most {side} (the input's larger side) is accepted; more only adds "
                            "rows and columns of zeros")
-    fmap = (convolve2d if flip else correlate2d)(x, k, stride, padding, dilation)
+    fmap = finite_map(x, k, k_desc, stride, padding, dilation, flip)
     pixel = _at(at, fmap.shape)
     if pixel is None:  # the strongest response: a pixel where something happens
         pixel = tuple(int(v) for v in np.unravel_index(np.abs(fmap).argmax(), fmap.shape))  # type: ignore[assignment]

@@ -84,6 +84,21 @@ def _pooling(fmap: np.ndarray, pool: str, row: int, col: int) -> Pooling:
     return Pooling(kind, size, pooled, cell)
 
 
+def finite_map(x: np.ndarray, k: np.ndarray, k_desc: str, stride: int, padding: int, dilation: int,
+               flip: bool) -> np.ndarray:
+    """The feature map, refused when it (or the flipped one the walk-through compares with) is not finite: a kernel
+    of 1e308s overflows every sum of products, and nothing after it could be printed or drawn."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        fmap = (convolve2d if flip else correlate2d)(x, k, stride, padding, dilation)
+        other = (correlate2d if flip else convolve2d)(x, k, stride, padding, dilation)
+    if not (np.isfinite(fmap).all() and np.isfinite(other).all()):
+        raise ExplainError(f"kernel {k_desc}: the sums of products overflow (kernel values up to "
+                           f"{float(np.abs(k).max()):.3g} times inputs up to {float(np.abs(x).max()):.3g} pass the "
+                           "largest number, about 1.8e308); accepted: a kernel whose products with the input stay "
+                           "finite (values up to about 1e300 for a 0-1 image)")
+    return fmap
+
+
 def build_case(image: str, kernel: str, *, stride: int = 1, padding: int = 0, dilation: int = 1,
                flip: bool = False, at: str | None = None, pool: str | None = None,
                data_root: str | None = None) -> ConvCase:
@@ -94,7 +109,7 @@ def build_case(image: str, kernel: str, *, stride: int = 1, padding: int = 0, di
     if padding > side:  # before np.pad: a padding of a million would allocate terabytes
         raise ExplainError(f"padding {padding}: at most {side} (the input's larger side) is accepted; more only "
                            "adds rows and columns of zeros")
-    fmap = (convolve2d if flip else correlate2d)(x, k, stride, padding, dilation)
+    fmap = finite_map(x, k, k_desc, stride, padding, dilation, flip)
     if at is None:  # the strongest response: a pixel where something happens
         row, col = (int(v) for v in np.unravel_index(np.abs(fmap).argmax(), fmap.shape))
     else:

@@ -38,6 +38,22 @@ def parse_grid(items: list[str]) -> dict[str, list[str]]:
     return grid
 
 
+MAX_RUNS = 10_000  # runs in one sweep unless --max-runs says more: planning alone takes about 1 ms a run
+
+
+def check_size(grid: dict[str, list[str]], seeds: int, max_runs: int = MAX_RUNS) -> int:
+    """The number of runs the grid and seeds make, counted before anything is planned; SweepError past
+    ``max_runs``."""
+    runs = seeds
+    for values in grid.values():
+        runs *= len(values)
+    if runs > max_runs:
+        sizes = " x ".join(f"{len(v)} ({k})" for k, v in grid.items())
+        raise SweepError(f"--grid/--seeds: {sizes} x {seeds} seed(s) = {runs:,} runs; accepted: at most "
+                         f"{max_runs:,} runs (raise it with --max-runs N if you mean it)")
+    return runs
+
+
 def split_top_level(text: str) -> list[str]:
     """Split on commas outside brackets: "[16,32],[32,64]" -> ["[16,32]", "[32,64]"]."""
     parts: list[str] = []

@@ -27,7 +27,9 @@ from .. import experiments
 from ..core.artifacts import Snapshots
 from ..core.config import flatten, to_dict
 from ..core.errors import InputError
-from ..core.rundir import CONFIG_FILE, atomic_write_text, is_run_dir
+from ..core.escape import for_markdown
+from ..core.rundir import CONFIG_FILE, SUMMARY_FILE, atomic_write_text, is_run_dir
+from ..core.runfiles import read_meta, read_metrics
 from ..experiments.base import Curve, Metric
 from ..runtable import describe_run
 from .filters import label_rows
@@ -86,6 +88,11 @@ def load_runs(run_dirs: Sequence[str | Path]) -> tuple[list[Path], list[Any], st
         if not is_run_dir(d):
             raise CompareError(f"{d}: not a run directory (no meta.json and config.yaml)")
     cfgs = [experiments.load_config(d / CONFIG_FILE) for d in dirs]
+    for d, c in zip(dirs, cfgs):  # every file the comparison reads, through its reader, before anything is drawn
+        read_meta(d)
+        if (d / SUMMARY_FILE).exists():
+            experiments.read_summary(d, c.kind)
+        read_metrics(d)
     kinds = {c.kind for c in cfgs}
     if len(kinds) > 1:
         raise CompareError(f"runs of different kinds cannot be compared: {', '.join(sorted(kinds))}")
@@ -408,9 +415,10 @@ def _fmt(v: Any, metric: Metric | None = None) -> str:
 
 
 def _md(header: list[str], body: list[list[str]]) -> str:
-    """A Markdown table; a "|" inside a cell (as in |cos(filter, image)|) is escaped."""
+    """A Markdown table; every cell escaped for Markdown (core.escape.for_markdown: one line, HTML escaped, and a "|"
+    inside a cell, as in |cos(filter, image)|, as "\\|")."""
     def row(cells: list[str]) -> str:
-        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+        return "| " + " | ".join(for_markdown(c) for c in cells) + " |"
 
     return "\n".join([row(header), "|" + "|".join("---" for _ in header) + "|", *(row(r) for r in body)])
 

@@ -18,7 +18,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ..core.errors import InputError
+from ..core.runfiles import read_sidecar
+
 GIF_NAME, SIDECAR = "evolution.gif", "evolution_gif.json"
+MAX_PLAYER = 1 << 30  # bytes of decoded frames and sprite at most (the article's 107 frames: about 60 MB)
 
 
 def _png_uri(img: Image.Image) -> str:
@@ -67,19 +71,24 @@ def sprite(frames: list[np.ndarray], origins: list[list[int]], k: int, scale: in
 
 def player(fig_dir: Path) -> dict[str, Any] | None:
     """What the template's slider needs, or None when the run has no evolution GIF with frame records."""
-    side, gif = fig_dir / SIDECAR, fig_dir / GIF_NAME
-    if not side.is_file() or not gif.is_file():
+    side = fig_dir / SIDECAR
+    if not side.is_file():
         return None
     try:
-        rec = json.loads(side.read_text(encoding="utf-8")).get("frames")
-        if not rec:
+        found = read_sidecar(side)  # types and ranges checked, the GIF a regular file inside figures/
+        rec = found.meta.get("frames")
+        if not rec or found.image.name != GIF_NAME or len(rec["labels"]) < len(rec["steps"]):
             return None
-        frames, palette = _frames(gif, len(rec["steps"]))
+        with Image.open(found.image) as im:
+            w, h = im.size
+        if len(rec["steps"]) * w * h * 3 + len(rec["steps"]) * len(rec["origins"]) * rec["k"] ** 2 * 3 > MAX_PLAYER:
+            return None  # more frames than a report should decode
+        frames, palette = _frames(found.image, len(rec["steps"]))
         if len(frames) != len(rec["steps"]):
             return None
         tiles = sprite(frames, rec["origins"], rec["k"], rec["scale"])
-    except (OSError, ValueError, KeyError, TypeError):  # a damaged GIF or sidecar: the report shows it without a slider
-        return None
+    except (InputError, OSError, ValueError, KeyError, TypeError, Image.DecompressionBombError):
+        return None  # a damaged GIF or sidecar: the report shows the GIF without a slider
     data = {"base": _png_uri(_image(frames[0], palette)), "sprite": _png_uri(_image(tiles, palette)),
             "labels": rec["labels"], "steps": rec["steps"], "k": rec["k"], "scale": rec["scale"],
             "origins": rec["origins"], "header": rec["header"]}

@@ -7,7 +7,6 @@ the run directory alone with a jinja2 template (autoescaped); no torch.
 from __future__ import annotations
 
 import base64
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,8 +14,9 @@ from typing import Any
 import jinja2
 
 from .. import experiments
-from ..core.errors import InputError
-from ..core.rundir import CONFIG_FILE, FIGURES_DIR, META_FILE, SUMMARY_FILE, atomic_write_text, read_json_object
+from ..core.errors import InputError, RunDirError
+from ..core.rundir import CONFIG_FILE, FIGURES_DIR, SUMMARY_FILE, atomic_write_text
+from ..core.runfiles import read_config_text, read_meta, sidecars
 from .player import player
 
 REPORT_FILE = "report.html"
@@ -25,19 +25,16 @@ REPORT_FILE = "report.html"
 ORDER = ("filters_raw", "filters_binarised", "filter_change", "similarity", "loss", "conv1_filters", "feature_maps",
          "curves", "confusion", "evolution", "evolution_gif")
 
-def figure_entries(fig_dir: Path) -> list[tuple[str, Path, dict]]:
-    """(name, image file, {"caption", "alt"}) for every figure with its sidecar, in reading order."""
+def figure_entries(fig_dir: Path, problems: list[str] | None = None) -> list[tuple[str, Path, dict]]:
+    """(name, image file, {"caption", "alt"}) for every figure with its sidecar, in reading order. A sidecar that
+    fails its reader (a wrong type, a figure outside figures/, one over the size cap) is left out, and why is
+    appended to ``problems``."""
     found = {}
-    for side in sorted(fig_dir.glob("*.json")):
-        try:
-            meta = json.loads(side.read_text(encoding="utf-8"))
-        except (OSError, ValueError, RecursionError):
-            continue
-        if not isinstance(meta, dict) or not isinstance(meta.get("figure"), str):
-            continue  # not a figure's sidecar
-        img = fig_dir / meta["figure"]
-        if img.is_file():
-            found[side.stem] = (side.stem, img, meta)
+    good, bad = sidecars(fig_dir) if fig_dir.is_dir() else ([], [])
+    if problems is not None:
+        problems += bad
+    for side in good:
+        found[side.name] = (side.name, side.image, side.meta)
     ranked = [found.pop(n) for n in ORDER if n in found]
     return ranked + [found[k] for k in sorted(found)]
 
@@ -55,20 +52,29 @@ def _fmt(v: Any) -> str:
     return "" if v is None else str(v)
 
 
-def _figures(fig_dir: Path) -> list[dict[str, str]]:
-    out = []
-    for name, img, meta in figure_entries(fig_dir):
+MAX_REPORT_FIGURES = 256 << 20  # bytes of figures embedded in one report at most; later ones are listed, not embedded
+
+
+def _figures(fig_dir: Path, problems: list[str]) -> list[dict[str, str]]:
+    out, total = [], 0
+    for name, img, meta in figure_entries(fig_dir, problems):
+        total += img.stat().st_size
+        if total > MAX_REPORT_FIGURES:
+            problems.append(f"{img}: not embedded; the report's figures would pass {MAX_REPORT_FIGURES:,} bytes")
+            continue
         out.append({"name": name, "file": img.name, "mime": "image/gif" if img.suffix == ".gif" else "image/png",
                     "data": base64.b64encode(img.read_bytes()).decode("ascii"), "alt": meta.get("alt", ""),
                     "caption": meta.get("caption", "")})
     return out
 
 
-def report_context(run_dir: Path) -> dict[str, Any]:
-    """Everything the template shows, from the run's files; the kind's card names and explains its results."""
-    meta = read_json_object(run_dir / META_FILE)
-    summary = read_json_object(run_dir / SUMMARY_FILE) if (run_dir / SUMMARY_FILE).is_file() else {}
+def report_context(run_dir: Path, problems: list[str] | None = None) -> dict[str, Any]:
+    """Everything the template shows, from the run's files (each through its reader); the kind's card names and
+    explains its results. Sidecars that fail their reader are left out and described in ``problems``."""
+    problems = [] if problems is None else problems
+    meta = read_meta(run_dir)
     kind = meta.get("kind")
+    summary = experiments.read_summary(run_dir, kind) if (run_dir / SUMMARY_FILE).is_file() else {}
     card = experiments.card(kind) if kind in experiments.kinds() else None
     metrics = [{"label": m.label, "value": m.format(summary.get(m.key)), "meaning": m.meaning}
                for m in (card.metrics if card else ()) if m.key in summary]
@@ -78,19 +84,25 @@ def report_context(run_dir: Path) -> dict[str, Any]:
         "what_happened": card.what_happened(summary) if card and summary else "",
         "tables": card.tables(summary) if card and summary else [],
         "run_rows": [(k, _fmt(meta.get(k))) for k in RUN_KEYS if meta.get(k) is not None],
-        "figures": _figures(run_dir / FIGURES_DIR),
+        "figures": _figures(run_dir / FIGURES_DIR, problems),
         "player": player(run_dir / FIGURES_DIR),
-        "config_text": (run_dir / CONFIG_FILE).read_text(encoding="utf-8"),
+        "config_text": read_config_text(run_dir / CONFIG_FILE),
         "command": " ".join(meta.get("command_line", [])),
     }
 
 
 def build_report(run_dir: str | Path) -> Path:
-    """Write RUN_DIR/report.html from the run's files and return its path."""
+    """Write RUN_DIR/report.html from the run's files and return its path; a figure sidecar left out is warned of."""
     run_dir = Path(run_dir)
-    html = _ENV.get_template("report.html.j2").render(**report_context(run_dir))
+    problems: list[str] = []
+    html = _ENV.get_template("report.html.j2").render(**report_context(run_dir, problems))
     path = run_dir / REPORT_FILE
-    atomic_write_text(path, html)
+    try:
+        atomic_write_text(path, html)
+    except OSError as e:
+        raise RunDirError(f"{path}: cannot be written ({e.strerror or e})") from None
+    for p in problems:
+        print(f"filterlab: warning: report.html leaves out {p}", file=sys.stderr)
     return path
 
 

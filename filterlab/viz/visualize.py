@@ -6,15 +6,17 @@ chooses another input for the figures that show one image, ``layer`` restricts p
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 from .. import experiments
 from ..core.config import DIVERGING_CMAPS
-from ..core.errors import InputError
-from ..core.rundir import CONFIG_FILE, FIGURES_DIR, is_run_dir
+from ..core.errors import InputError, RunDirError
+from ..core.rundir import CONFIG_FILE, FIGURES_DIR, SUMMARY_FILE, is_run_dir
+from ..core.runfiles import read_meta, sidecars
 from ..experiments.base import FigureOptions
-from .report import write_report
+from .report import build_report
 
 
 def load_run_config(run_dir: Path) -> Any:
@@ -22,6 +24,26 @@ def load_run_config(run_dir: Path) -> Any:
     if not is_run_dir(run_dir):
         raise InputError(f"{run_dir}: not a run directory (no meta.json and config.yaml)")
     return experiments.load_config(run_dir / CONFIG_FILE)
+
+
+def check_run_files(run_dir: Path, kind: str, report: bool) -> None:
+    """Every small file of the run through its reader before anything is drawn: meta.json, summary.json and, when
+    the report is rewritten, every figure sidecar; InputError naming the first file and key that fail."""
+    read_meta(run_dir)
+    if (run_dir / SUMMARY_FILE).exists():
+        experiments.read_summary(run_dir, kind)
+    if report and (run_dir / FIGURES_DIR).is_dir():
+        problems = sidecars(run_dir / FIGURES_DIR)[1]
+        if problems:
+            raise InputError(problems[0])
+
+
+def writable_folder(path: Path, flag: str) -> None:
+    """InputError naming the folder when it cannot be written (read-only, no permission), before any work."""
+    probe = path if path.exists() else next((p for p in path.parents if p.exists()), Path("."))
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise RunDirError(f"{flag}{probe}: the folder is not writable (read-only or no permission); "
+                          f"{'give --out FOLDER to draw elsewhere' if not flag else 'choose another folder'}")
 
 
 def visualize(run_dir: str | Path, image: str | None = None, layer: str | None = None, cmap: str | None = None,
@@ -36,6 +58,10 @@ def visualize(run_dir: str | Path, image: str | None = None, layer: str | None =
     out_dir = Path(out) if out is not None else run_dir / FIGURES_DIR
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"out {out_dir}: a file is in the way; give a folder")
+    check_run_files(run_dir, cfg.kind, report=out is None)
+    writable_folder(out_dir, "out " if out is not None else "")
+    if out is None:
+        writable_folder(run_dir, "")
     exp = experiments.get(cfg.kind)
     options = FigureOptions(image=image, layer=layer, insight=insight, cmap=cmap)
     data = exp.figure_data(run_dir, cfg, options)
@@ -46,5 +72,5 @@ def visualize(run_dir: str | Path, image: str | None = None, layer: str | None =
         more, lines = exp.insight(run_dir, cfg, options, out_dir)
         infos += more
     if out is None:
-        write_report(run_dir)
+        build_report(run_dir)
     return [i.path for i in infos], lines

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...core.runfiles import Bad, fields, integer, list_of, mapping, number, optional, text
 from ..base import Card, Metric
 from .config import ClassifierConfig, estimate, layers
 
@@ -52,5 +53,27 @@ def what_happened(s: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
+_SHARE = optional(number(0, 1))
+_FIELDS = fields({
+    "dataset": text(1000), "epochs_done": integer(0), "stopped": optional(text(100)), "test_accuracy": _SHARE,
+    "test_loss": optional(number()), "best_test_accuracy": _SHARE, "val_accuracy": _SHARE, "train_accuracy": _SHARE,
+    "seconds_to_target": optional(number(0)), "target_accuracy": _SHARE, "images_per_second": optional(number(0)),
+    "parameters": integer(0), "train_images": integer(0), "test_images": integer(0),
+    "sample": fields({"description": text(), "label": optional(integer(0)), "predicted": integer(0),
+                      "probability": number(0, 1)}),
+    "data_notes": list_of(text()), "classes": list_of(text(1000), 100_000),
+    "confusion": list_of(list_of(integer(0), 100_000), 100_000),
+    "filter_change": mapping(fields({"relative_change_median": number()}, required=("relative_change_median",))),
+}, required=("dataset", "test_accuracy", "classes", "confusion"))
+
+
+def summary_fields(s: Any, key: str) -> None:
+    """summary.json of a classifier: the fields' types, and a square confusion matrix with a row per class."""
+    _FIELDS(s, key)
+    n = len(s["classes"])
+    if len(s["confusion"]) != n or any(len(row) != n for row in s["confusion"]):
+        raise Bad("confusion", f"a {n}x{n} matrix (one row and column per class)", s["confusion"])
+
+
 CARD = Card("classifier", "a small conv-net classifier", ClassifierConfig, METRICS, layers, headline, what_happened,
-            estimate=estimate, paths=("data.root", "data.sample"))
+            estimate=estimate, paths=("data.root", "data.sample"), summary_fields=summary_fields)

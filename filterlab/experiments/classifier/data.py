@@ -58,8 +58,14 @@ def read_splits(d: ClassifierData) -> tuple[Split, Split]:
             download(root, d.dataset)
         except DataError as e:
             raise InputError(f"data: {e}") from None
+    # only the images the run uses are kept (data.train_limit, data.test_limit): the same ones, in the same order, as
+    # shuffling the whole split and cutting it, so a bounded read changes no result
+    train_pick = ((lambda n: np.random.default_rng(d.val_seed).permutation(n)[:d.train_limit]) if d.train_limit
+                  else None)
+    test_pick = (lambda n: np.arange(min(n, d.test_limit))) if d.test_limit else None
     try:
-        train, test = load_split(root, d.dataset, "train"), load_split(root, d.dataset, "test")
+        train = load_split(root, d.dataset, "train", pick=train_pick)
+        test = load_split(root, d.dataset, "test", pick=test_pick)
     except DataError as e:
         raise InputError(f"data.root: {e}") from None
     if train.images.shape[1:] != test.images.shape[1:]:
@@ -103,17 +109,16 @@ def prepare_data(cfg: ClassifierConfig) -> Data:
     classes = info.classes or tuple(str(i) for i in range(n_classes))
     if n_classes > len(classes):
         raise InputError(f"data: labels go up to {n_classes - 1}, but {d.dataset} has {len(classes)} classes")
-    order = np.random.default_rng(d.val_seed).permutation(len(train))
-    tx, ty = train.images[order], train.labels[order]
-    if d.train_limit:
-        tx, ty = tx[:d.train_limit], ty[:d.train_limit]
+    if train.picked is not None:  # read_splits kept only these (data.train_limit)
+        tx, ty = train.images, train.labels[train.picked]
+    else:
+        order = np.random.default_rng(d.val_seed).permutation(len(train))
+        tx, ty = train.images[order], train.labels[order]
     vx = vy = None
     if d.val_fraction:
         n_val = max(1, int(round(len(tx) * d.val_fraction)))
         vx, vy, tx, ty = tx[:n_val], ty[:n_val], tx[n_val:], ty[n_val:]
-    sx, sy = test.images, test.labels
-    if d.test_limit:
-        sx, sy = sx[:d.test_limit], sy[:d.test_limit]
+    sx, sy = test.images, (test.labels if test.picked is None else test.labels[test.picked])
     mean, std = channel_stats(d, tx)
     sample = sample_image(cfg, d.sample, int(train.images.shape[-1]) if train.images.ndim == 4 else 1)
     return Data(d.dataset, classes, mean, std, tx, ty, vx, vy, sx, sy, sample.pixels, sample.label,

@@ -7,9 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from ...core.artifacts import Checkpoint, Snapshots
+from ...core import config as C
+from ...core.artifacts import Checkpoint, load_tied
 from ...core.errors import InputError
-from ...core.rundir import SUMMARY_FILE, read_json_object, read_metrics
+from ...core.runfiles import read_metrics, read_summary
 from ...data.datasets import DataError, load_split
 from ...insight.entry import change_figures, insight_figures, saliency_figure
 from ...insight.probe import InputScale
@@ -33,8 +34,9 @@ def build_model(ckpt: Checkpoint) -> ConvNet:
 
 def figure_data(run_dir: Path, cfg: ClassifierConfig, options: FigureOptions) -> dict[str, Any]:
     """Plain arrays for the figures, from the run's files alone (the same at the end of training and later)."""
-    ckpt, snaps = Checkpoint.load(run_dir), Snapshots.load(run_dir)
-    summary = read_json_object(run_dir / SUMMARY_FILE)
+    ckpt, snaps = load_tied(run_dir, C.to_dict(cfg)["model"])
+    assert ckpt is not None
+    summary = read_summary(run_dir, CARD.summary_fields)
     records = read_metrics(run_dir)
     model = build_model(ckpt)
     inp = ckpt.inputs
@@ -105,7 +107,8 @@ def probing(run_dir: Path, cfg: ClassifierConfig) -> Probing:
 def insight(run_dir: Path, cfg: ClassifierConfig, options: FigureOptions, out_dir: Path
             ) -> tuple[list[FigureInfo], list[str]]:
     """Top test patches and feature visualisation (``--insight``); probabilities and saliency for ``--image``."""
-    ckpt = Checkpoint.load(run_dir)
+    ckpt = load_tied(run_dir, C.to_dict(cfg)["model"])[0]
+    assert ckpt is not None
     model, scale = build_model(ckpt), input_scale(ckpt)
     figures: list[FigureInfo] = []
     lines: list[str] = []

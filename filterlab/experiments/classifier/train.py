@@ -19,7 +19,8 @@ import torch.nn.functional as F
 
 from ...core import config as C
 from ...core.artifacts import Checkpoint, Snapshots
-from ...core.rundir import Run, read_metrics
+from ...core.rundir import Run
+from ...core.runfiles import read_metrics
 from ...insight import change as ch
 from ..base import Hooks, snapshot_schedule
 from .config import ClassifierConfig, ClassifierTrain

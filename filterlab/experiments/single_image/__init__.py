@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...core.runfiles import fields, integer, list_of, number, optional, text
 from ..base import Card, Metric, Table
 from .config import SingleImageConfig, estimate, layers
 
@@ -73,6 +74,21 @@ def tables(s: dict[str, Any]) -> list[Table]:
     return [Table("How much each filter looks like the image", header, rows, note)]
 
 
+_COS = optional(number(-1.000001, 1.000001))
+_SHARE = optional(number(0, 1.000001))
+SUMMARY_FIELDS = fields({
+    "target": integer(0), "predicted_class": integer(0), "final_loss": optional(number()),
+    "first_zero_loss_step": optional(integer(0)), "weight_cosine_abs_mean": _SHARE, "change_cosine_abs_min": _SHARE,
+    "binary_agreement_either_polarity_mean": _SHARE,
+    "filters": list_of(fields({"filter": integer(0), "weight_cosine_start": _COS, "weight_cosine_end": _COS,
+                               "change_cosine_end": _COS, "binary_agreement_start": _SHARE,
+                               "binary_agreement_end": _SHARE, "norm_start": optional(number(0)),
+                               "norm_end": optional(number(0))}), 1 << 16),
+    "image": fields({"spec": text(), "description": text(), "label": optional(integer(0)), "notes": list_of(text())}),
+    "class_outputs": fields({"note": text(), "target": integer(0), "images": integer(0),
+                             "auc_mean": optional(number())}),
+})
+
 CARD = Card("single_image", "single image, full-size filters", SingleImageConfig, METRICS, layers, headline,
             what_happened,
-            estimate=estimate, paths=("data.root", "data.image"), tables=tables)
+            estimate=estimate, paths=("data.root", "data.image"), tables=tables, summary_fields=SUMMARY_FIELDS)

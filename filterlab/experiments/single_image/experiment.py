@@ -8,9 +8,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from ...core.artifacts import Checkpoint, Snapshots
+from ...core import config as C
+from ...core.artifacts import Checkpoint, load_tied
 from ...core.errors import InputError, short_repr
-from ...core.rundir import Run, read_metrics
+from ...core.rundir import Run
+from ...core.runfiles import read_metrics
 from ...data.datasets import DataError, load_split
 from ...data.images import Image28, ImageError, load_image
 from ...insight.probe import InputScale
@@ -53,7 +55,8 @@ def figure_data(run_dir: Path, cfg: SingleImageConfig, options: FigureOptions) -
         raise InputError("image: a single-image run is tied to its own image; retrain to use another")
     if options.layer not in (None, "conv"):
         raise InputError(f"layer: {options.layer!r}; a single-image run has one layer, conv")
-    ckpt, snaps = Checkpoint.load(run_dir), Snapshots.load(run_dir)
+    ckpt, snaps = load_tied(run_dir, C.to_dict(cfg)["model"])
+    assert ckpt is not None
     x = scale_image(ckpt.inputs["image"].numpy(), cfg.data.scale)
     filters = snaps.weights[snaps.first_layer]
     loss = snaps.loss_history if snaps.loss_history is not None else snaps.loss
@@ -83,7 +86,8 @@ def insight(run_dir: Path, cfg: SingleImageConfig, options: FigureOptions, out_d
     the article preset's figure time) is drawn only when asked for, like the classifier's top patches."""
     if not options.insight:
         return [], []
-    ckpt, snaps = Checkpoint.load(run_dir), Snapshots.load(run_dir)
+    ckpt, snaps = load_tied(run_dir, C.to_dict(cfg)["model"])
+    assert ckpt is not None
     x = scale_image(ckpt.inputs["image"].numpy(), cfg.data.scale)
     filters = snaps.weights[snaps.first_layer]
     cosine = similarity(filters[-1:], filters[0], x)["weight_cosine"][-1]
