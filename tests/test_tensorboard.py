@@ -19,7 +19,7 @@ from filterlab.board import EVENTS_DIR, images
 from filterlab.board.writer import hparam_values, scalar_tags
 from filterlab.cli import app
 from filterlab.core.artifacts import Snapshots
-from filterlab.core.rundir import read_metrics
+from filterlab.core.runfiles import read_metrics
 
 SMOKE = REPO / "configs" / "smoke_two_conv.yaml"
 FOUR = REPO / "configs" / "single_four.yaml"
