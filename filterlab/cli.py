@@ -233,7 +233,7 @@ def sweep(
         raise fail(f"--jobs is for --launcher local; a {launcher} sweep runs launcher.array_parallelism tasks at once")
     if launcher == "local" and not wait:
         raise fail("--no-wait is for cluster sweeps (--launcher slurm); a local sweep runs in this process")
-    from .sweep.plan import check_size  # noqa: PLC0415
+    from .sweeps.plan import check_size  # noqa: PLC0415
 
     check_size(parse_grid(grid), seeds, max_runs)  # counted before the config is read or anything planned
     _load(config, set_)  # the base config must be valid before anything starts
@@ -354,6 +354,10 @@ def convolve(
             assert kernel is not None
             result = explain(image, kernel, stride=stride, padding=padding, dilation=dilation, flip=flip, at=at,
                              pool=pool, data_root=data_root)
+            if animate:  # its cost estimated before any folder is made
+                from .explain.animation import check_cost  # noqa: PLC0415
+
+                check_cost(result.case, animation_limit)
             target = _new_folder(out, "convolve")
             with no_empty_folder_on_error(target, fresh=out is None):
                 files = result.save(target, cmap, animate=animate, html=html, animation_limit=animation_limit)

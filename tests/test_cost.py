@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import REPO, run_measured
-from filterlab.sweep.plan import check_size, parse_grid
+from filterlab.sweeps.plan import check_size, parse_grid
 
 from filterlab.core.errors import InputError
 from filterlab.explain.animation import check_cost, conv_frames, frame_pixels, render_conv
