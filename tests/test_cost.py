@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import REPO, run_measured
-from filterlab.sweeps.plan import check_size, parse_grid
 
 from filterlab.core.errors import InputError
 from filterlab.explain.animation import check_cost, conv_frames, frame_pixels, render_conv
 from filterlab.explain.walkthrough import build_case
+from filterlab.sweeps.plan import check_size, parse_grid
 
 FOUR = REPO / "configs" / "single_four.yaml"
 
