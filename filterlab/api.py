@@ -326,8 +326,9 @@ class Run:
         p = self._probing
         img = p.image(image)
         probe = self._probe(None, last=True)
-        if target is not None and not (isinstance(target, int) and 0 <= target < len(p.classes or range(10))):
-            raise InputError(f"target: {target!r}; accepted: a class index from 0 to {len(p.classes or range(10)) - 1}")
+        n = len(p.classes) if p.classes else int(p.model(p.scale.from_uint8(np.asarray(img.pixels)[None])).shape[1])
+        if target is not None and (isinstance(target, bool) or not isinstance(target, int) or not 0 <= target < n):
+            raise InputError(f"target: {target!r}; accepted: a class index from 0 to {n - 1}")
         s = explain(p.model, probe, p.scale, np.asarray(img.pixels), target, p.classes)
         cmap = self.config.output.cmap
         caption, alt = caption_saliency(s, cmap)

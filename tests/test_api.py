@@ -263,6 +263,8 @@ def test_insight_results_hold_the_numbers(four_run):
     assert tops.data.values.shape == (5, 3) and np.all(np.diff(tops.data.values, axis=1) <= 0)
     s = four_run.saliency("digit-4", target=4)
     assert s.data.target == 4 and abs(float(s.data.probs.sum()) - 1) < 1e-5
+    with pytest.raises(fl.InputError, match="target: 10; accepted: a class index from 0 to 9"):
+        four_run.saliency("digit-4", target=10)
     with pytest.raises(fl.InputError, match="layer: 'conv9' is not one of conv"):
         four_run.filter_change("conv9")
 
