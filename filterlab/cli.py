@@ -542,9 +542,14 @@ def write_lessons(
 
     They read their data where the configs do (FILTERLAB_DATA). Lesson files already in DIR are left alone unless
     --force is given."""
-    from .lessons import write_lessons as write  # noqa: PLC0415 - the lessons' files: only for this command
+    from .lessons import LessonsError  # noqa: PLC0415 - the lessons' files: only for this command
+    from .lessons import write_lessons as write  # noqa: PLC0415
 
-    for p in write(folder, force=force):
+    try:
+        paths = write(folder, force=force)
+    except LessonsError as e:
+        raise fail(str(e).replace("force=True", "--force")) from None
+    for p in paths:
         typer.echo(str(p))
 
 

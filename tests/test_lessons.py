@@ -110,7 +110,7 @@ def test_python_call_writes_the_same_and_raises_a_value_error(tmp_path):
     assert fl.write_lessons is write_lessons
     paths = fl.write_lessons(tmp_path)
     assert paths == [tmp_path / name for name in LESSONS]
-    with pytest.raises(LessonsError, match="already there") as e:
+    with pytest.raises(LessonsError, match=r"already there; nothing was written \(force=True replaces") as e:
         write_lessons(tmp_path)
     assert isinstance(e.value, ValueError)
     assert write_lessons(tmp_path, force=True) == paths

@@ -56,7 +56,7 @@ def write_lessons(folder: str | os.PathLike[str], force: bool = False) -> list[P
     if there and not force:
         names = ", ".join(p.name for p in there)
         raise LessonsError(f"{target}: {names} {'is' if len(there) == 1 else 'are'} already there; nothing was "
-                           "written (force=True, or --force on the command line, replaces the lessons)")
+                           "written (force=True replaces the lessons)")
     texts = [notebook_text(name) for name in LESSONS]  # read all before writing any
     made = not target.exists()
     try:
