@@ -266,18 +266,18 @@ class Run:
         """How far each filter of ``layer`` (default: the first) moved from its start, at every snapshot."""
         from .insight import change as ch  # noqa: PLC0415 - NumPy and matplotlib
         from .insight import figures as draw  # noqa: PLC0415
-        from .viz.style import sym_limit  # noqa: PLC0415
 
         name = layer or self.layers[0]
         c = ch.filter_change(name, self.filters(name), self.steps)
         cmap = self.config.output.cmap
-        vlim = sym_limit(c.initial, c.final, c.final - c.initial)
-        caption, alt = ch.caption_change(c, cmap, vlim)
+        vlim, clim = draw.change_scales(self.filters(name), c)
+        caption, alt = ch.caption_change(c, cmap, vlim, clim)
         s = ch.summary(c)
         numbers = [("filters", str(c.filters)), ("steps", f"{self.steps[0]} to {self.steps[-1]}"),
                    ("relative change, median", f"{s['relative_change_median']:.3g}"),
                    ("cosine with the start, median", f"{s['cosine_to_initial_median']:.3g}")]
-        return Insight("filter_change", name, c, caption, alt, numbers, lambda: draw.draw_filter_change(c, cmap, vlim))
+        return Insight("filter_change", name, c, caption, alt, numbers,
+                       lambda: draw.draw_filter_change(c, cmap, vlim, clim))
 
     def top_patches(self, layer: str | None = None, k: int = 9, split: str = "test") -> Insight:
         """The ``k`` image patches of ``split`` that excite each filter of ``layer`` (default: the first) most."""

@@ -124,7 +124,7 @@ def test_run_files_agree_with_the_checkpoint(runner, tmp_path):
     for stem in figs:
         side = json.loads((run / "figures" / f"{stem}.json").read_text())
         assert side["caption"] and side["alt"]
-    assert "label 7" in json.loads((run / "figures" / "feature_maps.json").read_text())["caption"]
+    assert "label: 7" in json.loads((run / "figures" / "feature_maps.json").read_text())["caption"]
     assert summary["sample"]["label"] == 7
 
 

@@ -60,7 +60,7 @@ class Checked:
     def __call__(self, original):
         def checking(fig, path, **kw):
             self.count += 1
-            found = layout.problems(fig)
+            found = layout.problems(fig, kw.get("dpi"))
             if found:
                 self.problems[Path(path).name] = found
             return original(fig, path, **kw)
@@ -70,10 +70,13 @@ class Checked:
 
 @pytest.fixture
 def checked(monkeypatch):
+    """Every matplotlib figure checked as it is saved; every text Pillow draws (GIF frames) checked at the end."""
     c = Checked()
     monkeypatch.setenv("FILTERLAB_NO_FORK", "1")  # draw in this process, where the check is installed
     monkeypatch.setattr(style, "atomic_savefig", c(style.atomic_savefig))
-    return c
+    with layout.PillowTexts() as pil:
+        yield c
+    assert pil.problems() == [], pil.problems()
 
 
 def train(runner, out: Path, config: str, *args: str) -> Path:
@@ -241,20 +244,50 @@ def test_a_legend_over_the_data_fails():
     assert any("legend" in p and "covers" in p for p in layout.problems(lay.fig))
 
 
-def test_the_style_colour_bar_is_never_squashed():
-    lay = style.InchLayout(6, 2.4)
-    ax = lay.axes(0.3, 0.2, 4, 0.4)
+def test_text_too_small_on_a_projector_fails():
+    lay, ax = clean_figure()
+    ax.set_title("a 6 pt title", fontsize=6)
+    assert any("'a 6 pt title' is" in p and "px" in p for p in layout.problems(lay.fig, 110))
+    big = style.InchLayout(30, 4)  # 3300 px wide at 110 dpi: shown at 58% on the screen
+    big.axes(1, 0.5, 28, 3).set_title("8 pt, but the figure is huge", fontsize=8)
+    assert any("huge" in p for p in layout.problems(big.fig, 110))
+
+
+def test_a_colour_bar_taller_than_its_panel_or_unlabelled_fails():
+    lay = style.InchLayout(6, 3)
+    ax = lay.axes(0.3, 0.2, 4, 0.8)
     im = ax.imshow(np.linspace(-1, 1, 60).reshape(3, 20), cmap="RdBu_r", vmin=-1, vmax=1)
-    style.colorbar(lay, im, 4.6, 0.2, 0.4, "weight")  # asked for 0.4 in: gets the minimum
+    lay.fig.colorbar(im, cax=lay.axes(4.8, 0.2, 0.14, 2.5))
+    found = layout.problems(lay.fig)
+    assert any("no label" in p for p in found) and any("taller than the panels" in p for p in found), found
+
+
+def test_small_pillow_text_fails():
+    from PIL import Image, ImageDraw
+
+    with layout.PillowTexts() as rec:
+        ImageDraw.Draw(Image.new("RGB", (300, 100))).text((5, 5), "tiny", font=style.pil_font(), font_size=None)
+        ImageDraw.Draw(Image.new("RGB", (4000, 100))).text((5, 5), "in a huge frame", font=style.pil_font())
+    assert rec.problems() == [f"Pillow text 'in a huge frame' is {13 * 1920 / 4000:.1f} px in a 4000x100 frame; at "
+                              "least 10 px reads"]
+
+
+def test_the_style_colour_bar_is_never_squashed():
+    lay = style.InchLayout(7, 2.4)
+    ax = lay.axes(0.3, 0.2, 5, 1.2)
+    im = ax.imshow(np.linspace(-1, 1, 60).reshape(5, 12), cmap="RdBu_r", vmin=-1, vmax=1)
+    bar = style.colorbar(lay, im, 5.6, 0.2, 0.4, "weight")  # asked for 0.4 in: gets the minimum
     assert layout.problems(lay.fig) == []
+    assert bar.ax.get_window_extent().height / lay.fig.dpi == pytest.approx(style.COLORBAR_MIN_IN)
 
 
-def test_grid_shapes_are_square_ish():
-    assert [style.grid_shape(n) for n in (1, 3, 5, 8, 16, 32, 64)] == [(1, 1), (1, 3), (2, 3), (2, 4), (4, 4),
-                                                                         (4, 8), (8, 8)]
-    for n in range(1, 200):
+def test_the_grid_rule():
+    """One rule wherever filters are drawn: up to 8 in one row, then 16 -> 4x4, 32 -> 4x8, 64 -> 8x8."""
+    assert [style.grid_shape(n) for n in (1, 3, 5, 8, 16, 32, 64, 128)] == [(1, 1), (1, 3), (1, 5), (1, 8), (4, 4),
+                                                                              (4, 8), (8, 8), (8, 16)]
+    for n in range(9, 200):
         rows, cols = style.grid_shape(n)
-        assert rows * cols >= n and cols <= max(3, 2 * rows) and rows <= cols
+        assert rows * cols >= n > (rows - 1) * cols and cols <= 2 * rows and rows <= cols
 
 
 def test_run_styles_are_distinct_up_to_twenty():

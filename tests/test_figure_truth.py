@@ -87,3 +87,53 @@ def test_classifier_curves_say_train_is_running_and_share_one_x_unit(runner, tmp
     train_line = next(ln for ln in acc_ax.get_lines() if ln.get_label().startswith("train"))
     assert list(train_line.get_xdata()) == steps and "running" in train_line.get_label()
     assert "running mean over each epoch's batches" in drawn.caption
+
+
+def test_the_same_weights_are_on_the_same_scale_in_every_figure_of_a_run(runner, tmp_path):
+    """conv1's filters, their change figure and their evolution (sheet and GIF) state one weight scale: the largest
+    |weight| of the drawn filters over every snapshot."""
+    import re
+
+    from conftest import load_snapshots
+
+    from filterlab.cli import app
+
+    r = runner.invoke(app, ["train", str(REPO / "configs" / "smoke_two_conv.yaml"), "--out", str(tmp_path), "-q",
+                            "--set", f"data.root={FIXTURES / 'mnist-mini'}", "--set", "data.train_limit=128"])
+    assert r.exit_code == 0, r.output
+    run = Path(r.output.strip().splitlines()[-1])
+    w = load_snapshots(run)["weights"]["conv1"].numpy()
+    want = f"{np.abs(w).max():.3g}"
+    for name in ("conv1_filters", "filter_change_conv1", "evolution", "evolution_gif"):
+        caption = json.loads((run / "figures" / f"{name}.json").read_text())["caption"]
+        first = re.search(r"-(\d[\d.e-]*\d) to \+(\d[\d.e-]*\d)", caption)
+        assert first and first.group(1) == first.group(2) == want, (name, caption)
+
+
+@pytest.mark.slow
+def test_insight_alt_text_says_the_grid_drawn(runner, tmp_path, monkeypatch):
+    """Feature visualisation and top patches: the alt text's rows and columns are those of the drawn blocks."""
+    import re
+
+    from filterlab.cli import app
+    from filterlab.insight import entry
+
+    r = runner.invoke(app, ["train", str(REPO / "configs" / "smoke_two_conv.yaml"), "--out", str(tmp_path), "-q",
+                            "--set", f"data.root={FIXTURES / 'mnist-mini'}", "--set", "data.train_limit=64",
+                            "--set", "output.figures=false", "--set", "model.channels=[12, 8]"])
+    assert r.exit_code == 0, r.output
+    run = Path(r.output.strip().splitlines()[-1])
+    figs = {}
+    original = entry.save
+    monkeypatch.setenv("FILTERLAB_NO_FORK", "1")
+    monkeypatch.setattr(entry, "save", lambda fig, out, name, *a, **k: figs.setdefault(name, fig)
+                        and original(fig, out, name, *a, **k))
+    r = runner.invoke(app, ["visualize", str(run), "--insight", "--out", str(tmp_path / "figs")])
+    assert r.exit_code == 0, r.output
+    for name in ("feature_vis_conv1", "top_patches_conv1"):
+        alt = json.loads((tmp_path / "figs" / f"{name}.json").read_text())["alt"]
+        titles = [t for t in figs[name].axes[0].texts]  # one title per block, above it
+        rows = len({round(t.get_position()[1], 3) for t in titles})
+        cols = len({round(t.get_position()[0], 3) for t in titles})
+        m = re.search(r"(\d+) rows? of (\d+)", alt) or re.search(r"A (\d+) by (\d+) grid", alt)
+        assert m and (int(m.group(1)), int(m.group(2))) == (rows, cols) and len(titles) == 12, (name, alt)

@@ -209,13 +209,13 @@ def test_the_grid_follows_the_figures_grid_rule():
 
     w = np.arange(5 * 1 * 4 * 4, dtype=float).reshape(5, 1, 4, 4) - 40
     g = images.grid(w, "RdBu_r")
-    rows, cols = grid_shape(5)  # 2 x 3
+    rows, cols = grid_shape(5)  # 1 x 5
     up = images.upscale(4)
     assert g.pixels.shape == (rows * 4 * up + (rows - 1) * images.GAP_PX, cols * 4 * up + (cols - 1) * images.GAP_PX,
                               3)
     assert g.scale == 40 and g.shown == 5
-    # the sixth cell is empty: gap grey; weight 0 is the map's middle colour, -40 and +40 its ends
-    assert tuple(g.pixels[-1, -1]) == images.GAP_RGB
+    # between the tiles: gap grey; weight 0 is the map's middle colour, -40 and +40 its ends
+    assert tuple(g.pixels[0, 4 * up]) == images.GAP_RGB
     import matplotlib
 
     lut = (matplotlib.colormaps["RdBu_r"](np.linspace(0, 1, 256))[:, :3] * 255).round().astype(np.uint8)

@@ -97,7 +97,7 @@ def test_contact_sheet_matches_the_snapshots(single_run):
     filters, steps = snaps["filters"][:, :, 0].numpy(), snaps["steps"].numpy()
     cols = figures.evolution_columns(steps)
     assert cols[0] == 0 and cols[-1] == len(steps) - 1 and len(cols) <= 12
-    sheet = figures.contact_sheet(filters, cols)
+    sheet = figures.sheet_panels(filters, cols)
     assert sheet.shape == (5, len(cols), 28, 28)
     for i in range(5):
         for j, c in enumerate(cols):
@@ -112,10 +112,10 @@ def test_visualize_options_on_a_classifier(runner, classifier_run, tmp_path):
                             "--cmap", "PuOr_r", "--out", str(out)])
     assert r.exit_code == 0, r.output
     cap = json.loads((out / "feature_maps.json").read_text())["caption"]
-    assert "label 3" in cap and "conv2" in cap and "conv1" not in cap
+    assert "label: 3" in cap and "conv2" in cap and "conv1" not in cap
     assert "PuOr_r" in json.loads((out / "conv1_filters.json").read_text())["caption"]
     r = runner.invoke(app, ["visualize", str(classifier_run), "--image", "digit-5", "--out", str(out)])
-    assert r.exit_code == 0 and "label 5" in json.loads((out / "feature_maps.json").read_text())["caption"]
+    assert r.exit_code == 0 and "label: 5" in json.loads((out / "feature_maps.json").read_text())["caption"]
 
 
 @pytest.mark.parametrize(

@@ -18,10 +18,10 @@ import numpy as np
 
 from ..core.budget import EVENT_GAP_PX as GAP_PX  # between tiles (the run's estimate counts the same)
 from ..core.budget import EVENT_TILE_PX as TILE_PX  # a tile is scaled up by whole pixels to about this side
-from ..viz.style import MAX_FILTERS, grid_shape
+from ..viz.style import GAP_RGB8, MAX_FILTERS, grid_shape
 
 SEAM_PX = 1  # between the input channels inside one tile
-GAP_RGB = (184, 184, 184)  # the figures' gap grey (0.72): neither end of a diverging map nor its zero
+GAP_RGB = GAP_RGB8  # the figures' gap grey: neither end of a diverging map nor its zero
 MAX_CHANNELS = 16  # input channels shown inside one tile at most
 
 

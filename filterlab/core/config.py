@@ -60,7 +60,7 @@ class Output:
     figures: bool = opt(True, "draw the figures at the end of the run")
     cmap: str = opt("RdBu_r", "colour-blind-safe diverging map for signed weights, centred at zero",
                     choices=DIVERGING_CMAPS)
-    dpi: int = opt(110, "resolution of saved figures", ge=50, le=600)
+    dpi: int = opt(110, "resolution of saved figures (from 100: the smallest text stays 10 px tall)", ge=100, le=600)
     tensorboard: bool = opt(False, "also write TensorBoard event files into RUN/tensorboard while training (needs "
                             "the tensorboard extra: pip install -e \".[tensorboard]\")")
 

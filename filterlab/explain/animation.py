@@ -15,18 +15,18 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
+from PIL import Image, ImageColor, ImageDraw, ImageFont, PngImagePlugin
 
 from ..core.rundir import atomic_open, atomic_write_json
-from ..viz.style import FigureInfo, sym_limit
+from ..viz.style import GAP_RGB8, POOL, WINDOW, FigureInfo, contact_sheet, pil_font, sym_limit, write_gif
 from .arithmetic import ExplainError, is_pad, pool_window, pool_winner, worked_pixel
 from .kernels import fmt_number
 from .style import MAX_NUMBERED
 from .walkthrough import ConvCase
 
 MAX_FRAMES = 144  # up to this many output positions, one frame each; beyond, one frame per output row
-ORANGE, BLUE, GREEN = (230, 159, 0), (86, 180, 233), (0, 158, 115)  # Okabe-Ito, as in the static figure
-NOT_YET = (184, 184, 184)  # output cells not computed yet: the figures' gap grey, apart from the map's near-white 0
+YELLOW, GREEN = ImageColor.getrgb(WINDOW)[:3], ImageColor.getrgb(POOL)[:3]  # the static figure's accents
+NOT_YET = GAP_RGB8  # output cells not computed yet: the figures' gap grey, apart from the map's near-white 0
 Cell = tuple[int, int]
 
 
@@ -110,10 +110,6 @@ def pool_frames(case: ConvCase, max_frames: int = MAX_FRAMES) -> list[Frame]:
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Drawing with Pillow
-
-
-def _font(size: int) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"), size)
 
 
 def _lut(cmap: str) -> np.ndarray:
@@ -214,8 +210,8 @@ def _layout(label_widths: list[tuple[str, int, int]], texts: list[str], font: Im
 
 def _sizes(case: ConvCase) -> tuple[int, int]:
     side = max(case.x.shape) + 2 * case.padding
-    cs = int(np.clip(round(216 / side), 8, 36))
-    return cs, max(cs, 32)
+    cs = int(np.clip(round(264 / side), 8, 44))
+    return cs, max(cs, 48)
 
 
 def _canvas(layout: Layout, header: list[str], footer: str, font: ImageFont.FreeTypeFont,
@@ -235,9 +231,9 @@ def render_conv(case: ConvCase, frames: list[Frame], cmap: str) -> list[Image.Im
     """One RGB image per frame: input with the window, kernel, this position's products, the output so far."""
     cs, ks = _sizes(case)
     x, p, k = case.x, case.padding, case.applied
-    numbers = max(x.shape) <= MAX_NUMBERED and cs >= 22
-    out_numbers = max(case.fmap.shape) <= MAX_NUMBERED and cs >= 22
-    font, label_font, cell_font = _font(15), _font(12), _font(int(np.clip(cs * 0.34, 9, 13)))
+    numbers = max(x.shape) <= MAX_NUMBERED and cs >= 32  # room for a number in GIF_TEXT_PX text
+    out_numbers = max(case.fmap.shape) <= MAX_NUMBERED and cs >= 32
+    font, label_font, cell_font = pil_font(16), pil_font(14), pil_font()
     paint = Painter(cs, ks, (min(0.0, float(x.min())), max(float(x.max()), 1e-12)), sym_limit(case.fmap), _lut(cmap))
     oh, ow = case.fmap.shape
     kv, pv = sym_limit(k), sym_limit(*(f.products for f in frames if f.products is not None))
@@ -255,12 +251,12 @@ def render_conv(case: ConvCase, frames: list[Frame], cmap: str) -> list[Image.Im
         img, d = _canvas(layout, header, footer, font, label_font)
         (_, at_in), (_, at_k), (_, at_p), (_, at_out) = layout.panels
         draw_grid(d, at_in, np.pad(x, p), cs, -p, paint.grey_of, cell_font if numbers else None, x.shape)
-        outline(d, at_in, f.window, cs, -p, ORANGE, 3 if cs >= 16 else 2, box=case.dilation == 1)
+        outline(d, at_in, f.window, cs, -p, YELLOW, 3 if cs >= 16 else 2, box=case.dilation == 1)
         draw_grid(d, at_k, k, ks, 0, lambda v: paint.diverging(v, kv), cell_font)
         if f.products is not None:
             draw_grid(d, at_p, f.products, ks, 0, lambda v: paint.diverging(v, pv), cell_font)
         draw_grid(d, at_out, f.filled, cs, 0, paint.diverging, cell_font if out_numbers else None)
-        outline(d, at_out, [f.pos], cs, 0, ORANGE, 3 if cs >= 16 else 2)
+        outline(d, at_out, [f.pos], cs, 0, YELLOW, 3 if cs >= 16 else 2)
         images.append(img)
     return images
 
@@ -281,9 +277,9 @@ def render_pool(case: ConvCase, frames: list[Frame], cmap: str) -> list[Image.Im
     p = case.pooling
     assert p is not None
     fmap = case.fmap
-    cs = int(np.clip(round(216 / max(fmap.shape)), 8, 36))
-    numbers = max(fmap.shape) <= MAX_NUMBERED and cs >= 22
-    font, label_font, cell_font = _font(15), _font(12), _font(int(np.clip(cs * 0.34, 9, 13)))
+    cs = int(np.clip(round(264 / max(fmap.shape)), 8, 44))
+    numbers = max(fmap.shape) <= MAX_NUMBERED and cs >= 32
+    font, label_font, cell_font = pil_font(16), pil_font(14), pil_font()
     paint = Painter(cs, cs, (0.0, 1.0), sym_limit(fmap), _lut(cmap))
     ph, pw = p.pooled.shape
     footer = (f"feature map and pooled map on {cmap} centred at 0,\none scale: +/-{fmt_number(paint.vlim)}; grey "
@@ -329,47 +325,13 @@ def _pool_header(case: ConvCase, f: Frame, n: int, total: int) -> list[str]:
 # Files: the GIF, and a contact sheet of its frames
 
 
-def shared_palette(images: list[Image.Image]) -> Image.Image:
-    """One palette for every frame, from the first and the last frame (the last holds every output colour)."""
-    both = Image.new("RGB", (images[0].width, 2 * images[0].height))
-    both.paste(images[0], (0, 0))
-    both.paste(images[-1], (0, images[0].height))
-    return both.quantize(colors=255, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
-
-
-def write_gif(images: list[Image.Image], path: Path, ms: int = 700) -> None:
-    pal = shared_palette(images)
-    frames = [im.quantize(palette=pal, dither=Image.Dither.NONE) for im in images]
-    durations = [ms] * (len(frames) - 1) + [ms * 4]  # hold the finished output a while before looping
-    with atomic_open(path, ".gif") as f:
-        frames[0].save(f, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0,
-                       optimize=False, disposal=1)
-
-
-def sheet_indices(n: int, most: int = 16) -> list[int]:
-    """Which frames the contact sheet shows: all up to ``most``, else evenly spaced from the first to the last."""
-    if n <= most:
-        return list(range(n))
-    return sorted({int(round(v)) for v in np.linspace(0, n - 1, most)})
-
-
-def contact_sheet(images: list[Image.Image], indices: list[int], cols: int = 4) -> Image.Image:
-    cols = min(cols, len(indices))
-    rows = -(-len(indices) // cols)
-    w, h = images[0].size
-    sheet = Image.new("RGB", (cols * w + (cols - 1) * 6, rows * h + (rows - 1) * 6), (190, 190, 190))
-    for n, i in enumerate(indices):
-        sheet.paste(images[i], ((n % cols) * (w + 6), (n // cols) * (h + 6)))
-    return sheet
-
-
 def save_animation(images: list[Image.Image], out_dir: Path, name: str, caption: str, alt: str) -> list[FigureInfo]:
     """NAME.gif and NAME_frames.png, each with NAME[_frames].json (caption and alt text) beside it."""
     out_dir.mkdir(parents=True, exist_ok=True)
     gif = out_dir / f"{name}.gif"
-    write_gif(images, gif)
+    write_gif(images, gif, [700] * (len(images) - 1) + [2800])  # hold the finished output before looping
     atomic_write_json(out_dir / f"{name}_gif.json", {"figure": gif.name, "caption": caption, "alt": alt})
-    idx = sheet_indices(len(images))
+    sheet, idx = contact_sheet(images)
     shown = f"all {len(images)} frames" if len(idx) == len(images) else f"{len(idx)} of the {len(images)} frames"
     sheet_caption = f"Contact sheet of {name}.gif, {shown}, left to right and top to bottom. {caption}"
     sheet_alt = f"A grid of {len(idx)} frames of the animation. {alt}"
@@ -379,7 +341,7 @@ def save_animation(images: list[Image.Image], out_dir: Path, name: str, caption:
                        ("Software", "filterlab")):
         info.add_text(key, value)
     with atomic_open(png, ".png") as f:
-        contact_sheet(images, idx).save(f, format="PNG", pnginfo=info, optimize=True)
+        sheet.save(f, format="PNG", pnginfo=info, optimize=True)
     atomic_write_json(out_dir / f"{name}_frames.json", {"figure": png.name, "caption": sheet_caption,
                                                           "alt": sheet_alt})
     return [FigureInfo(f"{name}_gif", gif, caption, alt), FigureInfo(f"{name}_frames", png, sheet_caption, sheet_alt)]
@@ -419,9 +381,9 @@ def animate(case: ConvCase, out_dir: Path, cmap: str, name: str = "convolve") ->
     caption = (f"The {case.k.shape[0]}x{case.k.shape[1]} window ({case.k_desc}) sliding over the "
                f"{case.x.shape[0]}x{case.x.shape[1]} input ({case.x_desc}; {case.op_name}, {case.settings}) while "
                f"the {oh}x{ow} output fills in, {each}; each frame writes that position's sum of products. The "
-               f"window and the output cell are outlined in orange; the output uses {cmap} centred at zero, "
+               f"window and the output cell are outlined in yellow; the output uses {cmap} centred at zero, "
                f"+/-{sym_limit(case.fmap):.3g}.")
-    alt = (f"An animation: an orange window steps across a {case.x.shape[0]}x{case.x.shape[1]} grid and a "
+    alt = (f"An animation: an yellow window steps across a {case.x.shape[0]}x{case.x.shape[1]} grid and a "
            f"{oh}x{ow} output grid fills in, {len(frames)} frames.")
     out = save_animation(render_conv(case, frames, cmap), out_dir, name, caption, alt)
     if case.pooling is not None:

@@ -1,7 +1,7 @@
 """The static convolution figure: input, kernel, feature map and pooling on top, one pixel's arithmetic below.
 
-Top row: the input (its padding ring hatched and labelled "pad") with the worked pixel's window outlined in orange
-and the next window position dashed in blue (the stride), the kernel, the feature map with the worked pixel outlined,
+Top row: the input (its padding ring hatched and labelled "pad") with the worked pixel's window outlined in yellow
+and the next window position dashed in white (the stride), the kernel, the feature map with the worked pixel outlined,
 and the pooled map with the pooling window and its winner marked. Bottom row: the window's input values, the kernel
 as applied, their products and the sum, which equals the outlined feature-map value. Inputs and maps up to 12x12 carry
 every value in their cells.
@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from ..viz.style import FigureInfo, new_figure, save, sym_limit
+from ..viz.style import LABEL, NEXT, POOL, TICK, TITLE, WINDOW, FigureInfo, new_figure, save, sym_limit
 from .arithmetic import pool_window, pool_winner, window_cells
 from .kernels import fmt_number
-from .style import MAX_NUMBERED, NEXT, POOL, WINDOW, grid_panel, index_ticks, mark_cell, outline_box, outline_cells
+from .style import MAX_NUMBERED, grid_panel, index_ticks, mark_cell, outline_box, outline_cells
 from .walkthrough import ConvCase
 
 
@@ -56,7 +56,7 @@ def _input_panel(ax: Any, case: ConvCase) -> None:
     if nxt is not None:
         outline_box(ax, nxt[1], NEXT, gid="next-window", dashed=True, width=1.8)
     pad = f", padding {p} (hatched: pad = 0)" if p else ""
-    ax.set_title(f"input {x.shape[0]}x{x.shape[1]}{pad}\ngrey {fmt_number(lo)} to {fmt_number(hi)}", fontsize=9)
+    ax.set_title(f"input {x.shape[0]}x{x.shape[1]}{pad}\ngrey {fmt_number(lo)} to {fmt_number(hi)}", fontsize=LABEL)
 
 
 def kernel_panel(ax: Any, k: np.ndarray, cmap: str, title: str, gid: str) -> Any:
@@ -64,7 +64,7 @@ def kernel_panel(ax: Any, k: np.ndarray, cmap: str, title: str, gid: str) -> Any
     im = grid_panel(ax, k, cmap, -v, v, numbers=k.size <= 81, fontsize=_fontsize(max(k.shape)), gid=gid)
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_title(f"{title}\nscale -{fmt_number(v)} to +{fmt_number(v)}", fontsize=9)
+    ax.set_title(f"{title}\nscale -{fmt_number(v)} to +{fmt_number(v)}", fontsize=LABEL)
     return im
 
 
@@ -85,7 +85,7 @@ def _map_panel(ax: Any, case: ConvCase, cmap: str, vlim: float) -> Any:
             r, c = pool_winner(fmap, i, j, p.size)
             mark_cell(ax, r, c, POOL, gid="pool-winner")
     ax.set_title(f"feature map {fmap.shape[0]}x{fmap.shape[1]}\n({w.row}, {w.col}) = {fmt_number(fmap[w.row, w.col])}",
-                 fontsize=9)
+                 fontsize=LABEL)
     return im
 
 
@@ -99,7 +99,7 @@ def _pooled_panel(ax: Any, case: ConvCase, cmap: str, vlim: float) -> None:
     i, j = p.cell
     what = "max" if p.kind == "max" else "mean"
     ax.set_title(f"{p.name} (stride {p.size}): {p.pooled.shape[0]}x{p.pooled.shape[1]}\n"
-                 f"({i}, {j}) = {what} of the green window = {fmt_number(p.pooled[i, j])}", fontsize=9)
+                 f"({i}, {j}) = {what} of the green window = {fmt_number(p.pooled[i, j])}", fontsize=LABEL)
 
 
 def _arithmetic_row(fig: Any, grid: Any, case: ConvCase, cmap: str) -> None:
@@ -113,25 +113,25 @@ def _arithmetic_row(fig: Any, grid: Any, case: ConvCase, cmap: str) -> None:
     pads = [i for i, (r, c) in enumerate(w.window) if not (0 <= r < case.x.shape[0] and 0 <= c < case.x.shape[1])]
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_title(f"the orange window's values\n({len(pads)} in the padding)" if pads else
-                 "the orange window's values", fontsize=9)
+    ax.set_title(f"the yellow window's values\n({len(pads)} in the padding)" if pads else
+                 "the yellow window's values", fontsize=LABEL)
     kernel_panel(fig.add_subplot(grid[1, 1]), case.applied, cmap,
                   "x the kernel, flipped" if case.flip else "x the kernel (not flipped)", "applied kernel")
     kernel_panel(fig.add_subplot(grid[1, 2]), products, cmap, "= the products", "products")
     ax = fig.add_subplot(grid[1, 3])
     ax.axis("off")
     ax.text(0.0, 0.98, f"sum of the {len(products.ravel())} products\n= {w.total:.6g}\n= feature map "
-            f"({w.row}, {w.col})\n\n{case.op_name},\n{case.settings}", fontsize=10, va="top", gid="sum")
-    ax.text(0.0, 0.0, legend_text(case), fontsize=8.5, va="bottom", gid="legend")
+            f"({w.row}, {w.col})\n\n{case.op_name},\n{case.settings}", fontsize=TITLE, va="top", gid="sum")
+    ax.text(0.0, 0.0, legend_text(case), fontsize=TICK, va="bottom", gid="legend")
 
 
 def legend_text(case: ConvCase) -> str:
     """What each outline colour marks, for this figure."""
     w = case.worked
-    lines = [f"orange: output ({w.row}, {w.col}) and its window"]
+    lines = [f"yellow: output ({w.row}, {w.col}) and its window"]
     nxt = next_window(case)
     if nxt is not None:
-        lines.append(f"dashed blue: output {nxt[0]} and its window,\n  {case.stride} on (the stride)")
+        lines.append(f"dashed white: output {nxt[0]} and its window,\n  {case.stride} on (the stride)")
     if case.pooling is not None:
         lines.append("green: the pooling window" + (", its maximum ringed" if case.pooling.kind == "max" else ""))
     if case.padding:
@@ -168,11 +168,11 @@ def convolve_caption(case: ConvCase, cmap: str, vlim: float) -> tuple[str, str]:
                   f"the window of pooled cell {p.cell}{mark}.")
     nxt = next_window(case)
     step = f"{case.stride} pixel{'s' if case.stride > 1 else ''}"
-    stride = (f" The dashed blue window is output pixel {nxt[0]}'s, {step} on: the stride."
+    stride = (f" The dashed white window is output pixel {nxt[0]}'s, {step} on: the stride."
               if nxt is not None else "")
     caption = (f"{case.x_desc} ({x.shape[0]}x{x.shape[1]}, grey) {case.op_name} with the kernel {case.k_desc} "
                f"({k.shape[0]}x{k.shape[1]}, {case.settings}) gives a {fmap.shape[0]}x{fmap.shape[1]} feature map "
-               f"on the {cmap} diverging map centred at zero, scale -{vlim:.3g} to +{vlim:.3g}.{pad} The orange "
+               f"on the {cmap} diverging map centred at zero, scale -{vlim:.3g} to +{vlim:.3g}.{pad} The yellow "
                f"window is output pixel ({w.row}, {w.col})'s: its values times the kernel give the products below, "
                f"which sum to {w.total:.6g}, the outlined feature-map value.{stride}{pooled}")
     alt = (f"Top: a {x.shape[0]}x{x.shape[1]} input with an outlined {k.shape[0]}x{k.shape[1]} window, the kernel, "

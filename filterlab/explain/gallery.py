@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..viz.style import FigureInfo, new_figure, save, sym_limit
+from ..viz.style import LABEL, TICK, FigureInfo, new_figure, save, sym_limit
 from .arithmetic import correlate2d
 from .kernels import KERNELS, kernel_text
 from .style import colormap
@@ -26,14 +26,14 @@ def gallery_figure(x: np.ndarray, x_desc: str, out_dir: Path, cmap: str, dpi: in
     fig = new_figure(1.95 * COLS, 3.0 * nrows, constrained=True)
     axes = fig.subplots(nrows, COLS).ravel()
     axes[0].imshow(x, cmap="gray", interpolation="nearest")
-    axes[0].set_title(f"input {x.shape[0]}x{x.shape[1]}\n(grey, {x.min():.3g} to {x.max():.3g})", fontsize=9)
+    axes[0].set_title(f"input {x.shape[0]}x{x.shape[1]}\n(grey, {x.min():.3g} to {x.max():.3g})", fontsize=LABEL)
     scales = []
     for ax, (name, k, out) in zip(axes[1:], rows, strict=False):
         v = sym_limit(out)
         scales.append(v)
         ax.imshow(out, cmap=colormap(cmap), vmin=-v, vmax=v, interpolation="nearest")
-        ax.set_title(f"{name}\n{kernel_text(k)}", fontsize=8.5, family="monospace", loc="center")
-        ax.set_xlabel(f"scale -{v:.3g} to +{v:.3g}", fontsize=8)
+        ax.set_title(f"{name}\n{kernel_text(k)}", fontsize=TICK, family="monospace", loc="center")
+        ax.set_xlabel(f"scale -{v:.3g} to +{v:.3g}", fontsize=TICK)
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])

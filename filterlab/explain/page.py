@@ -39,7 +39,8 @@ def page_data(case: ConvCase, cmap: str) -> dict:
         "kernel_limit": sym_limit(case.k), "cmap": cmap,
         "lut": ["rgb({},{},{})".format(*(int(round(v * 255)) for v in rgb)) for rgb in lut],
         "numbers": max(case.x.shape) <= MAX_NUMBERED, "max_numbered": MAX_NUMBERED,
-        "cell_px": 40 if side <= 12 else (28 if side <= 20 else 15),
+        # the input grid takes about a third of a 1920 px screen: 48 px cells for 6x6, 18 px for a padded 28x28
+        "cell_px": int(np.clip(640 // side, 18, 48)),
     }
 
 
@@ -50,14 +51,14 @@ def render_page(case: ConvCase, cmap: str) -> str:
             f"({case.k.shape[0]}x{case.k.shape[1]}): {op}. Hover over or click an output cell to see its window "
             "and every product; change the stride, padding or dilation and the output is computed again.")
     legend = ("Positions are input coordinates x[row,col]; rows or columns below 0 or past the last one lie in the "
-              "zero padding (hatched, \"pad\", value 0). The orange outline marks the window of the chosen output "
+              "zero padding (hatched, \"pad\", value 0). The yellow outline marks the window of the chosen output "
               f"cell. Input in grey ({data['grey'][0]:.3g} black to {data['grey'][1]:.3g} white); kernel and output "
               f"on {cmap}, centred at zero, the output's scale its largest absolute value.")
     return _environment().get_template("convolve.html.j2").render(
         title=f"filterlab convolve: {case.k_desc.split(' (')[0]} on {case.x_desc.split(' (')[0]}", lead=lead,
         legend=legend, data=data, stride=case.stride, padding=case.padding, dilation=case.dilation,
         max_stride=max(4, case.stride), max_padding=max(MAX_PADDING, case.padding),
-        max_dilation=max(3, case.dilation), cell_px=data["cell_px"], font_px=max(9, data["cell_px"] // 3))
+        max_dilation=max(3, case.dilation), cell_px=data["cell_px"], font_px=max(13, data["cell_px"] // 3))
 
 
 def write_page(case: ConvCase, out_dir: Path, cmap: str, name: str = "convolve") -> Path:

@@ -9,9 +9,9 @@ import matplotlib
 import numpy as np
 
 from ..core.geometry import Layer
-from ..viz.style import FigureInfo, new_figure, save
+from ..viz.style import LABEL, NEXT, WINDOW, FigureInfo, new_figure, save
 from .receptive import field_of
-from .style import NEXT, PAD_FACE, WINDOW, grid_panel, index_ticks, outline_box
+from .style import PAD_FACE, grid_panel, index_ticks, outline_box
 
 
 def fit_image(x: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -53,15 +53,15 @@ def draw_receptive(x: np.ndarray, layers: list[Layer], chw: tuple[int, int, int]
     index_ticks(ax_in, lo_r, hi_r - lo_r + 1, hi_c - lo_c + 1, col_origin=lo_c)
     ax_in.set_title(f"input {h}x{w}: {name} pixel {pixel} sees rows {r0} to {r1}, cols {c0} to {c1},\n"
                     f"a {field.size}x{field.size} field" + (" (light grey: zero padding)" if canvas.shape != (h, w)
-                                                            else ""), fontsize=9)
+                                                            else ""), fontsize=LABEL)
     grid_panel(ax_out, np.zeros(grid), "gray_r", 0, 1, numbers=False, gid="output")
     outline_box(ax_out, [pixel], WINDOW, gid="pixel")
     if nxt is not None:
         outline_box(ax_out, [nxt], NEXT, gid="next-pixel", dashed=True, width=1.6)
     index_ticks(ax_out, 0, *grid)
-    ax_out.set_title(f"{name}'s output {grid[0]}x{grid[1]}: pixel {pixel} (orange)"
-                     + (f"\nthe dashed blue pixel's field is {_pixels(field.jump)} to the right" if nxt else ""),
-                     fontsize=9)
+    ax_out.set_title(f"{name}'s output {grid[0]}x{grid[1]}: pixel {pixel} (yellow)"
+                     + (f"\nthe dashed white pixel's field is {_pixels(field.jump)} to the right" if nxt else ""),
+                     fontsize=LABEL)
     return fig
 
 
@@ -81,7 +81,7 @@ def receptive_caption(x_desc: str, layers: list[Layer], chw: tuple[int, int, int
                f"{field.offset}). Positions outside rows 0-{h - 1} and columns 0-{w - 1} lie in the zero padding.")
     if nxt is not None:
         caption += f" Dashed blue: the field of the next pixel to the right, {_pixels(field.jump)} on."
-    alt = (f"Left: a digit with an orange square of {field.size} by {field.size} pixels. Right: a {grid[0]} by "
+    alt = (f"Left: a digit with an yellow square of {field.size} by {field.size} pixels. Right: a {grid[0]} by "
            f"{grid[1]} grid with one cell outlined.")
     return caption, alt
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..core.geometry import layer_table
 from ..data.images import load_image
-from ..viz.style import FigureInfo, new_figure, save, sym_limit
+from ..viz.style import LABEL, FigureInfo, new_figure, save, sym_limit
 from .arithmetic import correlate2d, pool2d
 from .figures import kernel_panel
 from .kernels import KERNELS
@@ -61,16 +61,16 @@ def chain_text(shape: InputShape = RGB_INPUT) -> str:
 def rgb_figure(ex: dict, out_dir: Path, cmap: str, dpi: int) -> FigureInfo:
     """Channels, each kernel's three slices with numbers, the six maps and the pooled maps; the chain on top."""
     x, kernels, maps, pooled = ex["input"], ex["kernels"], ex["maps"], ex["pooled"]
-    fig = new_figure(11, 14.6, constrained=True)
-    fig.suptitle("the whole chain (shapes; this figure computes it to 12x12x6):\n" + chain_text(), fontsize=9)
+    fig = new_figure(12, 11.9, constrained=True)  # fits a 1920x1080 screen with its text 10 px or more
+    fig.suptitle("the whole chain (shapes; this figure computes it to 12x12x6):\n" + chain_text(), fontsize=LABEL)
     grid = fig.add_gridspec(7, 5)
     for c, label in enumerate(("R", "G", "B")):
         ax = fig.add_subplot(grid[0, c])
         ax.imshow(x[c], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-        ax.set_title(f"input channel {label} (grey 0-1)", fontsize=9)
+        ax.set_title(f"input channel {label} (grey 0-1)", fontsize=LABEL)
     ax = fig.add_subplot(grid[0, 3])
     ax.imshow(np.moveaxis(x, 0, -1), interpolation="nearest")
-    ax.set_title("input as RGB 26x26x3", fontsize=9)
+    ax.set_title("input as RGB 26x26x3", fontsize=LABEL)
     vlim = sym_limit(maps)
     map_axes = []
     for o in range(6):
@@ -78,9 +78,9 @@ def rgb_figure(ex: dict, out_dir: Path, cmap: str, dpi: int) -> FigureInfo:
             kernel_panel(fig.add_subplot(grid[1 + o, c]), kernels[o, c], cmap, f"k{o + 1} slice {label}", "kernel")
         map_axes += [fig.add_subplot(grid[1 + o, 3]), fig.add_subplot(grid[1 + o, 4])]
         im = map_axes[-2].imshow(maps[o], cmap=colormap(cmap), vmin=-vlim, vmax=vlim, interpolation="nearest")
-        map_axes[-2].set_title(f"map {o + 1}: {ex['names'][o]}", fontsize=9)
+        map_axes[-2].set_title(f"map {o + 1}: {ex['names'][o]}", fontsize=LABEL)
         map_axes[-1].imshow(pooled[o], cmap=colormap(cmap), vmin=-vlim, vmax=vlim, interpolation="nearest")
-        map_axes[-1].set_title("ReLU, 2x2 max-pool: 12x12", fontsize=9)
+        map_axes[-1].set_title("ReLU, max-pool\n2x2: 12x12", fontsize=LABEL)
     for ax in fig.axes:
         ax.set_xticks([])
         ax.set_yticks([])

@@ -1,9 +1,9 @@
 """Drawing helpers shared by the explainer's figures: grids of cells with their numbers, outlines, the padding ring.
 
-Grey for images, a colour-blind-safe diverging map centred at zero for signed values, outlines in Okabe-Ito
-colours with a dark stroke so they stay visible on any cell colour. Cells are drawn at integer data coordinates:
-array element [i, j] sits at x = j, y = i, so input position x[r, c] (negative or past the edge in the padding) sits
-at (c, r) in every figure.
+Grey for images, a colour-blind-safe diverging map centred at zero for signed values, outlines in the accent
+colours of ``filterlab.viz.style`` (none near a diverging map's ends) with a dark stroke so they stay visible on any
+cell colour. Cells are drawn at integer data coordinates: array element [i, j] sits at x = j, y = i, so input
+position x[r, c] (negative or past the edge in the padding) sits at (c, r) in every figure.
 """
 
 from __future__ import annotations
@@ -16,13 +16,10 @@ import numpy as np
 from matplotlib import patheffects
 from matplotlib.patches import Circle, Rectangle
 
-from ..viz.style import GAP_GREY
+from ..viz.style import GAP_GREY, SMALL, TICK
 from .arithmetic import is_pad
 from .kernels import fmt_number
 
-WINDOW = "#E69F00"  # Okabe-Ito orange: the worked window and the worked output pixel
-NEXT = "#56B4E9"  # sky blue: the next window position (the stride)
-POOL = "#009E73"  # bluish green: the pooling window
 PAD_FACE = "#f2f2f2"  # padding cells: near white, hatched, labelled "pad"
 MAX_NUMBERED = 12  # inputs and maps up to this side get their numbers in the cells
 
@@ -37,7 +34,7 @@ def _text_colour(rgba: tuple[float, ...]) -> str:
 
 
 def grid_panel(ax: Any, values: np.ndarray, cmap: str, vmin: float, vmax: float, *, numbers: bool,
-               origin: int = 0, shape: tuple[int, int] | None = None, fontsize: float = 8, gid: str = "") -> Any:
+               origin: int = 0, shape: tuple[int, int] | None = None, fontsize: float = TICK, gid: str = "") -> Any:
     """Draw ``values`` as cells; ``origin`` is the coordinate of its first row and column (-P for a padded input).
 
     With ``shape`` (the unpadded input's H, W), cells outside it are drawn as padding: hatched, labelled "pad".
@@ -71,7 +68,7 @@ def _cell_lines(ax: Any, origin: int, h: int, w: int) -> None:
         ax.axvline(origin + j - 0.5, color="0.55", linewidth=0.4)
 
 
-def index_ticks(ax: Any, origin: int, h: int, w: int, fontsize: float = 7, col_origin: int | None = None) -> None:
+def index_ticks(ax: Any, origin: int, h: int, w: int, fontsize: float = SMALL, col_origin: int | None = None) -> None:
     """Row and column indices on the axes (every index when small, every fourth from 0 otherwise, plus the first
     padding index); ``col_origin`` where the columns start elsewhere than the rows."""
     step = 1 if max(h, w) <= 16 else 4

@@ -84,21 +84,28 @@ def _filters_list(idx: np.ndarray) -> str:
     return ", ".join(str(int(i) + 1) for i in idx)
 
 
-def caption_change(ch: Change, cmap: str, vlim: float) -> tuple[str, str]:
+def caption_change(ch: Change, cmap: str, vlim: float, clim: float) -> tuple[str, str]:
+    from ..viz.style import MAX_FILTERS, capped, grid_shape  # noqa: PLC0415 - the drawing style, for captions only
+
     rel, cos = ch.relative[-1], ch.cosine[-1]
     most, least = np.argsort(rel)[::-1][:3], np.argsort(rel)[:3]
     k = "x".join(str(v) for v in ch.initial.shape[-2:])
-    per_in = (f" Each filter spans {ch.initial.shape[1]} input channels, drawn as a small grid inside its tile."
-              if ch.initial.ndim == 4 and ch.initial.shape[1] > 1 else "")
-    caption = (f"{ch.layer}'s {ch.filters} filters ({k}) at the start, after {int(ch.steps[-1])} steps, and the "
-               f"change between them, as raw weights on the {cmap} map centred at zero with one scale for all "
-               f"three panels, -{vlim:.3g} to +{vlim:.3g}; filters numbered from 1.{per_in} Relative change "
+    shown, note = capped(ch.filters, MAX_FILTERS)
+    rows, cols = grid_shape(shown)
+    summed = ch.initial.ndim == 4 and ch.initial.shape[1] > 1
+    per_in = (f" Each filter spans {ch.initial.shape[1]} input channels; each tile is their sum (one {k} tile per "
+              "filter), so the scale is that of the sums; the numbers below use every weight." if summed else "")
+    caption = (f"{ch.layer}'s {ch.filters} filters ({k}) at the start and after {int(ch.steps[-1])} steps, on the "
+               f"{cmap} map centred at zero with the run's one weight scale, -{vlim:.3g} to +{vlim:.3g}, and the "
+               f"change between them on its own scale, -{clim:.3g} to +{clim:.3g} (third panel); each panel a "
+               f"{rows}x{cols} grid, filters numbered from 1.{per_in}{note} Relative change "
                f"||W - W0|| / ||W0||: median {np.median(rel):.2f}, from {rel.min():.2f} (filter "
                f"{int(least[0]) + 1}) to {rel.max():.2f} (filter {int(most[0]) + 1}); cosine with the start: median "
                f"{np.median(cos):.2f}, lowest {cos.min():.2f}. The most changed filters are "
                f"{_filters_list(most)}.")
-    alt = (f"Three grids of {ch.filters} small blue-and-red squares: initial filters, trained filters and their "
-           f"difference; the median filter moved by {np.median(rel):.0%} of its initial size.")
+    alt = (f"Three {rows} by {cols} grids of {shown} small squares in the map's two colours: initial filters, "
+           f"trained filters and their difference, a colour bar under each scale; the median filter moved by "
+           f"{np.median(rel):.0%} of its initial size.")
     return caption, alt
 
 

@@ -26,7 +26,7 @@ from filterlab.insight.featvis import caption_feature_vis, comparison, feature_v
 from filterlab.insight.patches import caption_top_patches, sidecar, top_patches
 from filterlab.insight.probe import InputScale, conv_probes
 from filterlab.insight.saliency import Saliency, caption_saliency, explain, training_ranges
-from filterlab.viz.style import FigureInfo, save, sym_limit
+from filterlab.viz.style import FigureInfo, save
 
 
 @dataclass
@@ -43,9 +43,9 @@ def change_figures(snapshots: Mapping[str, Any], steps: Sequence[int], out_dir: 
     out = Drawn()
     for layer, snaps in snapshots.items():
         c = ch.filter_change(layer, snaps, steps)
-        vlim = sym_limit(c.initial, c.final, c.final - c.initial)
-        out.figures.append(save(draw.draw_filter_change(c, cmap, vlim), Path(out_dir), f"filter_change_{layer}",
-                                *ch.caption_change(c, cmap, vlim), dpi))
+        vlim, clim = draw.change_scales(snaps, c)
+        out.figures.append(save(draw.draw_filter_change(c, cmap, vlim, clim), Path(out_dir), f"filter_change_{layer}",
+                                *ch.caption_change(c, cmap, vlim, clim), dpi))
         edges, counts = ch.weight_histograms(snaps)
         out.figures.append(save(draw.draw_weight_histograms(layer, edges, counts, np.asarray(steps)), Path(out_dir),
                                 f"weights_{layer}", *ch.caption_histogram(layer, edges, counts, np.asarray(steps),

@@ -161,6 +161,10 @@ def caption_feature_vis(fv: FeatureVis, best_patch: np.ndarray, n_images: int, s
                f"then the filter's {show} most exciting patches of the {n_images} test images. Titles: the "
                f"optimised input's activation vs the best patch's. For {int(above.sum())} of {c} filters the "
                f"optimiser found an input that excites the filter more than any test patch.{ratio_text}")
-    alt = (f"{c} rows of {show + 1} small grayscale squares: an optimised pattern followed by {show} crops of "
-           f"handwriting that excite the same {fv.layer} filter.")
+    from ..viz.style import block_grid  # noqa: PLC0415 - the drawing's grid rule, so the alt text says the layout
+
+    sep = max(2, s // 4)  # as draw_feature_vis lays a block out: the optimised input, a gap, the patches
+    rows, cols = block_grid(c, s, s + sep + show * s + (show - 1))
+    alt = (f"{c} blocks in {rows} row{'s' if rows > 1 else ''} of {cols}, one per {fv.layer} filter, each an "
+           f"optimised grayscale pattern followed by {show} image crops that excite the same filter.")
     return caption, alt

@@ -17,18 +17,32 @@ from filterlab.insight.change import Change
 from filterlab.insight.featvis import FeatureVis
 from filterlab.insight.patches import TopPatches
 from filterlab.insight.saliency import Saliency, ink_mask
-from filterlab.viz.style import LABEL, OKABE_ITO, TICK, InchLayout, cmap_of, new_figure, signed_colours
+from filterlab.viz.style import (
+    COLORBAR_BELOW_IN,
+    GAP_RGB,
+    INK,
+    LABEL,
+    MAX_FILTERS,
+    SMALL,
+    TARGET,
+    TICK,
+    TITLE,
+    InchLayout,
+    block_grid,
+    cmap_of,
+    colorbar,
+    colorbar_below,
+    grid_geometry,
+    grid_shape,
+    new_figure,
+    numbered_grid,
+    signed_colours,
+    sym_limit,
+    weight_scale,
+)
 
 PAD_RGB = (0x56 / 255, 0xB4 / 255, 0xE9 / 255)  # outside the image
-GAP_RGB = (0.8, 0.8, 0.8)  # between blocks: light grey, so white ink at a tile's edge still shows its edge
 SEAM_RGB = (0.45, 0.45, 0.45)  # between the patches of one block
-GAP_GREY = "0.72"  # between filter tiles on a diverging map: neither end nor its zero
-
-
-def grid_shape(n: int) -> tuple[int, int]:
-    """(rows, cols) of a square-ish grid: 16 -> 4x4, 32 -> 4x8, 64 -> 8x8, 5 -> 2x3."""
-    rows = 2 ** int(math.log2(max(n, 1)) // 2)
-    return rows, -(-n // rows)
 
 
 def place(tiles: np.ndarray, rows: int, cols: int, gap: int, fill: float | tuple = np.nan
@@ -69,37 +83,46 @@ def _number_tiles(ax: Any, origins: list[tuple[int, int]], tile_w: int, size: fl
         ax.text(x + tile_w / 2 - 0.5, y - 0.7, str(i + 1), ha="center", va="bottom", fontsize=size)
 
 
-def draw_filter_change(ch: Change, cmap: str, vlim: float) -> Any:
-    """Initial, trained and change panels on one symmetric scale; filters numbered from 1."""
-    panels = [("initial (step 0)", ch.initial), (f"trained (step {int(ch.steps[-1])})", ch.final),
-              ("change = trained - initial", ch.final - ch.initial)]
-    rows, cols = grid_shape(ch.filters)
-    tiles = [filter_tiles(p) for _, p in panels]
-    th, tw = tiles[0].shape[1:]
-    gap = max(2, th // 3)
-    mosaics = [place(t, rows, cols, gap) for t in tiles]
-    mh, mw = mosaics[0][0].shape
-    side_by_side = cols <= rows
-    pw = 2.6 if side_by_side else min(9.0, 0.62 * cols * (tw + gap) / max(th, 5))
-    ph = pw * (mh + gap) / mw
-    n_across, n_down = (3, 1) if side_by_side else (1, 3)
-    width, height = 0.3 + n_across * (pw + 0.35) + 1.1, n_down * (ph + 0.6) + 0.15
-    fig = new_figure(width, height)
-    im = None
-    for j, ((title, _), (mos, origins)) in enumerate(zip(panels, mosaics, strict=True)):
-        col, row = (j, 0) if side_by_side else (0, j)
-        x0 = 0.3 + col * (pw + 0.35)
-        y0 = height - (row + 1) * (ph + 0.6) + 0.05
-        ax = fig.add_axes((x0 / width, y0 / height, pw / width, ph / height))
-        im = ax.imshow(mos, cmap=cmap_of(cmap), vmin=-vlim, vmax=vlim, interpolation="nearest")
-        ax.set_ylim(mh - 0.5, -gap - 0.5)  # room above the first row for its numbers
-        _number_tiles(ax, origins, tw, 6.5)
-        ax.set_title(title, fontsize=9, pad=9)  # above the row of filter numbers
-        _bare(ax)
-    assert im is not None  # three panels were drawn
-    cax = fig.add_axes(((width - 1.0) / width, 0.25 / height, 0.14 / width, (height - 0.6) / height))
-    fig.colorbar(im, cax=cax, label="weight")
-    return fig
+def draw_filter_change(ch: Change, cmap: str, vlim: float, clim: float) -> Any:
+    """Initial and trained filters on the run's weight scale ``vlim``, their change on its own scale ``clim``, each a
+    numbered grid by the grid rule (filters with several input channels summed over them, one k x k tile each);
+    horizontal colour bars under the panels they serve."""
+    init, final = change_tiles(ch.initial), change_tiles(ch.final)
+    n, k = init.shape[0], init.shape[-1]
+    geo = grid_geometry(n, k, 0.45 if k <= 9 else 0.9)
+    if geo.width > 4.2:
+        geo = grid_geometry(n, k, geo.tile_in * 4.2 / geo.width)
+    title_h, sep = 0.32, 0.45
+    gw = max(geo.width, 2.2)
+    lay = InchLayout(0.25 + 3 * gw + 2 * sep + 0.25, 0.15 + title_h + geo.height + COLORBAR_BELOW_IN + 0.1)
+    panels = [("initial (step 0)", init, vlim), (f"trained (step {int(ch.steps[-1])})", final, vlim),
+              ("change = trained - initial", final - init, clim)]
+    ims = []
+    for j, (title, tiles, lim) in enumerate(panels):
+        x = 0.25 + j * (gw + sep)
+        ax = lay.axes(x + (gw - geo.width) / 2, 0.15 + title_h, geo.width, geo.height)
+        ims.append(numbered_grid(ax, tiles, geo, cmap=cmap_of(cmap), vmin=-lim, vmax=lim))
+        ax.set_title(title, fontsize=LABEL, pad=3)
+    top = 0.15 + title_h + geo.height + 0.2
+    summed = ch.initial.ndim == 4 and ch.initial.shape[1] > 1
+    what = f"weight, summed over {ch.initial.shape[1]} inputs" if summed else "weight"
+    colorbar_below(lay, ims[0], 0.25 + (gw - geo.width) / 2, top, gw + sep + geo.width, f"{what} (both panels)")
+    colorbar_below(lay, ims[2], 0.25 + 2 * (gw + sep) + (gw - geo.width) / 2, top, geo.width,
+                   "change (its own scale)")
+    return lay.fig
+
+
+def change_scales(snapshots: Any, ch: Change) -> tuple[float, float]:
+    """(the run's one weight scale for the drawn tiles over every snapshot, the change's own scale)."""
+    vlim = weight_scale(np.stack([change_tiles(s) for s in np.asarray(snapshots)]))
+    return vlim, sym_limit(change_tiles(ch.final) - change_tiles(ch.initial))
+
+
+def change_tiles(w: np.ndarray) -> np.ndarray:
+    """(N, Cin, k, k) or (N, k, k) weights -> (N', k, k): the first MAX_FILTERS filters, summed over their input
+    channels (one tile per filter; 16 sub-tiles of 5 x 5 per filter cannot be read)."""
+    w = np.asarray(w)[:MAX_FILTERS]
+    return w.sum(axis=1) if w.ndim == 4 else w
 
 
 def draw_weight_histograms(layer: str, edges: np.ndarray, counts: np.ndarray, steps: np.ndarray) -> Any:
@@ -110,11 +133,11 @@ def draw_weight_histograms(layer: str, edges: np.ndarray, counts: np.ndarray, st
     im = ax.imshow(np.log10(1 + counts.T), origin="lower", aspect="auto", cmap="cividis", interpolation="nearest",
                    extent=(-0.5, s - 0.5, edges[0], edges[-1]))
     shown = sorted(set(np.linspace(0, s - 1, min(s, 9)).round().astype(int).tolist()))
-    ax.set_xticks(shown, [str(int(steps[i])) for i in shown], fontsize=8)
-    ax.set_xlabel("training step (one column per snapshot; columns are evenly spaced, steps are not)", fontsize=8)
-    ax.set_ylabel(f"{layer} weight", fontsize=9)
+    ax.set_xticks(shown, [str(int(steps[i])) for i in shown], fontsize=TICK)
+    ax.set_xlabel("training step (one column per snapshot; columns are evenly spaced, steps are not)", fontsize=TICK)
+    ax.set_ylabel(f"{layer} weight", fontsize=LABEL)
     ax.axhline(0, color="white", linewidth=0.6, linestyle=":")
-    ax.set_title(f"{layer}: distribution of all weights over training", fontsize=10)
+    ax.set_title(f"{layer}: distribution of all weights over training", fontsize=TITLE)
     cax = fig.add_axes((0.86, 0.17, 0.025, 0.72))
     fig.colorbar(im, cax=cax, label="log10(1 + weights per bin)")
     return fig
@@ -139,10 +162,8 @@ def _blocks(per_channel: list[np.ndarray], inner_cols: int) -> tuple[np.ndarray,
 
 def _block_figure(blocks: np.ndarray, titles: list[str], inch_per_px: float, suptitle: str) -> Any:
     """Blocks in a square-ish grid (transposed for wide blocks, so the figure stays square-ish), titled."""
-    rows, cols = grid_shape(len(blocks))
-    if blocks.shape[2] > 2 * blocks.shape[1]:
-        rows, cols = cols, rows
     bh, bw = blocks.shape[1:3]
+    rows, cols = block_grid(len(blocks), bh, bw)
     gap = max(4, bh // 4)
     mos, origins = place(blocks, rows, cols, gap, GAP_RGB)
     mh, mw = mos.shape[:2]
@@ -156,9 +177,9 @@ def _block_figure(blocks: np.ndarray, titles: list[str], inch_per_px: float, sup
     ax.imshow(mos, interpolation="nearest")
     ax.set_ylim(mh - 0.5, -top_px - 0.5)
     for t, (y, x) in zip(titles, origins, strict=True):
-        ax.text(x + bw / 2 - 0.5, y - 0.8, t, ha="center", va="bottom", fontsize=7)
+        ax.text(x + bw / 2 - 0.5, y - 0.8, t, ha="center", va="bottom", fontsize=SMALL)
     _bare(ax)
-    fig.suptitle(suptitle, fontsize=9, y=1 - 0.08 / height, va="top")
+    fig.suptitle(suptitle, fontsize=LABEL, y=1 - 0.08 / height, va="top")
     return fig
 
 
@@ -187,50 +208,62 @@ def draw_feature_vis(fv: FeatureVis, tp: TopPatches, show: int = 3) -> Any:
 
 
 def _ink_outline(ax: Any, image: np.ndarray) -> None:
-    ax.contour(ink_mask(image).astype(float), levels=[0.5], colors=[OKABE_ITO[5]], linewidths=0.8,
-               linestyles="--")
+    from matplotlib import patheffects  # noqa: PLC0415 - only the saliency figure strokes its lines
+
+    cs = ax.contour(ink_mask(image).astype(float), levels=[0.5], colors=[INK], linewidths=1.2, linestyles="--")
+    cs.set(path_effects=[patheffects.withStroke(linewidth=2.6, foreground="black")])
 
 
 def draw_saliency(s: Saliency, cmap: str = "RdBu_r") -> Any:
-    """Input, class probabilities, Grad-CAM's signed map before its ReLU, Grad-CAM, HiResCAM, gradient x input."""
-    fig = new_figure(15.2, 3.1)
-    step, width = 1 / 6, 0.145
-    axes = [fig.add_axes((0.008 + step * i, 0.1, width, 0.75)) for i in range(6)]
+    """Input, class probabilities, Grad-CAM's signed map before its ReLU, Grad-CAM, HiResCAM, gradient x input; a
+    labelled colour bar under each map, each on its own stated scale."""
+    side, pitch = 2.0, 2.5
+    lay = InchLayout(0.3 + 6 * pitch, 0.6 + side + COLORBAR_BELOW_IN + 0.45)
+    top = 0.6
+    axes = [lay.axes(0.3 + pitch * i, top, side, side) for i in range(6)]
     grey = s.image if s.image.ndim == 2 else s.image.mean(axis=-1)
     axes[0].imshow(s.image, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    axes[0].set_title("input", fontsize=9)
+    axes[0].set_title("input", fontsize=LABEL)
     bars = axes[1]
-    bars.set_position((step + 0.03, 0.16, 0.11, 0.69))
-    colours = [OKABE_ITO[1] if i == s.predicted else "0.6" for i in range(len(s.probs))]
+    bars.set_position(lay.rect(0.3 + pitch + 0.45, top, side - 0.45, side))
+    colours = [TARGET if i == s.predicted else "0.6" for i in range(len(s.probs))]
     bars.barh(range(len(s.probs)), 100 * s.probs, color=colours)
-    bars.set_yticks(range(len(s.probs)), s.classes, fontsize=8)
+    bars.set_yticks(range(len(s.probs)), s.classes, fontsize=TICK)
     bars.invert_yaxis()
     bars.set_xlim(0, 100)
-    bars.set_xlabel("probability (%)", fontsize=8)
-    bars.set_title(f"predicted {s.classes[s.predicted]} ({100 * s.probs[s.predicted]:.1f}%)", fontsize=9)
+    bars.tick_params(axis="x", labelsize=TICK)
+    bars.set_xlabel("probability (%)", fontsize=TICK)
+    bars.set_title(f"predicted {s.classes[s.predicted]}\n({100 * s.probs[s.predicted]:.1f}%)", fontsize=LABEL)
     h, w = grey.shape
     signed = s.layer_maps["gradcam"]
     lim = float(np.abs(signed).max()) or 1.0
     # one square per position of the layer, laid over the input's pixel grid so the ink outline lines up
-    axes[2].imshow(signed, cmap=cmap, vmin=-lim, vmax=lim, interpolation="nearest",
-                   extent=(-0.5, w - 0.5, h - 0.5, -0.5))
-    _ink_outline(axes[2], grey)
-    axes[2].set_title(f"Grad-CAM before ReLU, signed\n{s.layer}, class {s.classes[s.target]}", fontsize=9)
+    ims = [axes[2].imshow(signed, cmap=cmap, vmin=-lim, vmax=lim, interpolation="nearest",
+                          extent=(-0.5, w - 0.5, h - 0.5, -0.5))]
+    axes[2].set_title(f"Grad-CAM before ReLU, signed\n{s.layer}, class {s.classes[s.target]}", fontsize=LABEL)
     for ax, key, title in ((axes[3], "gradcam", "Grad-CAM"), (axes[4], "hirescam", "HiResCAM")):
         m = getattr(s, key)
-        ax.imshow(m, cmap="cividis", vmin=0, vmax=float(m.max()) or 1.0, interpolation="bilinear")
-        _ink_outline(ax, grey)
-        ax.set_title(f"{title}\n{s.layer}, class {s.classes[s.target]}", fontsize=9)
+        ims.append(ax.imshow(m, cmap="cividis", vmin=0, vmax=float(m.max()) or 1.0, interpolation="bilinear"))
+        ax.set_title(f"{title}\n{s.layer}, class {s.classes[s.target]}", fontsize=LABEL)
     lim = float(np.abs(s.grad_input).max()) or 1.0
-    axes[5].imshow(s.grad_input, cmap=cmap, vmin=-lim, vmax=lim, interpolation="nearest")
-    _ink_outline(axes[5], grey)
-    axes[5].set_title(f"gradient x input\nclass {s.classes[s.target]}", fontsize=9)
+    ims.append(axes[5].imshow(s.grad_input, cmap=cmap, vmin=-lim, vmax=lim, interpolation="nearest"))
+    axes[5].set_title(f"gradient x input\nclass {s.classes[s.target]}", fontsize=LABEL)
+    for ax, im, what in zip(axes[2:], ims, ("signed evidence", "evidence (ReLU)", "evidence (ReLU)",
+                                            "gradient x input"), strict=True):
+        _ink_outline(ax, grey)
+        colorbar(lay, im, ax_left(lay, ax), top + side + 0.2, side, f"{what}, own scale", horizontal=True)
     for ax in (axes[0], *axes[2:]):
         _bare(ax)
     low, high = signed_colours(cmap)
-    fig.text(0.99, 0.02, f"dashed outline: the ink (pixels above half brightness); signed maps: {cmap}, centred at "
-             f"zero, {high} pushes towards the class, {low} against it", ha="right", fontsize=7)
-    return fig
+    lay.text(lay.width - 0.15, lay.height - 0.12, f"dashed outline: the ink (pixels above half brightness); signed "
+             f"maps: {cmap}, centred at zero, {high} pushes towards the class, {low} against it", ha="right",
+             va="bottom", fontsize=TICK)
+    return lay.fig
+
+
+def ax_left(lay: InchLayout, ax: Any) -> float:
+    """The left edge of ``ax`` in inches from the figure's left."""
+    return float(ax.get_position().x0 * lay.width)
 
 
 def draw_class_outputs(values: np.ndarray, labels: np.ndarray, target: int, auc: np.ndarray, polarity: np.ndarray,
@@ -247,7 +280,7 @@ def draw_class_outputs(values: np.ndarray, labels: np.ndarray, target: int, auc:
         parts = ax.boxplot(data, whis=(5, 95), showfliers=False, patch_artist=True, widths=0.65,
                            medianprops={"color": "black"})
         for c, box in zip(classes, parts["boxes"], strict=True):
-            box.set_facecolor(OKABE_ITO[1] if c == target else "0.85")
+            box.set_facecolor(TARGET if c == target else "0.85")
         ax.set_xticks(range(1, len(classes) + 1), [f"{c}*" if c == target else str(c) for c in classes],
                       fontsize=TICK)
         ax.tick_params(axis="y", labelsize=TICK)

@@ -10,6 +10,7 @@ drawn as padding.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -138,6 +139,11 @@ def caption_top_patches(tp: TopPatches, split: str = "test") -> tuple[str, str]:
                f"grayscale pixels, white = ink, strongest patch first. Each title gives the filter number and its "
                f"strongest activation ({tp.values[:, 0].min():.3g} to {tp.values[:, 0].max():.3g}).{pure_text}"
                f"{dead_text}{pad_text} Values, image indices and positions are in the JSON beside the figure.")
-    alt = (f"A grid of {c} blocks, one per {tp.layer} filter, each holding {k} small grayscale {s}x{s} image crops "
-           f"of handwriting that excite that filter most.")
+    from ..viz.style import block_grid  # noqa: PLC0415 - the drawing's grid rule, so the alt text says the layout
+
+    inner = math.ceil(math.sqrt(k))
+    side = inner * s + inner - 1  # a block: the patches in a square-ish grid with 1-pixel seams
+    rows, cols = block_grid(c, -(-k // inner) * s + -(-k // inner) - 1, side)
+    alt = (f"A {rows} by {cols} grid of {c} blocks, one per {tp.layer} filter, each holding {k} small grayscale "
+           f"{s}x{s} image crops that excite that filter most.")
     return caption, alt

@@ -34,6 +34,7 @@ from ..experiments.base import Curve, Metric
 from ..runtable import describe_run
 from .filters import label_rows
 from .style import (
+    COLORBAR_MIN_IN,
     LABEL,
     MAX_STYLES,
     OKABE_ITO,
@@ -170,6 +171,9 @@ def filters_page(filters: list[np.ndarray], labels: list[str], cmap: str, vlim: 
     """One row per run: its label on the left, its filters (N, k, k) in a numbered strip, one shared colour bar."""
     n, k = filters[0].shape[0], filters[0].shape[-1]
     tile = 0.8 if k > 9 else 0.4
+    rows_in = len(filters) * (tile + 0.12)
+    if rows_in < COLORBAR_MIN_IN:  # the colour bar is no taller than the strips it serves
+        tile *= COLORBAR_MIN_IN / rows_in
     gap = max(1, round(0.07 / (tile / k)))
     tiles = mosaic(np.stack(filters), gap, gap_y=max(1, round(0.12 / (tile / k))))
     px = tile / k
@@ -182,7 +186,7 @@ def filters_page(filters: list[np.ndarray], labels: list[str], cmap: str, vlim: 
     im = ax.imshow(tiles, cmap=cmap_of(cmap), vmin=-vlim, vmax=vlim, interpolation="nearest")
     gy = (tiles.shape[0] - len(filters) * k) / max(len(filters) - 1, 1)
     label_rows(ax, n, k, gap, [i * (k + gy) + (k - 1) / 2 for i in range(len(filters))], wrapped, SMALL)
-    colorbar(layout, im, 0.15 + label_w + mos_w + 0.25, 0.55, max(mos_h, 1.4), "weight")
+    colorbar(layout, im, 0.15 + label_w + mos_w + 0.25, 0.55, mos_h, "weight")
     return layout.fig
 
 

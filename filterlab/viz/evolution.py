@@ -10,18 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import matplotlib
 import numpy as np
-from matplotlib.font_manager import findfont
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
-from ..core.rundir import atomic_open, atomic_write_json
+from ..core.rundir import atomic_write_json
 from .filters import Reference
 from .style import (
+    GAP_RGB8,
     LABEL,
     TICK,
     FigureInfo,
@@ -32,10 +31,12 @@ from .style import (
     colorbar_space,
     grid_shape,
     mosaic,
+    pil_font,
     save,
     signed_colours,
-    sym_limit,
     text_width_in,
+    weight_scale,
+    write_gif,
 )
 
 SHEET_ROWS = 16  # filters shown as rows of the contact sheet at most
@@ -54,7 +55,7 @@ def evolution_columns(steps: Sequence[int] | np.ndarray, max_cols: int = 12) -> 
     return sorted(picked)
 
 
-def contact_sheet(filters: np.ndarray, cols: Sequence[int], max_rows: int = SHEET_ROWS) -> np.ndarray:
+def sheet_panels(filters: np.ndarray, cols: Sequence[int], max_rows: int = SHEET_ROWS) -> np.ndarray:
     """(S, N, k, k) snapshots -> (rows, len(cols), k, k) panels: filters as rows, the chosen steps as columns."""
     n = min(filters.shape[1], max_rows)
     return np.stack([filters[list(cols), i] for i in range(n)])
@@ -93,9 +94,9 @@ def sheet_figure(panels: np.ndarray, step_labels: list[str], layer: str, cmap: s
 
 def sheet(filters: np.ndarray, steps: np.ndarray, out_dir: Path, cmap: str, dpi: int, layer: str) -> FigureInfo:
     s_count, n = filters.shape[0], filters.shape[1]
-    vlim = sym_limit(filters)
+    vlim = weight_scale(filters[:, :capped(n)[0]])  # the run's one scale, as in every other figure of its filters
     cols = evolution_columns(steps)
-    panels = contact_sheet(filters, cols)
+    panels = sheet_panels(filters, cols)
     fig = sheet_figure(panels, [f"{int(steps[c]):,}" for c in cols], layer, cmap, vlim)
     rows = panels.shape[0]
     shown = f"the first {rows} of {n} filters" if rows < n else f"all {n} filters"
@@ -123,7 +124,7 @@ HEADER_H = 36  # the frame's top strip, holding step and loss
 def gif_palette(cmap: str) -> list[int]:
     colours = (matplotlib.colormaps[cmap](np.linspace(0, 1, GIF_LEVELS))[:, :3] * 255).round().astype(int)
     greys = np.repeat(np.linspace(0, 255, GIF_GREYS).round().astype(int)[:, None], 3, axis=1)
-    return [*colours.ravel().tolist(), *greys.ravel().tolist(), 184, 184, 184, 255, 255, 255, 0, 0, 0]
+    return [*colours.ravel().tolist(), *greys.ravel().tolist(), *GAP_RGB8, 255, 255, 255, 0, 0, 0]
 
 
 def gif_indices(panels: np.ndarray, vlim: float) -> np.ndarray:
@@ -132,11 +133,6 @@ def gif_indices(panels: np.ndarray, vlim: float) -> np.ndarray:
     idx = idx.astype(np.uint8)
     idx[np.isnan(panels)] = GIF_GAP
     return idx
-
-
-@lru_cache(maxsize=4)
-def _font(size: int) -> Any:
-    return ImageFont.truetype(findfont("DejaVu Sans"), size)
 
 
 @dataclass(frozen=True)
@@ -180,7 +176,7 @@ def _base_frame(lay: GifLayout, palette: list[int], ref: Reference | None, vlim:
     frame = Image.new("P", (lay.width, lay.height), GIF_WHITE)
     frame.putpalette(palette)
     draw = ImageDraw.Draw(frame)
-    small = _font(11)
+    small = pil_font()
     for i in range(lay.n):
         x, y = lay.tile_origin(i)
         draw.text((x + lay.k * lay.scale // 2, y - 2), str(i + 1), fill=GIF_BLACK, font=small, anchor="mb")
@@ -214,7 +210,7 @@ def gif_frames(filters: np.ndarray, steps: np.ndarray, loss: np.ndarray, cmap: s
     n, k = filters.shape[1], filters.shape[-1]
     lay = gif_layout(n, k, ref is not None)
     base = _base_frame(lay, gif_palette(cmap), ref, vlim)
-    header = _font(13)
+    header = pil_font(15)
     frames = []
     for j in range(len(filters)):
         frame = base.copy()
@@ -242,12 +238,10 @@ def gif(filters: np.ndarray, steps: np.ndarray, loss: np.ndarray, out_dir: Path,
         ref: Reference | None) -> FigureInfo:
     s_count, n = filters.shape[0], filters.shape[1]
     shown, note = capped(n)
-    vlim = sym_limit(filters[:, :shown])
+    vlim = weight_scale(filters[:, :shown])
     frames = gif_frames(filters[:, :shown], steps, loss, cmap, vlim, ref, layer)
     path = out_dir / "evolution.gif"
-    with atomic_open(path, ".gif") as f:
-        frames[0].save(f, format="GIF", save_all=True, append_images=frames[1:], duration=120, loop=0,
-                       optimize=False)
+    write_gif(frames, path, 120)
     neg, pos = signed_colours(cmap)
     with_ref = f", beside {ref.title}" if ref is not None else ""
     caption = (f"Animation of {layer}'s {n} filters over the {s_count} snapshots (one frame each; step and loss "

@@ -69,6 +69,8 @@ def strips_figure(states: Sequence[tuple[str, np.ndarray]], ref: Reference | Non
     ``bar_label`` is None (binarised pictures); ``under``: a (multi-line) note per filter below its last tile."""
     n, k = states[0][1].shape[0], states[0][1].shape[-1]
     tile = 0.95 if k > 9 else 0.5
+    if bar_label is not None:  # the colour bar is no taller than the strips it serves
+        tile = max(tile, COLORBAR_MIN_IN / len(states))
     gap = max(1, round(0.08 / (tile / k)))
     stack = np.stack([s for _, s in states])  # (R, N, k, k)
     tiles = mosaic(stack, gap)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +20,19 @@ import matplotlib
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties
+from matplotlib.font_manager import FontProperties, findfont
 from matplotlib.textpath import TextPath
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
 
-from ..core.rundir import atomic_savefig, atomic_write_json
+from ..core.rundir import atomic_open, atomic_savefig, atomic_write_json
 
-# Font sizes in points: one scale for every figure.
-TITLE, LABEL, TICK, SMALL = 10.0, 9.0, 8.0, 7.0
-COLORBAR_MIN_IN = 1.4  # a colour bar shorter than this squashes its ticks into each other
+# Font sizes in points: one scale for every figure. SMALL is the floor: at the smallest allowed dpi (MIN_DPI) it is
+# still MIN_TEXT_PX pixels tall, the least that reads on a projector (filterlab.viz.layout checks every figure).
+TITLE, LABEL, TICK, SMALL = 10.0, 9.0, 8.0, 7.5
+MIN_DPI = 100  # output.dpi accepts no less: SMALL would fall under MIN_TEXT_PX
+MIN_TEXT_PX = 10  # no text smaller, once the figure is scaled to fit SCREEN_PX
+SCREEN_PX = (1920, 1080)  # the projector a figure must read on
+COLORBAR_MIN_IN = 1.0  # a colour bar shorter than this squashes its ticks into each other
 COLORBAR_W_IN = 0.14
 MAX_FILTERS = 64  # filters drawn in one figure at most (model.filters may be 4096); captions say when capped
 MAX_STYLES = 20  # runs told apart by colour, dash and marker; beyond it, figures summarise
@@ -122,7 +127,17 @@ def wrap_label(s: str, width_in: float, size: float = SMALL) -> str:
 
 
 GAP_GREY = "0.72"  # between mosaic panels: neither black, white, nor the diverging map's zero
+GAP_RGB = (0.72, 0.72, 0.72)  # the same grey for RGB mosaics
+GAP_RGB8 = (184, 184, 184)  # and for Pillow-drawn frames (GIFs, TensorBoard grids)
 
+# Accents drawn over images and grids. None is orange or red, so none collides with the ends of the diverging maps
+# (RdBu: red and blue; PuOr: orange and purple) or with each other under the common colour-vision deficiencies: they
+# differ in lightness and line style as well as hue, and each has a dark stroke around it.
+WINDOW = "#F0E442"  # Okabe-Ito yellow, solid: the worked window and output cell
+NEXT = "#FFFFFF"  # white, dashed: the next window position (the stride)
+POOL = "#009E73"  # bluish green, solid: the pooling window
+INK = "#FFFFFF"  # white, dashed, dark stroke: the outline of the ink on an image or map (cividis ends in yellow)
+TARGET = "#E69F00"  # Okabe-Ito orange, only in charts without a diverging map: the class in question
 
 def cmap_of(name: str | None) -> Any:
     return matplotlib.colormaps["gray" if name is None else name].with_extremes(bad=GAP_GREY)
@@ -135,21 +150,35 @@ def sym_limit(*arrays: np.ndarray) -> float:
     return m if m > 0 else 1.0
 
 
+MINUS = "\N{MINUS SIGN}"  # the one minus sign of every tick label (matplotlib's axes use it too)
+
+
 def _bar_tick(v: float, _: Any = None) -> str:
-    return "0" if v == 0 else f"{v:.3g}"
+    return "0" if v == 0 else f"{v:.3g}".replace("-", MINUS)
 
 
-def colorbar(layout: InchLayout, im: Any, left: float, top: float, length: float, label: str) -> Any:
-    """A vertical colour bar at inches (left, top), at least ``COLORBAR_MIN_IN`` long, with at most 5 ticks written
-    in full (no offset text above the bar)."""
-    cax = layout.axes(left, top, COLORBAR_W_IN, max(length, COLORBAR_MIN_IN))
-    bar = layout.fig.colorbar(im, cax=cax)
+def colorbar(layout: InchLayout, im: Any, left: float, top: float, length: float, label: str,
+             horizontal: bool = False) -> Any:
+    """The one colour bar of every figure: at inches (left, top), ``length`` long (at least ``COLORBAR_MIN_IN``;
+    the caller keeps it no longer than the panels it serves), labelled, with at most 5 ticks written in full (no
+    offset text). Vertical beside its panels, or ``horizontal`` under panels too short for a vertical bar."""
+    size = (max(length, COLORBAR_MIN_IN), COLORBAR_W_IN)
+    cax = layout.axes(left, top, *(size if horizontal else size[::-1]))
+    bar = layout.fig.colorbar(im, cax=cax, orientation="horizontal" if horizontal else "vertical")
     bar.locator = MaxNLocator(5, symmetric=im.norm.vmin == -im.norm.vmax)
     bar.formatter = FuncFormatter(_bar_tick)
     bar.update_ticks()
     bar.ax.tick_params(labelsize=TICK)
     bar.set_label(label, fontsize=LABEL)
     return bar
+
+
+def colorbar_below(layout: InchLayout, im: Any, left: float, top: float, length: float, label: str) -> Any:
+    """A horizontal colour bar under the panels it serves, ticks and label below it."""
+    return colorbar(layout, im, left, top, length, label, horizontal=True)
+
+
+COLORBAR_BELOW_IN = 0.2 + COLORBAR_W_IN + 0.55  # gap, bar, tick labels and label under it
 
 
 def colorbar_space(lo: float, hi: float) -> float:
@@ -164,20 +193,27 @@ def colorbar_space(lo: float, hi: float) -> float:
 # Grids of filters
 
 
+STRIP_MAX = 8  # up to this many filters in one row (the article's 5 as 1x5)
+
+
 def grid_shape(n: int) -> tuple[int, int]:
-    """Rows and columns for n panels: square-ish, few empty cells, at most twice as wide as tall (16 -> 4x4,
-    32 -> 4x8, 5 -> 2x3); up to 3 panels in one row."""
-    if n <= 3:
+    """The one rule for laying out n filters, wherever a set of them is drawn: up to 8 in one row (5 -> 1x5);
+    beyond, a power-of-two number of rows, at most twice as many columns (16 -> 4x4, 32 -> 4x8, 64 -> 8x8), and for
+    counts that would be wider than that, a square-ish grid (12 -> 3x4). A figure with runs or steps in rows keeps
+    this rule inside each cell."""
+    if n <= STRIP_MAX:
         return 1, max(n, 1)
-    best: tuple[int, int, int, int] | None = None
-    for cols in range(math.ceil(math.sqrt(n)), n + 1):
-        rows = math.ceil(n / cols)
-        if cols > 2 * rows:
-            break
-        key = (rows * cols - n, cols - rows, rows, cols)
-        best = key if best is None or key < best else best
-    assert best is not None
-    return best[2], best[3]
+    rows = 2 ** (int(math.log2(n)) // 2)
+    if -(-n // rows) > 2 * rows:
+        rows = int(math.sqrt(n))
+    return rows, -(-n // rows)
+
+
+def block_grid(n: int, block_h: int, block_w: int) -> tuple[int, int]:
+    """Rows and columns of n blocks (a filter's patches, say): the grid rule, transposed for blocks more than twice
+    as wide as tall, so that the figure stays square-ish."""
+    rows, cols = grid_shape(n)
+    return (cols, rows) if block_w > 2 * block_h else (rows, cols)
 
 
 def capped(n: int, cap: int = MAX_FILTERS) -> tuple[int, str]:
@@ -212,7 +248,7 @@ def grid(stack: np.ndarray, cols: int) -> np.ndarray:
     return out.reshape(rows, cols, h, w)
 
 
-NUMBER_IN = 0.13  # the height of the band above a tile that holds its number
+NUMBER_IN = 0.15  # the height of the band above a tile that holds its number (SMALL text)
 
 
 @dataclass(frozen=True)
@@ -255,7 +291,7 @@ def numbered_grid(ax: Axes, stack: np.ndarray, geo: GridGeometry, first: int = 1
     hide_axes(ax)
     for spine in ax.spines.values():
         spine.set_visible(False)
-    size = min(SMALL, max(5.0, geo.tile_in * 72 * 0.32))
+    size = SMALL
     for i in range(stack.shape[0]):
         r, c = divmod(i, geo.cols)
         x = c * (geo.k + geo.gap) + (geo.k - 1) / 2
@@ -366,3 +402,65 @@ def share(count: int, total: int) -> str:
     elif count > 0 and text == "0.0%":
         text = "<0.1%"
     return f"{count:,} of {total:,} ({text})"
+
+
+def weight_scale(snapshots: np.ndarray) -> float:
+    """The one symmetric scale of a layer's weights in every figure of a run: the largest |weight| of the drawn
+    filters over all snapshots (S, N, ...), so initial, trained and every frame of the evolution read alike."""
+    return sym_limit(np.asarray(snapshots))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Pillow-drawn frames (GIFs, contact sheets of their frames): one font, one GIF writer, one contact sheet
+
+
+GIF_TEXT_PX = 13  # Pillow text in frames shown at their own size: over MIN_TEXT_PX with room for small x-heights
+
+
+@lru_cache(maxsize=8)
+def pil_font(px: int = GIF_TEXT_PX) -> Any:
+    """The figures' font (DejaVu Sans) for Pillow at ``px`` pixels, never under GIF_TEXT_PX."""
+    from PIL import ImageFont  # noqa: PLC0415 - Pillow only where frames are drawn
+
+    return ImageFont.truetype(findfont(FontProperties(family="DejaVu Sans")), max(int(px), GIF_TEXT_PX))
+
+
+def write_gif(frames: list[Any], path: Path, durations: int | list[int]) -> None:
+    """Write Pillow frames as one looping GIF with one palette: palette ("P") frames keep theirs; RGB frames are
+    quantised to one palette made from the first and the last frame (the last holds every output colour), so no
+    colour shifts between frames."""
+    from PIL import Image  # noqa: PLC0415 - Pillow only where frames are drawn
+
+    if frames[0].mode != "P":
+        both = Image.new("RGB", (frames[0].width, 2 * frames[0].height))
+        both.paste(frames[0], (0, 0))
+        both.paste(frames[-1], (0, frames[0].height))
+        pal = both.quantize(colors=255, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+        frames = [im.quantize(palette=pal, dither=Image.Dither.NONE) for im in frames]
+    with atomic_open(path, ".gif") as f:
+        frames[0].save(f, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0,
+                       optimize=False, disposal=1)
+
+
+def sheet_indices(n: int, most: int = 16) -> list[int]:
+    """Which frames a contact sheet shows: all up to ``most``, else evenly spaced from the first to the last."""
+    if n <= most:
+        return list(range(n))
+    return sorted({int(round(v)) for v in np.linspace(0, n - 1, most)})
+
+
+def contact_sheet(images: list[Any]) -> tuple[Any, list[int]]:
+    """As many frames as fit SCREEN_PX at their own size (evenly spaced from the first to the last), in a grid with
+    gap-grey gutters, so the frames' text stays as readable as in the GIF; returns the sheet and the frames shown."""
+    from PIL import Image  # noqa: PLC0415 - Pillow only where frames are drawn
+
+    w, h = images[0].size
+    cols = max(1, (SCREEN_PX[0] + 6) // (w + 6))
+    rows = max(1, (SCREEN_PX[1] + 6) // (h + 6))
+    indices = sheet_indices(len(images), cols * rows)
+    cols = min(cols, len(indices))
+    rows = -(-len(indices) // cols)
+    sheet = Image.new("RGB", (cols * w + (cols - 1) * 6, rows * h + (rows - 1) * 6), GAP_RGB8)
+    for n, i in enumerate(indices):
+        sheet.paste(images[i].convert("RGB"), ((n % cols) * (w + 6), (n // cols) * (h + 6)))
+    return sheet, indices

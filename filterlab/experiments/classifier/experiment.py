@@ -55,6 +55,7 @@ def figure_data(run_dir: Path, cfg: ClassifierConfig, options: FigureOptions) ->
         "history": [r for r in records if r.get("event") == "epoch"],
         "step_loss": batch_losses(records, snaps.steps.numpy(), snaps.loss.numpy()),
         "maps": maps, "sample": sample, "sample_desc": desc, "sample_label": label, "sample_pred": int(probs.argmax()),
+        "sample_prob": float(probs.max()),
         "confusion": np.asarray(summary["confusion"]), "classes": summary["classes"],
         "test_accuracy": summary["test_accuracy"], "dataset": summary["dataset"],
         "batch_norm": bool(cfg.model.batch_norm), "activation": cfg.model.activation,

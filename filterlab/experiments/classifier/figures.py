@@ -13,8 +13,10 @@ import numpy as np
 
 from ...viz.filters import filters_figure
 from ...viz.style import (
+    COLORBAR_BELOW_IN,
     COLORBAR_MIN_IN,
     LABEL,
+    NUMBER_IN,
     OKABE_ITO,
     SMALL,
     TICK,
@@ -35,8 +37,8 @@ from ...viz.style import (
     save_all,
     signed_colours,
     step_axis,
-    sym_limit,
     text_width_in,
+    weight_scale,
 )
 
 
@@ -45,7 +47,7 @@ def conv1_filters(d: dict[str, Any], cmap: str) -> Drawn:
     n, cin, k = filt.shape[1], filt.shape[2], filt.shape[-1]
     shown, note = capped(n)
     first, last = filt[0, :shown], filt[-1, :shown]
-    vlim = sym_limit(first, last)
+    vlim = weight_scale(filt[:, :shown])  # the run's one scale: the same in filter_change and the evolution
     states = []
     for c in range(cin):
         suffix = f", input channel {c + 1}" if cin > 1 else ""
@@ -54,8 +56,8 @@ def conv1_filters(d: dict[str, Any], cmap: str) -> Drawn:
     neg, pos = signed_colours(cmap)
     chan = f" Each of the {cin} input channels has its own pair of panels." if cin > 1 else ""
     caption = (f"The {n} conv1 filters ({k}x{k}), numbered from 1, before training and after {int(steps[-1])} steps, "
-               f"as raw weights on the {cmap} diverging map centred at zero; all panels share one scale, "
-               f"-{vlim:.3g} to +{vlim:.3g}.{chan}{note}")
+               f"as raw weights on the {cmap} diverging map centred at zero; all panels share the run's one weight "
+               f"scale (every snapshot), -{vlim:.3g} to +{vlim:.3g}.{chan}{note}")
     alt = (f"{shown} small {k}x{k} squares before training and the same {shown} after it, in {neg} for negative and "
            f"{pos} for positive weights on one scale of +/-{vlim:.3g}.")
     return Drawn("conv1_filters", fig, caption, alt)
@@ -66,52 +68,69 @@ def feature_maps(d: dict[str, Any]) -> Drawn:
     sample = d["sample"].astype(float)
     shown = {name: m[:capped(m.shape[0])[0]] for name, m in maps.items()}
     scales = {name: (float(np.nanmin(m)), float(np.nanmax(m))) for name, m in shown.items()}
-    fig = _feature_maps_figure(sample if sample.ndim == 2 else sample / 255.0, shown, scales)
+    classes = d.get("classes") or []
+    label, pred = d.get("sample_label"), d["sample_pred"]
+
+    def named(c: int | None) -> str:
+        return "unknown" if c is None else (f"{classes[c]} ({c})" if c < len(classes) and str(classes[c]) != str(c)
+                                            else str(c))
+
+    prob = d.get("sample_prob")
+    beside = [f"label: {named(label)}", f"predicted: {named(pred)}"
+              + (f", {100 * prob:.1f}%" if prob is not None else "")]
+    fig = _feature_maps_figure(sample if sample.ndim == 2 else sample / 255.0, shown, scales, beside)
     norm = "batch norm and " if d.get("batch_norm") else ""
     act = d.get("activation", "the activation")
     capped_layers = [f"the first {len(shown[n])} of {m.shape[0]} {n} maps" for n, m in maps.items()
                      if len(shown[n]) < m.shape[0]]
     cap_text = f" Only {', '.join(capped_layers)} are drawn." if capped_layers else ""
-    label = d.get("sample_label")
-    caption = (f"Feature maps of {d['sample_desc']} (label {label}, predicted {d['sample_pred']}): the activations "
+    caption = (f"Feature maps of {d['sample_desc']} ({beside[0]}, {beside[1]}): the activations "
                f"after each conv layer's convolution, {norm}{act} (before pooling), one grayscale panel per channel, "
-               f"numbered from 1, white = strongest response. One scale per layer: "
+               f"numbered from 1, white = strongest response. One scale per layer, on the colour bar under it: "
                + "; ".join(f"{n} {lo:.2g} to {hi:.2g}" for n, (lo, hi) in scales.items()) + "." + cap_text)
-    alt = ("The input image on the left; to its right " + ", then ".join(
-        f"a grid of {m.shape[0]} {name} maps of {m.shape[1]}x{m.shape[2]} pixels" for name, m in shown.items())
+    alt = (f"The input image on the left, {beside[0]}, {beside[1]}; to its right " + ", then ".join(
+        f"a {'x'.join(map(str, grid_shape(m.shape[0])))} grid of {m.shape[0]} {name} maps of "
+        f"{m.shape[1]}x{m.shape[2]} pixels" for name, m in shown.items())
         + ", each map bright where its filter responds to the input.")
     return Drawn("feature_maps", fig, caption, alt)
 
 
-def _feature_maps_figure(sample: np.ndarray, maps: dict[str, np.ndarray], scales: dict[str, tuple[float, float]]
-                         ) -> Any:
-    """Input on the left, one numbered grid per layer to its right, wrapping to a new row beyond 11 inches."""
-    block_h, title_h, sep, max_w = 2.2, 0.3, 0.4, 11.0
+def _feature_maps_figure(sample: np.ndarray, maps: dict[str, np.ndarray], scales: dict[str, tuple[float, float]],
+                         beside: list[str]) -> Any:
+    """Input (with its label and the prediction under it) on the left, one numbered grid per layer to its right with
+    a colour bar under it, wrapping to a new row beyond 12 inches."""
+    title_h, sep, max_w = 0.3, 0.45, 12.0
+    block_h = max(2.2, max(grid_shape(m.shape[0])[0] for m in maps.values()) * 0.5)  # maps 0.35 in at least
     blocks = []
     for name, m in maps.items():
         rows = grid_shape(m.shape[0])[0]
-        geo = grid_geometry(m.shape[0], m.shape[-1], min(1.1, block_h / rows - 0.15))
+        geo = grid_geometry(m.shape[0], m.shape[-1], min(1.1, block_h / rows - NUMBER_IN))
         title = f"{name}: {m.shape[0]} maps of {m.shape[1]}x{m.shape[2]}"
-        blocks.append((name, m, geo, title, max(geo.width, text_width_in(title, LABEL))))
-    left0 = 0.2 + 1.6 + sep
+        blocks.append((name, m, geo, title, max(geo.width, text_width_in(title, LABEL), COLORBAR_MIN_IN)))
+    in_w = max(1.6, *(text_width_in(t, TICK) for t in beside))
+    left0 = 0.2 + in_w + sep
+    row_h = title_h + block_h + COLORBAR_BELOW_IN
     placed, x, y, right = [], left0, 0.15, left0
     for b in blocks:
         if x > left0 and x + b[4] > max_w:
-            x, y = left0, y + title_h + block_h + sep
+            x, y = left0, y + row_h + sep
         placed.append((b, x, y))
         x += b[4] + sep
         right = max(right, x - sep)
-    width, height = right + 0.2, y + title_h + block_h + 0.15
-    layout = InchLayout(width, max(height, 2.2))
-    ax = layout.axes(0.2, 0.15 + title_h, 1.6, 1.6)
+    layout = InchLayout(right + 0.2, max(y + row_h + 0.1, 2.9))
+    ax = layout.axes(0.2 + (in_w - 1.6) / 2, 0.15 + title_h, 1.6, 1.6)
     ax.imshow(sample, cmap="gray", interpolation="nearest")
     ax.set_title("input", fontsize=LABEL)
     hide_axes(ax)
+    layout.text(0.2 + in_w / 2, 0.15 + title_h + 1.7, "\n".join(beside), ha="center", fontsize=TICK, linespacing=1.3)
     for (name, m, geo, title, w), bx, by in placed:
         lo, hi = scales[name]
         ax = layout.axes(bx + (w - geo.width) / 2, by + title_h, geo.width, geo.height)
-        numbered_grid(ax, m, geo, cmap=cmap_of(None), vmin=lo, vmax=hi if hi > lo else lo + 1)
+        im = numbered_grid(ax, m, geo, cmap=cmap_of(None), vmin=lo, vmax=hi if hi > lo else lo + 1)
         ax.set_title(title, fontsize=LABEL, pad=3)
+        colorbar(layout, im, bx + (w - min(w, max(geo.width, COLORBAR_MIN_IN))) / 2,
+                 by + title_h + geo.height + 0.2, min(w, max(geo.width, COLORBAR_MIN_IN)), f"{name} activation",
+                 horizontal=True)
     return layout.fig
 
 

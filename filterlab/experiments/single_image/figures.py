@@ -30,6 +30,7 @@ from ...viz.style import (
     signed_colours,
     step_axis,
     sym_limit,
+    weight_scale,
 )
 
 LINES_MAX = 10  # filters drawn as their own styled, labelled line; beyond, thin lines and the median
@@ -81,7 +82,7 @@ def filters_raw(d: dict[str, Any], cmap: str) -> Drawn:
     n = filt.shape[1]
     shown, note = capped(n)
     first, last = filt[0, :shown], filt[-1, :shown]
-    vlim = sym_limit(first, last)
+    vlim = weight_scale(filt[:, :shown])  # the run's one scale: the same in the evolution figures
     neg, pos = signed_colours(cmap)
     cos, agree, notes = _end_notes(d, shown)
     fig = filters_figure([("initial", first), (f"step {int(steps[-1])}", last)], Reference(image, "image"), cmap,
@@ -90,7 +91,8 @@ def filters_raw(d: dict[str, Any], cmap: str) -> Drawn:
     against = "the image" if filt.shape[-1] == image.shape[-1] else "the image patch it matches best"
     caption = (f"The input image (grayscale, {d['scale']} scaling) and the {n} {size} filters before training and "
                f"after {int(steps[-1])} steps, numbered from 1, as raw weights on the {cmap} diverging map "
-               f"centred at zero. All panels share one scale, -{vlim:.3g} to +{vlim:.3g}. "
+               f"centred at zero. All panels share the run's one weight scale (every snapshot), -{vlim:.3g} to "
+               f"+{vlim:.3g}. "
                f"{_polarity_words(cos, agree, against)}{_background_words(d, shown)}{note}")
     alt = (f"A grayscale digit; beside it {shown} initial filters and the same {shown} filters after training, drawn "
            f"in {neg} for negative and {pos} for positive weights on one shared scale of +/-{vlim:.3g}; the trained "
