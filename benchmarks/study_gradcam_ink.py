@@ -3,12 +3,14 @@
 Not a speed benchmark: a measurement behind the README's saliency paragraph. The notebook net
 (configs/notebook_two_conv.yaml, built by filterlab's own ConvNet) is trained with its recipe (Adam 1e-3, batch 64,
 inputs in [0, 1]) on the 5,000-digit MNIST subset for 3 epochs (the preset), for 15 epochs, and for 3 epochs on those
-5,000 digits plus test digits 1,000-9,999 (14,000 digits; the first 1,000 test digits, the 7 among them, stay out).
+5,000 digits plus test digits 1,000-9,999 (14,000 digits; the first 1,000 test digits, the 7 among them, stay out);
+and, with ``--setups full``, for its 3 epochs on the full MNIST training set (60,000 digits, ``mnist-full``), as
+published.
 For test digit 0 (a 7), through filterlab's ``explain`` on conv2: the share of the ink pixels (above half brightness)
 in the mass of Grad-CAM, HiResCAM and positive gradient x input; and Grad-CAM's signed map before its ReLU summed over
 the conv2 positions that hold ink, with those positions' share of its absolute mass. Accuracy on test digits 0-999.
 
-    python benchmarks/study_gradcam_ink.py [--seeds 5] [--write]
+    python benchmarks/study_gradcam_ink.py [--seeds 5] [--setups subset full] [--write]
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from filterlab.experiments.classifier.model import ConvNet
 from filterlab.insight.probe import InputScale, conv_probes
 from filterlab.insight.saliency import explain, ink_cells, ink_mask, mass_on, signed_on_ink
 
-DATA = (os.environ.get("FILTERLAB_DATA") or str(REPO.parent / "shared" / "datasets")) + "/mnist"
+DATASETS = os.environ.get("FILTERLAB_DATA") or str(REPO.parent / "shared" / "datasets")
+DATA = DATASETS + "/mnist"
+FULL = DATASETS + "/mnist-full"
 HELD_OUT = 1000  # test digits 0..999 are never trained on
 
 
@@ -65,16 +69,24 @@ def measure(net: ConvNet, test_images: np.ndarray, test_labels: np.ndarray) -> l
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--write", action="store_true", help="write benchmarks/results/gradcam_ink.md")
+    ap.add_argument("--setups", nargs="+", choices=("subset", "full"), default=["subset"],
+                    help="subset: the three trainings on the 5,000-digit subset; full: the recipe on 60,000 digits")
+    ap.add_argument("--write", action="store_true", help="write benchmarks/results/gradcam_ink[_full].md")
     args = ap.parse_args()
     torch.set_num_threads(len(os.sched_getaffinity(0)))
     train_split, test = load_split(DATA, "mnist", "train"), load_split(DATA, "mnist", "test")
     assert int(test.labels[0]) == 7
-    bigger = (np.concatenate([train_split.images, test.images[HELD_OUT:]]),
-              np.concatenate([train_split.labels, test.labels[HELD_OUT:]]))
-    setups = [("5,000 digits, 3 epochs (the preset)", (train_split.images, train_split.labels), 3),
-              ("5,000 digits, 15 epochs", (train_split.images, train_split.labels), 15),
-              ("14,000 digits, 3 epochs", bigger, 3)]
+    setups = []
+    if "subset" in args.setups:
+        bigger = (np.concatenate([train_split.images, test.images[HELD_OUT:]]),
+                  np.concatenate([train_split.labels, test.labels[HELD_OUT:]]))
+        setups += [("5,000 digits, 3 epochs (the preset)", (train_split.images, train_split.labels), 3),
+                   ("5,000 digits, 15 epochs", (train_split.images, train_split.labels), 15),
+                   ("14,000 digits, 3 epochs", bigger, 3)]
+    if "full" in args.setups:
+        full = load_split(FULL, "mnist", "train")
+        assert len(full) == 60000 and np.array_equal(load_split(FULL, "mnist", "test").images, test.images)
+        setups.append(("60,000 digits (full MNIST), 3 epochs (the recipe)", (full.images, full.labels), 3))
     rows = []
     for name, (images, labels), epochs in setups:
         for seed in range(args.seeds):
@@ -89,7 +101,8 @@ def main() -> None:
             "(for Grad-CAM: its signed map is negative at every position).\n\n"
             + table(["training", "seed", "accuracy (test 0-999)", "Grad-CAM on ink", "signed sum on ink",
                      "signed abs. mass on ink", "HiResCAM on ink", "gradient x input on ink"], rows))
-    report("gradcam_ink", "Grad-CAM, HiResCAM and gradient x input on the first test 7, notebook net", body,
+    report("gradcam_ink" + ("_full" if args.setups == ["full"] else ""),
+           "Grad-CAM, HiResCAM and gradient x input on the first test 7, notebook net", body,
            args.write)
 
 

@@ -150,11 +150,22 @@ def train(
     cfgs = [_load(c, sets, device, seed) for c in configs]  # every config is checked before any run starts,
     for cfg in cfgs:  # and before torch is imported: a config that cannot work is refused at once
         check_config(cfg)
-    from .lifecycle import train_config  # noqa: PLC0415 - imports torch: only when training
+    from .viz.worker import start_figure_worker  # noqa: PLC0415
+
+    # forked before torch is imported: the helper loads matplotlib and the drawing code while this process imports
+    # torch and trains (the later runs of several configs draw in-process: torch is loaded by then)
+    first_worker = start_figure_worker(cfgs[0])
+    try:
+        from .lifecycle import train_config  # noqa: PLC0415 - imports torch: only when training
+    except BaseException:
+        if first_worker:
+            first_worker.cancel()
+        raise
 
     worst = 0
-    for path, cfg in zip(configs, cfgs):
-        outcome = train_config(cfg, out_root=out, argv=sys.argv, quiet=quiet, figure_helper=True, preset=path)
+    for i, (path, cfg) in enumerate(zip(configs, cfgs)):
+        outcome = train_config(cfg, out_root=out, argv=sys.argv, quiet=quiet, figure_helper=True, preset=path,
+                               worker=first_worker if i == 0 else None)
         _report(outcome, quiet)
         worst = worst or outcome.exit_code
         if outcome.status == "interrupted":

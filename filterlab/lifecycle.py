@@ -46,7 +46,7 @@ from .core.runfiles import read_meta, read_metrics
 from .experiments.base import Experiment, FigureOptions, Hooks
 from .preflight import check_config, check_geometry
 from .viz.report import write_report
-from .viz.worker import FigureWorker
+from .viz.worker import FigureWorker, draw_figures
 
 
 class DeviceError(InputError):
@@ -146,7 +146,8 @@ class Progress:
 
 def train_config(cfg: Any, out_root: str | Path = "outputs", argv: list[str] | None = None, quiet: bool = True,
                  stop: StopFlag | None = None, figure_helper: bool = False, run_dir: Path | None = None,
-                 preset: str | Path | None = None, progress: Any = None, reraise: bool = False) -> Outcome:
+                 preset: str | Path | None = None, progress: Any = None, reraise: bool = False,
+                 worker: FigureWorker | None = None) -> Outcome:
     """Run one validated config; returns where it went and how it ended. Bad input raises before a folder exists.
 
     ``figure_helper``: draw the figures in a forked helper process that overlaps torch's import and the training
@@ -156,13 +157,24 @@ def train_config(cfg: Any, out_root: str | Path = "outputs", argv: list[str] | N
     what the run changed from it.
     ``progress``: a progress display (called with step and total, then ``close()``) instead of the terminal bar.
     ``reraise``: after a failure is recorded in the run, raise the exception again (a Python caller's traceback).
+    ``worker``: a figure helper the caller forked before torch was imported (:func:`start_figure_worker`); this
+    function owns it from here on (it is cancelled if the run does not get to its figures).
     """
-    check_geometry(cfg)
-    exp = experiments.get(cfg.kind)
-    inputs = exp.prepare(cfg)
-    check_config(cfg, inputs)
+    try:
+        check_geometry(cfg)
+        exp = experiments.get(cfg.kind)
+        inputs = exp.prepare(cfg)
+        check_config(cfg, inputs)
+    except BaseException:
+        if worker:
+            worker.cancel()  # refused before a folder exists: the helper exits
+        raise
     written = experiments.absolute_paths(cfg)
-    worker = FigureWorker.start(_draw) if figure_helper and cfg.output.figures else None
+    if worker is None and figure_helper and cfg.output.figures:
+        worker = FigureWorker.start(_draw, experiments.card(cfg.kind).figures)
+    elif worker is not None and not cfg.output.figures:
+        worker.cancel()
+        worker = None
     try:
         device = resolve_device(cfg.device)
         run_dir = create_run_dir(out_root, cfg.name) if run_dir is None else Path(run_dir)
@@ -217,7 +229,8 @@ def resume_run(run_dir: str | Path, argv: list[str] | None = None, quiet: bool =
     meta.update(status="running", error=None, end_time=None, resumed=resumes, pid=os.getpid(),
                 command_line=list(sys.argv if argv is None else argv))
     run = Run(run_dir, meta)
-    worker = FigureWorker.start(_draw) if figure_helper and cfg.output.figures else None
+    worker = FigureWorker.start(_draw, experiments.card(cfg.kind).figures) if figure_helper and cfg.output.figures \
+        else None
     return _train_in(run, lock, exp, cfg, inputs, device, progress or Progress(cfg.name, quiet), stop, worker,
                      resume=ckpt, reraise=reraise)
 
@@ -243,7 +256,7 @@ def _resumable(run_dir: Path, cfg: Any) -> Checkpoint:
 
 def _draw(kind: str, data: dict, out_dir: Path, cmap: str, dpi: int) -> list:
     """Every figure of a run, from plain arrays (in the figure helper process or in-process)."""
-    return experiments.get(kind).draw(data, out_dir, cmap, dpi)
+    return draw_figures(kind, data, out_dir, cmap, dpi)
 
 
 def _train_in(run: Run, lock: RunLock, exp: Experiment, cfg: Any, inputs: Any, device: Any, progress: Any,

@@ -207,3 +207,33 @@ def test_last_stdout_line_is_the_run_dir_in_a_real_process(configs, tmp_path):
     # no progress bar when stderr is not a terminal; the result and the report's path, for the log
     assert "\r" not in p.stderr and "predicted class 4 (target 4)" in p.stderr
     assert p.stderr.strip().splitlines()[-1] == f"report: {Path(last) / 'report.html'}"
+
+
+def test_train_draws_its_figures_in_a_helper_forked_before_torch(tmp_path):
+    """`filterlab train` forks the figure helper before torch is imported (the helper loads matplotlib and the
+    kind's drawing code while the parent imports torch and trains), and the helper draws every figure."""
+    code = (
+        "import sys, json\n"
+        "LOG = sys.argv[3]\n"
+        "from filterlab.viz import worker\n"
+        "start = worker.FigureWorker.start.__func__\n"
+        "def spy(cls, render, preload=''):\n"
+        "    torch_loaded = 'torch' in sys.modules\n"
+        "    w = start(cls, render, preload)\n"
+        "    if w is not None or torch_loaded:  # the parent (the helper itself returns into nothing)\n"
+        "        with open(LOG, 'a') as f:\n"
+        "            f.write(json.dumps({'torch': torch_loaded, 'forked': w is not None, 'preload': preload}) + '\\n')\n"
+        "    return w\n"
+        "worker.FigureWorker.start = classmethod(spy)\n"
+        "from filterlab.cli import main\n"
+        "sys.argv = ['filterlab', 'train', sys.argv[1], '-q', '--out', sys.argv[2], '--set', 'train.steps=5']\n"
+        "main()\n"
+    )
+    log = tmp_path / "starts.jsonl"
+    p = subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent.parent / "configs" / "single_four.yaml"),
+                        str(tmp_path / "runs"), str(log)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    seen = [json.loads(x) for x in log.read_text().splitlines()]
+    assert seen == [{"torch": False, "forked": True, "preload": "filterlab.experiments.single_image.figures"}]
+    figures = next((tmp_path / "runs" / "single_four").iterdir()) / "figures"
+    assert {"filters_raw.png", "similarity.png", "evolution.gif"} <= {f.name for f in figures.iterdir()}

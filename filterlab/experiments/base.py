@@ -71,6 +71,9 @@ class Card:
     tables: Callable[[dict[str, Any]], list[Table]] = _no_tables  # summary.json -> the kind's own report tables
     # summary.json's own fields and their types (core.runfiles checks), beyond those every kind writes
     summary_fields: Callable[[Any, str], None] | None = None
+    # the module whose draw_run(data, out_dir, cmap, dpi) draws a run's figures from plain arrays; the figure helper
+    # imports it while the parent imports torch, so a torch-free one keeps torch out of the helper altogether
+    figures: str = ""
 
 
 class NullBoard:

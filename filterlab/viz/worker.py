@@ -17,6 +17,26 @@ from collections.abc import Callable
 from typing import Any
 
 
+def draw_figures(kind: str, data: dict[str, Any], out_dir: Any, cmap: str, dpi: int) -> list[Any]:
+    """Every figure of a run of ``kind`` from plain arrays, through the kind's figures module (card.figures)."""
+    import importlib  # noqa: PLC0415
+
+    from .. import experiments  # noqa: PLC0415 - the registry is torch-free; the kind's module may not be
+
+    module = experiments.card(kind).figures or experiments.KINDS[kind] + ".experiment"
+    result: list[Any] = importlib.import_module(module).draw_run(data, out_dir, cmap, dpi)
+    return result
+
+
+def start_figure_worker(cfg: Any) -> FigureWorker | None:
+    """A figure helper for one run of ``cfg``, forked now (call it before torch is imported), or None."""
+    from .. import experiments  # noqa: PLC0415
+
+    if not cfg.output.figures:
+        return None
+    return FigureWorker.start(draw_figures, experiments.card(cfg.kind).figures)
+
+
 class FigureError(RuntimeError):
     """Drawing the figures failed; the message holds the helper's traceback."""
 
@@ -56,8 +76,9 @@ class FigureWorker:
         self._done = False
 
     @classmethod
-    def start(cls, render: Callable[..., Any]) -> FigureWorker | None:
-        """Fork the helper, or return None where that is not possible or not safe."""
+    def start(cls, render: Callable[..., Any], preload: str = "") -> FigureWorker | None:
+        """Fork the helper, or return None where that is not possible or not safe; ``preload``: a module the helper
+        imports while it waits (the kind's drawing code), so the drawing starts at once when the job comes."""
         if not hasattr(os, "fork") or "torch" in sys.modules or os.environ.get("FILTERLAB_NO_FORK"):
             return None
         job_r, job_w = os.pipe()
@@ -75,6 +96,10 @@ class FigureWorker:
                 os.close(job_w)
                 os.close(result_r)
                 _warm_up()
+                if preload:
+                    import importlib  # noqa: PLC0415
+
+                    importlib.import_module(preload)
                 payload = _read_all(job_r)
                 if payload:
                     kwargs = pickle.loads(payload)

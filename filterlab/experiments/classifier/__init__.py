@@ -76,4 +76,5 @@ def summary_fields(s: Any, key: str) -> None:
 
 
 CARD = Card("classifier", "a small conv-net classifier", ClassifierConfig, METRICS, layers, headline, what_happened,
-            estimate=estimate, paths=("data.root", "data.sample"), summary_fields=summary_fields)
+            estimate=estimate, paths=("data.root", "data.sample"), summary_fields=summary_fields,
+            figures="filterlab.experiments.classifier.experiment")  # imports torch: the helper has time for it

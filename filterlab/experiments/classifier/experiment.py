@@ -72,6 +72,11 @@ def batch_losses(records: list[dict[str, Any]], snap_steps: np.ndarray, snap_los
     return np.asarray(sorted(pairs.items()), dtype=float).reshape(-1, 2)
 
 
+def draw_run(data: dict[str, Any], out_dir: Path, cmap: str, dpi: int) -> list[FigureInfo]:
+    """Every figure of a classifier run, from the plain arrays of figure_data (the figure helper's entry)."""
+    return draw(data, out_dir, cmap, dpi)
+
+
 def draw(data: dict[str, Any], out_dir: Path, cmap: str, dpi: int) -> list[FigureInfo]:
     first = next(iter(data["weights"]))
     change = change_figures(data["weights"], data["steps"].tolist(), out_dir, cmap, dpi)

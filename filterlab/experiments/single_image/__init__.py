@@ -91,4 +91,5 @@ SUMMARY_FIELDS = fields({
 
 CARD = Card("single_image", "single image, full-size filters", SingleImageConfig, METRICS, layers, headline,
             what_happened,
-            estimate=estimate, paths=("data.root", "data.image"), tables=tables, summary_fields=SUMMARY_FIELDS)
+            estimate=estimate, paths=("data.root", "data.image"), tables=tables, summary_fields=SUMMARY_FIELDS,
+            figures="filterlab.experiments.single_image.figures")

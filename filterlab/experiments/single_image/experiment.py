@@ -16,14 +16,12 @@ from ...core.runfiles import read_metrics
 from ...data.datasets import DataError, load_split
 from ...data.images import Image28, ImageError, load_image
 from ...insight.probe import InputScale
-from ...viz.evolution import evolution_figures
-from ...viz.filters import Reference
 from ...viz.style import FigureInfo
 from ..base import Curve, Experiment, FigureOptions, Hooks, Probing
 from . import CARD, classes
 from .analysis import MNIST_MEAN, MNIST_STD, scale_image, similarity
 from .config import SingleImageConfig
-from .figures import single_image_figures
+from .figures import draw_run
 from .model import SingleImageNet, single_image_net
 from .train import run
 
@@ -67,10 +65,7 @@ def figure_data(run_dir: Path, cfg: SingleImageConfig, options: FigureOptions) -
 
 
 def draw(data: dict[str, Any], out_dir: Path, cmap: str, dpi: int) -> list[FigureInfo]:
-    filters, steps = data["filters"], data["steps"]
-    loss = np.asarray(data["loss"])[np.asarray(steps)]
-    return (single_image_figures(data, out_dir, cmap, dpi)
-            + evolution_figures(filters, steps, loss, out_dir, cmap, dpi, "conv", Reference(data["image"], "image")))
+    return draw_run(data, out_dir, cmap, dpi)
 
 
 def build_model(ckpt: Checkpoint) -> SingleImageNet:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from matplotlib.ticker import NullLocator
 
+from ...viz.evolution import evolution_figures
 from ...viz.filters import Notes, Reference, binarised, filters_figure
 from ...viz.style import (
     LABEL,
@@ -273,4 +274,13 @@ def single_image_figures(d: dict[str, Any], out_dir: Path, cmap: str, dpi: int) 
     """
     drawn = [filters_raw(d, cmap), filters_binarised(d), filter_change(d, cmap), similarity(d), loss(d)]
     return save_all(drawn, out_dir, dpi)
+
+
+def draw_run(d: dict[str, Any], out_dir: Path, cmap: str, dpi: int) -> list[FigureInfo]:
+    """Every figure of a single-image run, from the plain arrays of ``experiment.figure_data`` (no torch here: the
+    figure helper draws them while the parent process imports torch and trains)."""
+    filters, steps = d["filters"], d["steps"]
+    loss_at = np.asarray(d["loss"])[np.asarray(steps)]
+    return (single_image_figures(d, out_dir, cmap, dpi)
+            + evolution_figures(filters, steps, loss_at, out_dir, cmap, dpi, "conv", Reference(d["image"], "image")))
 
