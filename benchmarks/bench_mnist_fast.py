@@ -78,6 +78,7 @@ def main() -> None:
             rows.append([str(seed), base_what, " ".join(f"{100 * a:.2f}" for a in base["epoch_accuracy"]), lb,
                          f"{wall_f:.1f}", f"{fl['train_seconds']:.1f}", f"{100 * fl['test_accuracy']:.2f}", lf,
                          f"{wall_b / wall_f:.1f}x"])
+            print(" | ".join(rows[-1]), flush=True)  # each seed as it ends: a cut-short run keeps what it measured
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     body = table(["seed", "recipe: whole process s to 99%", "recipe: test acc % per epoch", "load before",

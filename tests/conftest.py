@@ -154,3 +154,25 @@ def run_measured(argv: list, timeout: float = 120.0, cwd: Path | None = None, en
             raise AssertionError(f"{argv} did not end within {timeout} s") from None
         text = Path(peak.name).read_text().strip()
     return p.returncode, out, err, int(text or 0)
+
+
+@pytest.fixture(scope="session")
+def full_mnist_run(tmp_path_factory):
+    """A preset trained on the full MNIST (60,000 training digits, ``mnist-full``) once per test session, shared by
+    every test that asks for it: ``full_mnist_run("notebook_two_conv")`` -> the lifecycle's Outcome."""
+    from filterlab import experiments
+    from filterlab.lifecycle import train_config
+
+    done: dict[str, object] = {}
+
+    def get(preset: str):
+        if preset not in done:
+            root = need_dataset("mnist-full")
+            cfg = experiments.load_config(REPO / "configs" / f"{preset}.yaml", [
+                f"data.root={root}", "data.download=false", "output.figures=false", "device=cpu"])
+            out = train_config(cfg, out_root=tmp_path_factory.mktemp(f"full-{preset}"))
+            assert out.status == "completed", out.error
+            done[preset] = out
+        return done[preset]
+
+    return get
