@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import sys
 import tempfile
 from pathlib import Path
@@ -21,11 +20,6 @@ from common import REPO, report, table
 
 from filterlab.lessons import write_lessons
 from filterlab.lessons.execute import execute
-
-
-def children_cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
 
 
 def main() -> None:
@@ -38,16 +32,17 @@ def main() -> None:
     rows, total_wall, total_cpu, loads = [], 0.0, 0.0, []
     with tempfile.TemporaryDirectory(prefix="filterlab-lessons-") as work:
         for path in write_lessons(work):
-            before, cpu0 = os.getloadavg()[0], children_cpu()
+            before = os.getloadavg()[0]
             e = execute(path, work, env={"FILTERLAB_DATA": data})
-            cpu, after = children_cpu() - cpu0, os.getloadavg()[0]
+            cpu, after = e.cpu_seconds, os.getloadavg()[0]
             loads += [before, after]
             total_wall, total_cpu = total_wall + e.seconds, total_cpu + cpu
             rows.append([path.name, f"{e.seconds:.1f}", f"{cpu:.1f}", f"{before:.2f} / {after:.2f}"])
             print(" | ".join(rows[-1]), flush=True)
     rows.append(["all four", f"{total_wall:.1f}", f"{total_cpu:.1f}", f"{min(loads):.2f} to {max(loads):.2f}"])
     busy = max(loads) > 1
-    body = (f"Data: {data}. Kernel CPU time is user + system of the kernel process (it uses up to "
+    body = (f"Data: {data}. Kernel CPU time is user + system of the kernel process, read inside it after the last "
+            f"cell (its training and insight threads use up to "
             f"{len(os.sched_getaffinity(0))} cores, so it can exceed the wall time)."
             + (" Measured while other work ran (load average above 1): the wall times are longer than on a quiet "
                "machine." if busy else "") + "\n\n"

@@ -23,10 +23,11 @@ KERNEL = "filterlab-lessons"
 
 @dataclass
 class Executed:
-    """A notebook after its run: the notebook with its outputs, the wall time and the kernel's Python."""
+    """A notebook after its run: the notebook with its outputs, the wall time, the kernel's CPU time and Python."""
 
     notebook: Any  # nbformat.NotebookNode
     seconds: float
+    cpu_seconds: float  # user + system time of the kernel process, all its threads, read inside it at the end
     python: str  # sys.executable inside the kernel, read back from its first output
 
 
@@ -42,6 +43,8 @@ def execute(path: str | os.PathLike[str], cwd: str | os.PathLike[str], env: Mapp
     nb = nbformat.read(os.fspath(path), as_version=4)
     probe = nbformat.v4.new_code_cell("import sys; print(sys.executable)")
     nb.cells.insert(0, probe)
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "import resource as _r; _u = _r.getrusage(_r.RUSAGE_SELF); print(_u.ru_utime + _u.ru_stime)"))
     with tempfile.TemporaryDirectory(prefix="filterlab-kernel-") as tmp:
         spec = Path(tmp, "kernels", KERNEL)
         spec.mkdir(parents=True)
@@ -54,8 +57,15 @@ def execute(path: str | os.PathLike[str], cwd: str | os.PathLike[str], env: Mapp
         client = NotebookClient(nb, km=km, timeout=timeout, kernel_name=KERNEL,
                                 resources={"metadata": {"path": os.fspath(cwd)}})
         t0 = time.perf_counter()
-        client.execute()
+        try:
+            client.execute()
+        finally:  # nbclient leaves a kernel it did not start itself running: stop it, pass or fail
+            if km.has_kernel:
+                km.shutdown_kernel(now=True)
         seconds = time.perf_counter() - t0
-    python = "".join(o.get("text", "") for o in nb.cells[0].get("outputs", [])).strip()
-    del nb.cells[0]
-    return Executed(nb, seconds, python)
+    def printed(cell: Any) -> str:
+        return "".join(o.get("text", "") for o in cell.get("outputs", [])).strip()
+
+    python, cpu = printed(nb.cells[0]), float(printed(nb.cells[-1]))
+    del nb.cells[0], nb.cells[-1]
+    return Executed(nb, seconds, cpu, python)
