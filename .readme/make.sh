@@ -53,3 +53,6 @@ cp "$CMP/compare_curves.png" "$HERE/sweep_lr_curves.png"
 # --- end of the figures of runs ---
 
 ls -l "$HERE"
+
+# TensorBoard while fashion_quick trains (README: "Watching training in TensorBoard"); needs Debian's chromium
+python .readme/tensorboard_shot.py "$T/tb" "$D/fashion-mnist" .readme/tensorboard_filters.png

@@ -37,9 +37,10 @@ class Grid:
         capped = f" Only the first {self.shown} of the {self.total} are drawn." if self.shown < self.total else ""
         inner = (f" Each tile holds the filter's first {self.channels} input channels as a small grid."
                  if self.channels > 1 else "")
-        return (f"{what}, numbered row by row from 1, on the {cmap} map zero-centred on this step's own scale: "
-                f"the middle colour is 0 and the ends are -m and +m, where m is the largest absolute value at this "
-                f"step (m = {self.scale:.4g} here; the scalar beside it gives m at every step).{inner}{capped}")
+        # TensorBoard keeps the description of a tag's first event for all its steps: nothing here may vary by step
+        return (f"{what}, numbered row by row from 1, on the {cmap} map zero-centred on each step's own scale: "
+                f"the middle colour is 0 and the ends are -m and +m, where m is the largest absolute value at that "
+                f"step (the scalar of the same name with _scale gives m at every step).{inner}{capped}")
 
 
 def upscale(side: int) -> int:
