@@ -42,7 +42,7 @@ def load() -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default_data = Path(os.environ.get("FILTERLAB_DATASETS", REPO.parent / "shared" / "datasets")) / "mnist-full"
+    default_data = Path(os.environ.get("FILTERLAB_DATA") or REPO.parent / "shared" / "datasets") / "mnist-full"
     ap.add_argument("--data", type=Path, default=default_data, help="the full MNIST's four IDX files")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
