@@ -58,13 +58,18 @@ def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
 
 # The library names a bad argument by its parameter (``at 9,9: outside ...``); the command line by its option.
 FLAG_WORDS = ("at", "kernel", "image", "pool", "padding", "input", "field", "cmap", "out", "layer", "grid",
-              "launcher", "status")
+              "launcher", "status", "animate")
+# parameters a library message names anywhere in its text, and the command line's option for each
+FLAG_NAMES = {"animation_limit": "--animation-limit", "max_runs": "--max-runs", "out folder": "--out FOLDER"}
 _LEADING_WORD = re.compile(r"([a-z]+)(?=[ :])")
 
 
 def as_flag(message: str) -> str:
-    """A library message whose first word is one of FLAG_WORDS, with that word written as the option: --at 9,9: ..."""
+    """A library message with its parameters written as options: a first word of FLAG_WORDS (--at 9,9: ...), and
+    FLAG_NAMES anywhere."""
     m = _LEADING_WORD.match(message)
+    for name, flag in FLAG_NAMES.items():
+        message = re.sub(rf"\b{name}\b", flag, message)
     return f"--{message}" if m and m.group(1) in FLAG_WORDS else message
 
 

@@ -365,11 +365,11 @@ def check_cost(case: ConvCase, limit_mpx: float) -> None:
     frames, pixels = frame_pixels(case)
     total = frames * pixels * (2 if case.pooling is not None else 1)
     if total > limit_mpx * 1e6:
-        raise ExplainError(f"--animate: {frames} frames of {pixels / 1e6:.2f} megapixels"
+        raise ExplainError(f"animate: {frames} frames of {pixels / 1e6:.2f} megapixels"
                            f"{' (and the pooling animation)' if case.pooling is not None else ''} = "
                            f"{total / 1e6:,.0f} million frame pixels (frames x pixels); accepted: at most "
-                           f"{limit_mpx:g} million (--animation-limit); use a smaller input, a larger --stride, or "
-                           "raise --animation-limit")
+                           f"{limit_mpx:g} million (animation_limit); use a smaller input, a larger stride, or "
+                           "raise animation_limit")
 
 
 def animate(case: ConvCase, out_dir: Path, cmap: str, name: str = "convolve") -> list[FigureInfo]:

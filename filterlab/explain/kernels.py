@@ -47,7 +47,7 @@ def load_kernel(spec: str) -> tuple[np.ndarray, str]:
     try:
         check_regular(path, "a kernel file")
     except NotRegularFile as e:
-        raise ExplainError(f"--kernel {e}") from None
+        raise ExplainError(f"kernel {e}") from None
     if not path.is_file():
         raise ExplainError(f"kernel {spec!r}: neither a built-in kernel ({', '.join(KERNELS)}) nor a file")
     return read_matrix(path, "kernel"), path.name

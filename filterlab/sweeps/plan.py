@@ -49,8 +49,8 @@ def check_size(grid: dict[str, list[str]], seeds: int, max_runs: int = MAX_RUNS)
         runs *= len(values)
     if runs > max_runs:
         sizes = " x ".join(f"{len(v)} ({k})" for k, v in grid.items())
-        raise SweepError(f"--grid/--seeds: {sizes} x {seeds} seed(s) = {runs:,} runs; accepted: at most "
-                         f"{max_runs:,} runs (raise it with --max-runs N if you mean it)")
+        raise SweepError(f"grid and seeds: {sizes} x {seeds} seed(s) = {runs:,} runs; accepted: at most "
+                         f"{max_runs:,} runs (raise max_runs if you mean it)")
     return runs
 
 

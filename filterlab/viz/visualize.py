@@ -43,7 +43,7 @@ def writable_folder(path: Path, flag: str) -> None:
     probe = path if path.exists() else next((p for p in path.parents if p.exists()), Path("."))
     if not os.access(probe, os.W_OK | os.X_OK):
         raise RunDirError(f"{flag}{probe}: the folder is not writable (read-only or no permission); "
-                          f"{'give --out FOLDER to draw elsewhere' if not flag else 'choose another folder'}")
+                          f"{'give another out folder to draw elsewhere' if not flag else 'choose another folder'}")
 
 
 def visualize(run_dir: str | Path, image: str | None = None, layer: str | None = None, cmap: str | None = None,
