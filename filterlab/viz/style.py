@@ -165,7 +165,8 @@ def colorbar(layout: InchLayout, im: Any, left: float, top: float, length: float
     size = (max(length, COLORBAR_MIN_IN), COLORBAR_W_IN)
     cax = layout.axes(left, top, *(size if horizontal else size[::-1]))
     bar = layout.fig.colorbar(im, cax=cax, orientation="horizontal" if horizontal else "vertical")
-    bar.locator = MaxNLocator(5, symmetric=im.norm.vmin == -im.norm.vmax)
+    # side by side, long tick labels need room: fewer ticks on a horizontal bar
+    bar.locator = MaxNLocator(3 if horizontal else 5, symmetric=im.norm.vmin == -im.norm.vmax)
     bar.formatter = FuncFormatter(_bar_tick)
     bar.update_ticks()
     bar.ax.tick_params(labelsize=TICK)
