@@ -24,7 +24,7 @@ from . import experiments
 from .api import load_config
 from .api import runs as list_all
 from .core import config as C
-from .core.errors import EXIT_USAGE, ConfigError, InputError, short_repr
+from .core.errors import EXIT_FAILED, EXIT_USAGE, ConfigError, InputError, short_repr
 from .core.escape import for_terminal
 from .core.geometry import GeometryError
 from .core.rundir import create_run_dir, no_empty_folder_on_error
@@ -83,6 +83,10 @@ def command(name: str | None = None) -> Callable[[F], F]:
                 return f(*args, **kwargs)
             except InputError as e:
                 raise fail(as_flag(str(e))) from None
+            except OSError as e:  # the machine, not the input: a read-only folder, a full disk, a permission
+                if not e.strerror:
+                    raise
+                raise fail(f"{e.filename or '?'}: {e.strerror}", EXIT_FAILED) from None
 
         app.command(name)(bounded)
         return f
@@ -161,24 +165,26 @@ def train(
     # torch and trains (the later runs of several configs draw in-process: torch is loaded by then)
     first_worker = start_figure_worker(cfgs[0])
     try:
-        from .lifecycle import train_config  # noqa: PLC0415 - imports torch: only when training
+        from .lifecycle import StopFlag, train_config  # noqa: PLC0415 - imports torch: only when training
     except BaseException:
         if first_worker:
             first_worker.cancel()
         raise
 
     worst = 0
-    for i, (path, cfg) in enumerate(zip(configs, cfgs)):
-        outcome = train_config(cfg, out_root=out, argv=sys.argv, quiet=quiet, figure_helper=True, preset=path,
-                               worker=first_worker if i == 0 else None)
-        _report(outcome, quiet)
-        worst = worst or outcome.exit_code
-        if outcome.status == "interrupted":
-            break  # the user asked to stop: the remaining configs do not start
+    stop = StopFlag()
+    with stop.installed():  # a signal after a run's end is decided changes neither its files nor its exit status
+        for i, (path, cfg) in enumerate(zip(configs, cfgs)):
+            outcome = train_config(cfg, out_root=out, argv=sys.argv, quiet=quiet, figure_helper=True, preset=path,
+                                   worker=first_worker if i == 0 else None, stop=stop)
+            _report(outcome, quiet, stop)
+            worst = worst or outcome.exit_code
+            if outcome.status == "interrupted" or stop():
+                break  # the user asked to stop: the remaining configs do not start
     raise typer.Exit(worst)
 
 
-def _report(outcome: Any, quiet: bool) -> None:
+def _report(outcome: Any, quiet: bool, stop: Any = None) -> None:
     """The result on stderr (unless quiet), then the run folder as the last line of stdout, for shell loops."""
     if outcome.error:
         typer.echo(f"filterlab: run {outcome.status}: {for_terminal(outcome.error)}", err=True)
@@ -190,6 +196,13 @@ def _report(outcome: Any, quiet: bool) -> None:
         if report.is_file():
             typer.echo(f"report: {report}", err=True)
     typer.echo(str(outcome.run_dir))
+    sys.stdout.flush()
+    if stop is not None:
+        from .core.hold import Hold  # noqa: PLC0415 - a test hook, inert without FILTERLAB_TEST_HOLD
+
+        hold = Hold.from_env(outcome.run_dir)
+        if hold is not None:
+            hold.at("printed", stop)
 
 
 @command("config")

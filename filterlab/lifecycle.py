@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from .board import require
 from .core import config as C
 from .core.artifacts import Checkpoint, load_tied
 from .core.cores import CoreShare
-from .core.errors import EXIT_DIVERGED, EXIT_FAILED, EXIT_OK, ArtifactError, InputError
+from .core.errors import EXIT_DIVERGED, EXIT_FAILED, EXIT_OK, ArtifactError, InputError, RunDirError
 from .core.hold import Hold
 from .core.locks import RunLock
 from .core.rundir import (
@@ -204,6 +204,9 @@ def resume_run(run_dir: str | Path, argv: list[str] | None = None, quiet: bool =
     run_dir = Path(run_dir).resolve()
     if not is_run_dir(run_dir):
         raise InputError(f"{run_dir}: not a run directory (no meta.json and config.yaml)")
+    if not os.access(run_dir, os.W_OK | os.X_OK):  # before the lock file: a read-only folder is one line
+        raise RunDirError(f"{run_dir}: the folder is not writable (read-only or no permission); a run is resumed in "
+                          "its own folder: copy it somewhere writable and resume the copy")
     lock = RunLock.acquire(run_dir)  # refuses a run that a live process holds
     try:
         meta = read_meta(run_dir)
@@ -263,7 +266,6 @@ def _train_in(run: Run, lock: RunLock, exp: Experiment, cfg: Any, inputs: Any, d
               stop: StopFlag | None, worker: FigureWorker | None, resume: Checkpoint | None = None,
               reraise: bool = False) -> Outcome:
     stop = stop or StopFlag()
-    diverged: list[tuple[int, float]] = []
     earlier = list(run.meta.get("threads_history", []))  # a resumed run keeps its earlier attempts' counts
     cores = CoreShare(cfg.threads, device.type, str(run.dir), step=resume.step if resume else 0,
                       on_change=lambda share: run.update_meta(threads=share.history[0]["threads"],
@@ -271,6 +273,22 @@ def _train_in(run: Run, lock: RunLock, exp: Experiment, cfg: Any, inputs: Any, d
                                                               threads_history=earlier + share.history))
 
     hold = Hold.from_env(run.dir)  # a test hook; None unless FILTERLAB_TEST_HOLD is set
+
+    def at(phase: str) -> None:
+        if hold is not None:
+            hold.at(phase, stop)
+
+    with stop.installed():  # from here to the commit, a signal only asks to stop: never a half-ended run
+        return _train_and_end(run, lock, exp, cfg, inputs, device, progress, stop, worker, resume, reraise, cores,
+                              hold, at)
+
+
+def _train_and_end(run: Run, lock: RunLock, exp: Experiment, cfg: Any, inputs: Any, device: Any, progress: Any,
+                   stop: StopFlag, worker: FigureWorker | None, resume: Checkpoint | None, reraise: bool,
+                   cores: CoreShare, hold: Hold | None, at: Callable[[str], None]) -> Outcome:
+    """Train, draw, then end the run in one order (see :func:`_ended`); the status is decided once, after the
+    figures: completed only when training finished, the figures are drawn and no stop was asked for."""
+    diverged: list[tuple[int, float]] = []
 
     def tick(step: int = 0, force: bool = False) -> None:
         lock.heartbeat()
@@ -282,7 +300,7 @@ def _train_in(run: Run, lock: RunLock, exp: Experiment, cfg: Any, inputs: Any, d
                   tick=tick)
     board: list[Any] = []  # the TensorBoard writer once open (output.tensorboard), closed by _ended
     try:
-        with stop.installed(), cores:
+        with cores:
             run.update_meta(interop_threads=torch.get_num_interop_threads())
             if cfg.output.tensorboard:
                 from .board.writer import Board  # noqa: PLC0415 - TensorBoard only when asked for
@@ -291,28 +309,39 @@ def _train_in(run: Run, lock: RunLock, exp: Experiment, cfg: Any, inputs: Any, d
                 board.append(hooks.board)
                 run.observers.append(hooks.board.record)
             summary = exp.train(cfg, inputs, run, device, hooks, resume)
+            at("trained")
             if not (stop() or diverged):
                 _figures(exp, cfg, run, worker)
+                at("figures")
             elif worker is not None:
-                worker.cancel()  # no figures for a run that did not finish
+                worker.cancel()  # no figures for a run that did not finish: --resume draws them
     except KeyboardInterrupt:
         return _ended(run, lock, worker, progress, "interrupted", 128 + signal.SIGINT,
-                      "interrupted by a second Ctrl-C", board=board)
+                      "interrupted by a second Ctrl-C", board=board, at=at)
     except Exception as e:  # noqa: BLE001 - any failure inside training is recorded in the run, not lost
-        error = f"{type(e).__name__}: {e}"
+        error = os_error_text(e) or f"{type(e).__name__}: {e}"
         outcome = _ended(run, lock, worker, progress, "failed", EXIT_FAILED, error, traceback.format_exc(limit=-3),
-                         board=board)
+                         board=board, at=at)
         if reraise:
             raise
         return outcome
     if diverged:
         step, value = diverged[0]
         msg = f"the loss became {value} at step {step}; the last checkpoint with a finite loss is kept"
-        return _ended(run, lock, None, progress, "diverged", EXIT_DIVERGED, msg, summary=summary, board=board)
+        return _ended(run, lock, None, progress, "diverged", EXIT_DIVERGED, msg, summary=summary, board=board, at=at)
     if stop():
         return _ended(run, lock, None, progress, "interrupted", 128 + int(stop.signum or 0),
-                      f"stopped by signal {stop.signum}", summary=summary, board=board)
-    return _ended(run, lock, None, progress, "completed", EXIT_OK, None, summary=summary, board=board)
+                      f"stopped by signal {stop.signum}", summary=summary, board=board, at=at)
+    return _ended(run, lock, None, progress, "completed", EXIT_OK, None, summary=summary, board=board, at=at)
+
+
+def os_error_text(e: BaseException) -> str | None:
+    """An OSError (no space left, read-only, permission) as one line naming the path and the cause; torch's
+    RuntimeError for a failed write (``[enforce fail at inline_container.cc...] file write failed``) included, as
+    core.rundir.atomic_torch_save turns it into the OSError it stands for. None for any other exception."""
+    if isinstance(e, OSError) and e.strerror:
+        return f"{e.filename or '?'}: {e.strerror}"
+    return None
 
 
 def _figures(exp: Experiment, cfg: Any, run: Run, worker: FigureWorker | None) -> None:
@@ -330,7 +359,11 @@ def _figures(exp: Experiment, cfg: Any, run: Run, worker: FigureWorker | None) -
 
 def _ended(run: Run, lock: RunLock, worker: FigureWorker | None, progress: Any, status: str, code: int,
            error: str | None, tb: str | None = None, summary: dict[str, Any] | None = None,
-           board: list[Any] | None = None) -> Outcome:
+           board: list[Any] | None = None, at: Callable[[str], None] = lambda phase: None) -> Outcome:
+    """End a run in one order, so that whenever a kill lands the files agree: report.html (already showing the final
+    status), summary.json's status, meta.json's status (the commit), the lock released; the caller then prints the
+    run folder and exits with ``code``. Killed before the commit, meta.json still says running (shown as stale) and
+    --resume finishes the run; after it, every file says the final status."""
     progress.close()
     if worker is not None:
         worker.cancel()
@@ -340,7 +373,14 @@ def _ended(run: Run, lock: RunLock, worker: FigureWorker | None, progress: Any, 
         except Exception as e:  # noqa: BLE001 - the run's own files matter more than its event files
             print(f"filterlab: warning: the TensorBoard events could not be finished: {e}", file=sys.stderr)
     extra = {"traceback": tb} if tb else {}
-    run.finish(status, error=error, **extra)
-    write_report(run.dir)
+    final = {"status": status, "error": error, "end_time": now_iso(), **extra}
+    problem = write_report(run.dir, final)
+    if problem is not None and status == "completed":  # no report: the run is not complete (--resume writes it)
+        status, code, error = "failed", EXIT_FAILED, f"report.html: {problem}"
+        final.update(status=status, error=error)
+    at("report")
+    run.finish(status, error=error, between=lambda: at("summary"), **{k: v for k, v in final.items()
+                                                                      if k not in ("status", "error")})
+    at("committed")
     lock.release()
     return Outcome(run.dir, status, code, summary, error=error if status != "completed" else None)

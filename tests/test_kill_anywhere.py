@@ -23,7 +23,7 @@ from filterlab.core.artifacts import Checkpoint, Snapshots
 from filterlab.core.runfiles import read_metrics
 
 STEPS = 300
-SETS = [f"train.steps={STEPS}", "threads=1", "output.dpi=60"]
+SETS = [f"train.steps={STEPS}", "threads=1"]
 PHASES = ["trained", "figures", "report", "summary", "committed", "printed"]
 TICKS = [1, 40, 150, 299, STEPS]  # steps inside training, its first and its last
 MOMENTS = ([("TERM", str(t)) for t in TICKS] + [("TERM", p) for p in PHASES] + [("KILL", p) for p in PHASES]

@@ -89,8 +89,27 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
     """``torch.save`` through atomic_open: the file at ``path`` is always a complete checkpoint (or absent)."""
     import torch  # noqa: PLC0415 - only when saving: this module serves `filterlab runs`, which must not import torch
 
-    with atomic_open(path) as f:
-        torch.save(obj, f)
+    path = Path(path)
+    try:
+        with atomic_open(path) as f:
+            torch.save(obj, f)
+    except RuntimeError as e:  # torch's writer reports a failed write(2) as "[enforce fail ...] file write failed"
+        if "write" not in str(e):
+            raise
+        raise _write_error(path) from None
+
+
+def _write_error(path: Path) -> OSError:
+    """The OSError behind a write that failed without saying why: no space left, or else an I/O error."""
+    import errno  # noqa: PLC0415
+
+    try:
+        st = os.statvfs(path.parent)
+        full = st.f_bavail * st.f_frsize < (1 << 20)
+    except OSError:
+        full = False
+    code = errno.ENOSPC if full else errno.EIO
+    return OSError(code, os.strerror(code), str(path))
 
 
 def atomic_savefig(fig: Any, path: str | Path, **kwargs: Any) -> None:
@@ -246,17 +265,35 @@ class Run:
                 observe(plain)
 
     def write_summary(self, summary: dict[str, Any]) -> None:
+        """summary.json, with the run's id and its status as meta.json has it now ("running" until the run ends:
+        whatever the training loop thinks, the run's status is decided once, at its end, by :meth:`finish`)."""
         rid = self.meta.get("run_id")
-        atomic_write_json(self.dir / SUMMARY_FILE, {**summary, "run_id": rid} if rid else summary)
+        out = {**summary, "status": self.meta.get("status", "running")}
+        atomic_write_json(self.dir / SUMMARY_FILE, {**out, "run_id": rid} if rid else out)
 
-    def finish(self, status: str, error: str | None = None, **fields: Any) -> None:
+    def finish(self, status: str, error: str | None = None, between: Callable[[], None] | None = None,
+               **fields: Any) -> None:
+        """End the run with ``status``: the metrics log closed, summary.json's status, then meta.json's (the commit:
+        a reader that sees a final status in meta.json sees the same in summary.json). ``between`` runs after the
+        summary and before meta.json (a test hook)."""
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}")
         if not self._metrics.closed:
             self._metrics.flush()
             os.fsync(self._metrics.fileno())
             self._metrics.close()
-        self.update_meta(status=status, error=error, end_time=now_iso(), **fields)
+        path = self.dir / SUMMARY_FILE
+        if path.is_file():
+            try:
+                summary = read_json(path)
+            except (OSError, ValueError):
+                summary = None
+            if isinstance(summary, dict):
+                atomic_write_json(path, {**summary, "status": status})
+        if between is not None:
+            between()
+        fields.setdefault("end_time", now_iso())
+        self.update_meta(status=status, error=error, **fields)
 
 
 def read_json(path: str | Path) -> Any:

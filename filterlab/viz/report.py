@@ -68,11 +68,12 @@ def _figures(fig_dir: Path, problems: list[str]) -> list[dict[str, str]]:
     return out
 
 
-def report_context(run_dir: Path, problems: list[str] | None = None) -> dict[str, Any]:
+def report_context(run_dir: Path, problems: list[str] | None = None,
+                   final: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything the template shows, from the run's files (each through its reader); the kind's card names and
     explains its results. Sidecars that fail their reader are left out and described in ``problems``."""
     problems = [] if problems is None else problems
-    meta = read_meta(run_dir)
+    meta = {**read_meta(run_dir), **(final or {})}  # final: the status the run is about to commit (lifecycle)
     kind = meta.get("kind")
     summary = experiments.read_summary(run_dir, kind) if (run_dir / SUMMARY_FILE).is_file() else {}
     card = experiments.card(kind) if kind in experiments.kinds() else None
@@ -91,11 +92,11 @@ def report_context(run_dir: Path, problems: list[str] | None = None) -> dict[str
     }
 
 
-def build_report(run_dir: str | Path) -> Path:
+def build_report(run_dir: str | Path, final: dict[str, Any] | None = None) -> Path:
     """Write RUN_DIR/report.html from the run's files and return its path; a figure sidecar left out is warned of."""
     run_dir = Path(run_dir)
     problems: list[str] = []
-    html = _ENV.get_template("report.html.j2").render(**report_context(run_dir, problems))
+    html = _ENV.get_template("report.html.j2").render(**report_context(run_dir, problems, final))
     path = run_dir / REPORT_FILE
     try:
         atomic_write_text(path, html)
@@ -106,9 +107,12 @@ def build_report(run_dir: str | Path) -> Path:
     return path
 
 
-def write_report(run_dir: Path) -> None:
-    """The run's report.html; a failure here is reported but does not change how the run ended."""
+def write_report(run_dir: Path, final: dict[str, Any] | None = None) -> str | None:
+    """The run's report.html (``final``: meta fields the run is about to commit, shown already). A failure is
+    warned of and returned (a disk that cannot take the report: the caller does not end such a run completed)."""
     try:
-        build_report(run_dir)
+        build_report(run_dir, final)
     except (InputError, OSError, jinja2.TemplateError) as e:
         print(f"filterlab: warning: could not write {run_dir}/report.html: {e}", file=sys.stderr)
+        return str(e)
+    return None
