@@ -73,7 +73,7 @@ def test_a_read_only_run_folder_is_one_line(read_only_run, tmp_path):
     if os.access(run, os.W_OK):
         pytest.skip("the folder is writable here despite its mode")
     before = {p.name: p.stat().st_mtime_ns for p in run.rglob("*")}
-    _one_line(_fl("visualize", run, cwd=tmp_path), str(run), "not writable", "--out")
+    _one_line(_fl("visualize", run, cwd=tmp_path), str(run), "not writable", "--out FOLDER")
     _one_line(_fl("train", "--resume", run, cwd=tmp_path), str(run), "not writable")
     code, out, err, _ = _fl("visualize", run, "--out", tmp_path / "figs", cwd=tmp_path)  # elsewhere: fine
     assert code == 0, err[-2000:]
