@@ -105,9 +105,12 @@ class FigureWorker:
                     kwargs = pickle.loads(payload)
                     render(**kwargs)
                 _write_all(result_w, pickle.dumps(("ok", None)))
-            except BaseException:  # noqa: BLE001 - everything is reported to the parent
+            except BaseException as e:  # noqa: BLE001 - everything is reported to the parent
+                # the machine at fault (no space left, read-only): one line naming the file; a bug: its traceback
+                why = (f"{e.filename or '?'}: {e.strerror}" if isinstance(e, OSError) and e.strerror
+                       else traceback.format_exc())
                 try:
-                    _write_all(result_w, pickle.dumps(("error", traceback.format_exc())))
+                    _write_all(result_w, pickle.dumps(("error", why)))
                 except BaseException:  # noqa: BLE001
                     pass
                 code = 1
