@@ -39,7 +39,8 @@ def same_result(run: Path, ref: Path) -> None:
     assert all(torch.equal(a.model[k], b.model[k]) for k in a.model)
     opt_a, opt_b = a.training["optimizer"], b.training["optimizer"]
     assert all(torch.equal(opt_a[k], opt_b[k]) for k in opt_a)
-    strip = lambda d: {k: v for k, v in d.items() if k != "train_seconds"}  # noqa: E731
+    # train_seconds is a timing; run_id names the run folder it was written in (each run has its own)
+    strip = lambda d: {k: v for k, v in d.items() if k not in ("train_seconds", "run_id")}  # noqa: E731
     assert strip(json.loads((run / "summary.json").read_text())) == strip(json.loads((ref / "summary.json")
                                                                                       .read_text()))
     assert runfiles.read_metrics(run) == runfiles.read_metrics(ref)

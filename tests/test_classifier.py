@@ -131,7 +131,9 @@ def test_run_files_agree_with_the_checkpoint(runner, tmp_path):
 def test_same_seed_same_run_on_cpu(runner, tmp_path):
     dirs = []
     for _ in range(2):
-        r = runner.invoke(app, smoke_args(tmp_path, "output.figures=false"))
+        # An explicit thread count: with threads: 0 a run takes a share of the CPUs that depends on the other
+        # filterlab runs alive on the machine, and a different count sums in a different order.
+        r = runner.invoke(app, smoke_args(tmp_path, "output.figures=false", "threads=2"))
         assert r.exit_code == 0, r.output
         dirs.append(Path(r.output.strip().splitlines()[-1]))
     a, b = (load_checkpoint_dict(d)["model"] for d in dirs)
