@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import REPO, report, table
+from common import REPO, busy, report, table
 
 from filterlab.lessons import write_lessons
 from filterlab.lessons.execute import execute
@@ -40,12 +40,12 @@ def main() -> None:
             rows.append([path.name, f"{e.seconds:.1f}", f"{cpu:.1f}", f"{before:.2f} / {after:.2f}"])
             print(" | ".join(rows[-1]), flush=True)
     rows.append(["all four", f"{total_wall:.1f}", f"{total_cpu:.1f}", f"{min(loads):.2f} to {max(loads):.2f}"])
-    busy = max(loads) > 1
+    loaded = busy(loads)
     body = (f"Data: {data}. Kernel CPU time is user + system of the kernel process, read inside it after the last "
             f"cell (its training and insight threads use up to "
             f"{len(os.sched_getaffinity(0))} cores, so it can exceed the wall time)."
-            + (" Measured while other work ran (load average above 1): the wall times are longer than on a quiet "
-               "machine." if busy else "") + "\n\n"
+            + (" Measured while other work ran (load average above the core count): the wall times are longer than on "
+               "a quiet machine." if loaded else " The machine was otherwise idle.") + "\n\n"
             + table(["lesson", "wall time (s)", "kernel CPU time (s)", "load average before / after"], rows))
     report("lessons", "The four lessons, each run from a clean kernel", body, args.write)
 

@@ -25,7 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import REPO, report, table, timed
+from common import REPO, busy, report, table, timed
 
 
 def torchvision_layout(src: Path, dest: Path) -> None:
@@ -95,8 +95,8 @@ def main() -> None:
              f"before each process is in the table; "
              + ("measured while other work ran (1-minute load up to "
                 f"{peak:.1f} on {len(os.sched_getaffinity(0))} cores), so absolute times are inflated; the ratios "
-                "compare processes run back to back under the same load." if peak > 1 else
-                "the machine was otherwise idle."))
+                "compare processes run back to back under the same load." if busy([peak]) else
+                "no more than this benchmark's own processes: the machine was otherwise idle."))
     report(f"mnist_fast_{args.device}", "Time to 99% on the full MNIST: configs/mnist_fast.yaml against the "
            "pytorch/examples recipe", body, args.write)
 

@@ -20,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import REPO, med, report, table, timed
+from common import REPO, load_words, med, report, table, timed
 
 EVENTS = "tensorboard"
 
@@ -96,10 +96,7 @@ def main() -> None:
                      f"{events_kb.get('single_four', 0):.0f} kB")
     body = table(["what", "median s", "best s"], rows)
     body += f"\n\nEvents on / off, medians of {args.repeats} interleaved runs each: " + "; ".join(words) + "."
-    load = f"1-minute load average before each run: min {min(loads):.2f}, median {med(loads):.2f}, max {max(loads):.2f}"
-    body += f"\n\n{load}" + (" (measured while other work ran on this machine; the ratios are the interleaved "
-                             "runs' medians, the absolute seconds are not this machine's quiet speed)."
-                             if max(loads) > 1 else " (a quiet machine).")
+    body += "\n\n" + load_words(loads)
     name = "tensorboard" if args.only == "both" else f"tensorboard_{args.only}"
     report(name, "TensorBoard events: what they cost a run", body, args.write)
 

@@ -56,6 +56,28 @@ def med(xs: list[float]) -> float:
     return statistics.median(xs)
 
 
+def cores() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+def busy(loads: list[float]) -> bool:
+    """Whether other work ran: a 1-minute load average above the cores this benchmark's own runs can fill (each
+    run uses up to every core, so its own load reaches about the core count) plus half a core of slack."""
+    return max(loads) > cores() + 0.5
+
+
+def load_words(loads: list[float]) -> str:
+    """One sentence on the 1-minute load averages recorded before each run."""
+    n = cores()
+    head = (f"1-minute load average before each run: min {min(loads):.2f}, median {med(loads):.2f}, "
+            f"max {max(loads):.2f}, on {n} cores")
+    if busy(loads):
+        return (head + " (measured while other work ran on this machine: absolute seconds are inflated; the ratios "
+                "compare runs made back to back under the same load).")
+    return head + (f" (no more than this benchmark's own runs, which use up to {n} threads: the machine was "
+                   "otherwise idle).")
+
+
 def table(headers: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
     line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
