@@ -22,26 +22,29 @@ if TYPE_CHECKING:
         RunTable,
         Sweep,
         compare,
+        dump_config,
         load_config,
         open_run,
         resume,
         runs,
         sweep,
+        tensorboard,
         train,
     )
-    from .explain.results import Convolution, Shapes, convolve, output_size, shapes
+    from .explain.results import Convolution, Shapes, convolve, kernel_gallery, output_size, rgb_example, shapes
     from .lessons import write_lessons
 
-_API = ("load_config", "train", "resume", "open_run", "runs", "compare", "sweep", "Run", "Insight", "FigureFile",
-        "RunTable", "Comparison", "Sweep", "ConfigError", "InputError")
-_EXPLAIN = ("convolve", "output_size", "shapes", "Convolution", "Shapes")
+_API = ("load_config", "dump_config", "train", "resume", "open_run", "runs", "compare", "sweep", "tensorboard", "Run",
+        "Insight", "FigureFile", "RunTable", "Comparison", "Sweep", "ConfigError", "InputError")
+_EXPLAIN = ("convolve", "kernel_gallery", "rgb_example", "output_size", "shapes", "Convolution", "Shapes")
 # public name -> the module that defines it (the explainer's own module: the API module stays free of NumPy)
 _NAMES = {**dict.fromkeys(_API, "filterlab.api"), **dict.fromkeys(_EXPLAIN, "filterlab.explain.results"),
           "write_lessons": "filterlab.lessons"}
 
 __all__ = ["Comparison", "ConfigError", "Convolution", "FigureFile", "InputError", "Insight", "Run", "RunTable",
-           "Shapes", "Sweep", "__version__", "compare", "convolve", "load_config", "open_run", "output_size", "resume",
-           "runs", "shapes", "sweep", "train", "write_lessons"]
+           "Shapes", "Sweep", "__version__", "compare", "convolve", "dump_config", "kernel_gallery", "load_config",
+           "open_run", "output_size", "resume", "rgb_example", "runs", "shapes", "sweep", "tensorboard", "train",
+           "write_lessons"]
 
 
 def __getattr__(name: str) -> Any:

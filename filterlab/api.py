@@ -40,7 +40,7 @@ if TYPE_CHECKING:  # these import torch and matplotlib; the API's import must no
 load_config = experiments.load_config
 
 __all__ = ["Comparison", "ConfigError", "FigureFile", "InputError", "Insight", "Run", "RunTable", "Sweep", "compare",
-           "load_config", "open_run", "resume", "runs", "sweep", "train"]
+           "dump_config", "load_config", "open_run", "resume", "runs", "sweep", "tensorboard", "train"]
 
 ConfigSource = str | os.PathLike[str] | Mapping[str, Any] | Any
 
@@ -367,6 +367,16 @@ class Run:
         found = {f.path: f for f in self.figures} if out is None else {}
         return [found.get(p) or _figure_file(p) for p in paths if p.suffix == ".png" and p.parent == out_dir]
 
+    def export_tensorboard(self) -> Path:
+        """Write TensorBoard event files for a finished run trained without them, from its snapshots and metrics,
+        into RUN/tensorboard (returned); :func:`tensorboard` then shows it."""
+        from .board import require  # noqa: PLC0415
+
+        require("tensorboard")
+        from .board.writer import export  # noqa: PLC0415 - imports torch and TensorBoard
+
+        return export(self.path)
+
     # --- notebook faces -------------------------------------------------------------------------------------------
 
     def _rows(self) -> list[tuple[str, Any]]:
@@ -492,14 +502,12 @@ def train(config: ConfigSource, out: str | os.PathLike[str] = "outputs", *,
     if tensorboard:
         cfg = load_config(cfg, {"output.tensorboard": True})
     preset = Path(config) if isinstance(config, (str, os.PathLike)) else None
-    from .lifecycle import train_config  # noqa: PLC0415 - imports torch: only when training
-    from .preflight import check_config  # noqa: PLC0415
     from .state import preserved  # noqa: PLC0415
 
-    check_config(cfg)
+    check(cfg)
     with preserved():
-        outcome = train_config(cfg, out_root=Path(out), argv=["fl.train", str(preset or "<dict>")], quiet=True,
-                               preset=preset, progress=_progress(progress, cfg.name), reraise=True)
+        outcome = train_outcome(cfg, out, argv=["fl.train", str(preset or "<dict>")], preset=preset,
+                                progress=_progress(progress, cfg.name), reraise=True)
     return _result(outcome)
 
 
@@ -507,13 +515,49 @@ def resume(run: Run | str | os.PathLike[str], *, progress: bool = True) -> Run:
     """Continue an interrupted, killed or failed run from its last checkpoint, in its own folder (the same state
     guarantees as :func:`train`)."""
     path = run.path if isinstance(run, Run) else Path(run)
-    from .lifecycle import resume_run  # noqa: PLC0415 - imports torch: only when training
     from .state import preserved  # noqa: PLC0415
 
     with preserved():
-        outcome = resume_run(path, argv=["fl.resume", str(path)], quiet=True,
-                             progress=_progress(progress, path.name), reraise=True)
+        outcome = resume_outcome(path, argv=["fl.resume", str(path)], progress=_progress(progress, path.name),
+                                 reraise=True)
     return _result(outcome)
+
+
+# The training calls under :func:`train`, :func:`resume` and ``filterlab train``: one path, so a config is checked
+# and a run started, ended and reported the same way from Python and from the command line.
+
+
+def check(cfg: Any) -> None:
+    """The pre-flight checks of a loaded config (geometry, the run's resource budget, TensorBoard when asked for),
+    before torch is imported: :class:`InputError` for a config that cannot work."""
+    from .preflight import check_config  # noqa: PLC0415
+
+    check_config(cfg)
+
+
+def train_outcome(cfg: Any, out: str | os.PathLike[str] = "outputs", *, argv: list[str] | None = None,
+                  preset: str | os.PathLike[str] | None = None, progress: Any = None, quiet: bool = True,
+                  stop: Any = None, figure_helper: bool = False, worker: Any = None, reraise: bool = False) -> Any:
+    """Train one loaded config into a new run folder (checked again once its data is loaded); returns the
+    lifecycle's Outcome (the folder, the status, the exit status, the summary, the error) instead of a :class:`Run`.
+    ``argv``: the command line recorded in meta.json; ``preset``: the config file the config was read from;
+    ``stop``: a shared stop flag; ``figure_helper`` and ``worker``: draw the figures in a forked helper
+    (:func:`filterlab.lifecycle.train_config` says more); ``reraise``: raise a training failure again after recording
+    it."""
+    from .lifecycle import train_config  # noqa: PLC0415 - imports torch: only when training
+
+    return train_config(cfg, out_root=Path(out), argv=argv, quiet=quiet, stop=stop, figure_helper=figure_helper,
+                        preset=Path(preset) if preset is not None else None, progress=progress,
+                        reraise=reraise, worker=worker)
+
+
+def resume_outcome(path: str | os.PathLike[str], *, argv: list[str] | None = None, progress: Any = None,
+                   quiet: bool = True, figure_helper: bool = False, reraise: bool = False) -> Any:
+    """Continue an interrupted run in its own folder; the lifecycle's Outcome (see :func:`train_outcome`)."""
+    from .lifecycle import resume_run  # noqa: PLC0415 - imports torch: only when training
+
+    return resume_run(Path(path), argv=argv, quiet=quiet, figure_helper=figure_helper, progress=progress,
+                      reraise=reraise)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -627,36 +671,125 @@ def _yaml_text(value: Any) -> str:
 
 
 @dataclass
+class SweepStatus:
+    """Where every run of a cluster sweep stands (:meth:`Sweep.status`): one state per run (``tasks``: status, run
+    folder, job id, detail), printed as ``filterlab sweep --status`` prints it."""
+
+    tasks: list[Any]
+    varied: list[str]
+
+    def counts(self) -> dict[str, int]:
+        """How many runs are in each status."""
+        out: dict[str, int] = {}
+        for t in self.tasks:
+            out[t.status] = out.get(t.status, 0) + 1
+        return out
+
+    def lines(self) -> list[str]:
+        from .sweeps.status import counts, table  # noqa: PLC0415 - the sweep's table, only when printed
+
+        return [*table(self.tasks, self.varied), f"{len(self.tasks)} runs: {counts(self.tasks)}"]
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+    def _repr_html_(self) -> str:
+        return _pre(str(self))
+
+
+@dataclass
 class Sweep:
-    """A finished sweep: its folder (sweep.json, sweep.csv, the comparison), one record per run, and the runs."""
+    """A sweep's folder (sweep.json, sweep.csv, the comparison), one record per run, and the runs. A cluster sweep
+    returned before its runs ended (``wait=False``) or opened later (:meth:`open`) tells where its runs stand with
+    :meth:`status`."""
 
     path: Path
     summary: dict[str, Any]
 
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> Sweep:
+        """The sweep in folder ``path`` (what :func:`sweep` returned, from any later session)."""
+        folder = Path(os.path.abspath(path))
+        summary = read_json_object(folder / "sweep.json") if (folder / "sweep.json").is_file() else {}
+        return cls(folder, summary)
+
     @property
     def records(self) -> list[dict[str, Any]]:
-        return list(self.summary["runs"])
+        return list(self.summary.get("runs") or [])
 
     @property
     def runs(self) -> list[Run]:
         """The runs that have a folder, in the sweep's order."""
         return [Run(r["run_dir"]) for r in self.records if r.get("run_dir")]
 
+    def status(self) -> SweepStatus:
+        """A cluster sweep's runs as they stand now (asked of the scheduler and read from their folders); the
+        summary (sweep.json, sweep.csv) is rewritten from them. A local sweep has ended by the time it returns: its
+        records say how."""
+        from .sweeps.slurm import finish, status_of  # noqa: PLC0415 - submitit and torch only for a sweep
+
+        states = status_of(self.path)
+        self.summary = finish(self.path, states, detached=False, draw=False)
+        return SweepStatus(states, list(self.summary.get("varied") or []))
+
     def __str__(self) -> str:
-        return str(self.summary.get("compare") or f"{self.summary['completed']} of {len(self.records)} runs "
+        return str(self.summary.get("compare") or f"{self.summary.get('completed', 0)} of {len(self.records)} runs "
                                                  f"completed: {self.path}")
 
     def _repr_html_(self) -> str:
         return _pre(str(self))
 
 
-def sweep(config: str | os.PathLike[str] | Mapping[str, Any], grid: Mapping[str, list[Any]], *, seeds: int = 1,
-          jobs: int = 1, out: str | os.PathLike[str] = "outputs", overrides: Mapping[str, Any] | None = None) -> Sweep:
-    """Every combination of ``grid`` ({"train.weight_decay": [0, 1e-5]}) times ``seeds`` seeds (seed, seed+1, ...),
-    one run folder each, in ``jobs`` worker processes on this machine; then their comparison. Every run is checked
-    before any starts. A dict config is written into OUT/sweeps/configs/ first (the workers read a file)."""
-    from .sweeps import run_sweep  # noqa: PLC0415 - imports torch in the workers' parent
+LAUNCHERS = ("local", "slurm", "submitit-local")
 
+
+def check_sweep(grid: Mapping[str, list[str]], seeds: int = 1, jobs: int = 1, launcher: str = "local",
+                wait: bool = True, max_runs: int = 10_000) -> None:
+    """What a sweep's settings must satisfy, checked before its config is read (``grid`` as texts)."""
+    from .sweeps.plan import SweepError, check_size  # noqa: PLC0415 - the sweep's planner: no torch
+
+    if launcher not in LAUNCHERS:
+        raise SweepError(f"launcher: {launcher!r} is not one of {', '.join(LAUNCHERS)}")
+    if launcher != "local" and jobs != 1:
+        raise SweepError(f"jobs is for launcher local; a {launcher} sweep runs launcher.array_parallelism tasks at "
+                         "once")
+    if launcher == "local" and not wait:
+        raise SweepError("wait=False is for cluster sweeps (launcher slurm); a local sweep runs in this process")
+    check_size(dict(grid), seeds, max_runs)
+
+
+def launch_sweep(config: str | os.PathLike[str], grid: Mapping[str, list[str]], *, seeds: int = 1, jobs: int = 1,
+                 out: str | os.PathLike[str] = "outputs", base: list[str] | None = None, launcher: str = "local",
+                 wait: bool = True, max_runs: int = 10_000, argv: list[str] | None = None, progress: Any = None,
+                 note: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """The sweep under :func:`sweep` and ``filterlab sweep``: a YAML config, the grid and the base overrides as
+    texts (``KEY=VALUE``, values read as YAML); returns the summary. ``progress`` is called as each run ends (local:
+    with the job and the total; cluster: with the task's state and the total), ``note`` with what a cluster sweep
+    says it did."""
+    check_sweep(grid, seeds, jobs, launcher, wait, max_runs)
+    if launcher == "local":
+        from .sweeps import run_sweep  # noqa: PLC0415 - imports torch in the workers' parent
+
+        return run_sweep(Path(config), dict(grid), seeds=seeds, jobs=jobs, out=Path(out), base_sets=list(base or []),
+                         argv=argv, progress=progress)
+    from .sweeps.slurm import launch  # noqa: PLC0415 - submitit only for a cluster sweep
+
+    return launch(Path(config), dict(grid), seeds, list(base or []), Path(out), launcher, argv=argv,
+                  wait_for_end=wait, progress=progress, note=note)
+
+
+def sweep(config: str | os.PathLike[str] | Mapping[str, Any], grid: Mapping[str, list[Any]], *, seeds: int = 1,
+          jobs: int = 1, out: str | os.PathLike[str] = "outputs", overrides: Mapping[str, Any] | None = None,
+          launcher: str = "local", wait: bool = True, max_runs: int = 10_000) -> Sweep:
+    """Every combination of ``grid`` ({"train.weight_decay": [0, 1e-5]}) times ``seeds`` seeds (seed, seed+1, ...),
+    one run folder each; then their comparison. Every run is checked before any starts; a sweep of more than
+    ``max_runs`` runs is refused before anything is planned. A dict config is written into OUT/sweeps/configs/ first
+    (the workers read a file).
+
+    ``launcher``: ``"local"`` runs ``jobs`` worker processes on this machine; ``"slurm"`` submits one Slurm job array
+    through submitit, its resources from the config's ``launcher`` section (the same call again submits only the
+    runs that have not completed); ``"submitit-local"`` runs that path as local processes. ``wait=False`` (cluster
+    only): return once the runs are submitted; :meth:`Sweep.status` tells where they stand."""
     if not isinstance(grid, Mapping) or not grid:
         raise InputError("grid: expected a mapping of dotted keys to lists of values, e.g. {'train.lr': [0.1, 0.01]}")
     texts: dict[str, list[str]] = {}
@@ -664,9 +797,10 @@ def sweep(config: str | os.PathLike[str] | Mapping[str, Any], grid: Mapping[str,
         if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__") or not list(values):
             raise InputError(f"grid {key!r}: expected a non-empty list of values, got {values!r}")
         texts[key] = [_yaml_text(v) for v in values]
-    for name, value in (("seeds", seeds), ("jobs", jobs)):
+    for name, value in (("seeds", seeds), ("jobs", jobs), ("max_runs", max_runs)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise InputError(f"{name}: {value!r}; accepted: an integer >= 1")
+    check_sweep(texts, seeds, jobs, launcher, wait, max_runs)
     base = [f"{k}={_yaml_text(v)}" for k, v in (overrides or {}).items()]
     cfg = load_config(config, base)
     if isinstance(config, (str, os.PathLike)):
@@ -680,6 +814,43 @@ def sweep(config: str | os.PathLike[str] | Mapping[str, Any], grid: Mapping[str,
         path = folder / f"{cfg.name}-{hashlib.sha256(text.encode()).hexdigest()[:8]}.yaml"
         path.write_text(text)
         base = []
-    summary = run_sweep(path, texts, seeds=seeds, jobs=jobs, out=Path(out), base_sets=base,
-                        argv=["fl.sweep", str(path)])
+    summary = launch_sweep(path, texts, seeds=seeds, jobs=jobs, out=out, base=base, launcher=launcher, wait=wait,
+                           max_runs=max_runs, argv=["fl.sweep", str(path)])
     return Sweep(Path(summary["sweep_dir"]), summary)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# TensorBoard, and a config as YAML
+
+
+def tensorboard(paths: Run | Sweep | str | os.PathLike[str] | list[Any], *, host: str = "127.0.0.1",
+                port: int = 0) -> Any:
+    """Start TensorBoard on the runs that have event files among ``paths`` (runs, folders of runs, sweep folders,
+    :class:`Run` or :class:`Sweep` objects) and return its handle once it answers: ``.url``, ``.runs``, ``.stop()``
+    (the end of this Python process stops it too), ``.wait()``. A sweep's runs are named by the values it varied.
+    ``host``: the address it listens on (127.0.0.1: this machine only); ``port``: 0 for a free one. A run trained
+    without ``tensorboard=True`` gets its event files from :meth:`Run.export_tensorboard`."""
+    from .board import require  # noqa: PLC0415
+
+    require("tensorboard")
+    from .board.serve import TensorBoard, collect, split  # noqa: PLC0415
+
+    items = paths if isinstance(paths, (list, tuple)) else [paths]
+    folders = [Path(p.path) if isinstance(p, (Run, Sweep)) else Path(p) for p in items]
+    if not folders:
+        raise InputError("paths: no run, folder of runs or sweep folder given")
+    varied: list[str] = []
+    with_events, without = split(collect(folders, varied))
+    if not with_events:
+        raise InputError("none of these runs has TensorBoard events; train with tensorboard=True (the config's "
+                         "output.tensorboard), or write them for a finished run with Run.export_tensorboard()")
+    return TensorBoard(with_events, host, port, varied)
+
+
+def dump_config(config: ConfigSource, path: str | os.PathLike[str] | None = None) -> str:
+    """A config (anything :func:`load_config` takes, validated) as the YAML text ``filterlab config`` prints: every
+    key, defaults included. Written to ``path`` too when given."""
+    text = C.dump_yaml(load_config(config))
+    if path is not None:
+        Path(path).write_text(text, encoding="utf-8")
+    return text

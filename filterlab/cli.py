@@ -12,6 +12,7 @@ import functools
 import json
 import os
 import re
+import signal
 import sys
 import traceback
 from collections.abc import Callable
@@ -21,14 +22,13 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from . import experiments
-from .api import load_config
+from .api import check, load_config, train_outcome
 from .api import runs as list_all
 from .core import config as C
 from .core.errors import EXIT_FAILED, EXIT_USAGE, ConfigError, InputError, short_repr
 from .core.escape import for_terminal
 from .core.geometry import GeometryError
 from .core.rundir import create_run_dir, no_empty_folder_on_error
-from .preflight import check_config
 
 app = typer.Typer(
     help="Watch a CNN's random filters turn into meaningful shapes while it trains.",
@@ -58,9 +58,10 @@ def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
 
 # The library names a bad argument by its parameter (``at 9,9: outside ...``); the command line by its option.
 FLAG_WORDS = ("at", "kernel", "image", "pool", "padding", "input", "field", "cmap", "out", "layer", "grid",
-              "launcher", "status", "animate")
+              "launcher", "status", "animate", "jobs")
 # parameters a library message names anywhere in its text, and the command line's option for each
-FLAG_NAMES = {"animation_limit": "--animation-limit", "max_runs": "--max-runs", "out folder": "--out FOLDER"}
+FLAG_NAMES = {"animation_limit": "--animation-limit", "max_runs": "--max-runs", "out folder": "--out FOLDER",
+              "launcher local": "--launcher local", "launcher slurm": "--launcher slurm", "wait=False": "--no-wait"}
 _LEADING_WORD = re.compile(r"([a-z]+)(?=[ :])")
 
 
@@ -145,10 +146,10 @@ def train(
         if configs or set_ or device or seed is not None or tensorboard:
             raise fail("--resume takes the run's own config; give no CONFIG, --set, --device, --seed or "
                        "--tensorboard with it")
-        from .lifecycle import resume_run  # noqa: PLC0415 - imports torch: only when training
+        from .api import resume_outcome  # noqa: PLC0415
 
         try:
-            outcome = resume_run(resume, argv=sys.argv, quiet=quiet, figure_helper=True)
+            outcome = resume_outcome(resume, argv=sys.argv, quiet=quiet, figure_helper=True)
         except InputError as e:
             raise fail(f"--resume {e}") from None
         _report(outcome, quiet)
@@ -158,14 +159,14 @@ def train(
     sets = [*(set_ or []), *(["output.tensorboard=true"] if tensorboard else [])]
     cfgs = [_load(c, sets, device, seed) for c in configs]  # every config is checked before any run starts,
     for cfg in cfgs:  # and before torch is imported: a config that cannot work is refused at once
-        check_config(cfg)
+        check(cfg)
     from .viz.worker import start_figure_worker  # noqa: PLC0415
 
     # forked before torch is imported: the helper loads matplotlib and the drawing code while this process imports
     # torch and trains (the later runs of several configs draw in-process: torch is loaded by then)
     first_worker = start_figure_worker(cfgs[0])
     try:
-        from .lifecycle import StopFlag, train_config  # noqa: PLC0415 - imports torch: only when training
+        from .lifecycle import StopFlag  # noqa: PLC0415 - imports torch: only when training
     except BaseException:
         if first_worker:
             first_worker.cancel()
@@ -175,8 +176,8 @@ def train(
     stop = StopFlag()
     with stop.installed():  # a signal after a run's end is decided changes neither its files nor its exit status
         for i, (path, cfg) in enumerate(zip(configs, cfgs)):
-            outcome = train_config(cfg, out_root=out, argv=sys.argv, quiet=quiet, figure_helper=True, preset=path,
-                                   worker=first_worker if i == 0 else None, stop=stop)
+            outcome = train_outcome(cfg, out, argv=sys.argv, quiet=quiet, figure_helper=True, preset=path,
+                                    worker=first_worker if i == 0 else None, stop=stop)
             _report(outcome, quiet, stop)
             worst = worst or outcome.exit_code
             if outcome.status == "interrupted" or stop():
@@ -211,10 +212,9 @@ def show_config(
     set_: SetOpt = None,
 ) -> None:
     """Print the resolved config (defaults, then the file, then --set) without running anything."""
-    typer.echo(C.dump_yaml(_load(config, set_)), nl=False)
+    from .api import dump_config  # noqa: PLC0415
 
-
-LAUNCHERS = ("local", "slurm", "submitit-local")
+    typer.echo(dump_config(_load(config, set_)), nl=False)
 
 
 @command()
@@ -250,30 +250,23 @@ def sweep(
     Exit status: 0 when every run completed, 1 when any did not, 2 for bad input, 130 when interrupted (slurm:
     detached, the jobs go on).
     """
-    from .sweeps import parse_grid, run_sweep  # noqa: PLC0415 - imports torch in the workers' parent: only when sweeping
+    from .api import check_sweep, launch_sweep  # noqa: PLC0415
+    from .sweeps import parse_grid  # noqa: PLC0415 - imports torch in the workers' parent: only when sweeping
 
     if status is not None:
-        raise typer.Exit(_sweep_status(status))
+        from .api import Sweep  # noqa: PLC0415
+
+        _echo_lines(Sweep.open(status).status().lines())
+        raise typer.Exit(0)
     if config is None or not grid:
         raise fail("give a CONFIG and at least one --grid KEY=V1,V2,... (or --status SWEEP_DIR)")
-    if launcher not in LAUNCHERS:
-        raise fail(f"--launcher: {launcher!r} is not one of {', '.join(LAUNCHERS)}")
-    if launcher != "local" and jobs != 1:
-        raise fail(f"--jobs is for --launcher local; a {launcher} sweep runs launcher.array_parallelism tasks at once")
-    if launcher == "local" and not wait:
-        raise fail("--no-wait is for cluster sweeps (--launcher slurm); a local sweep runs in this process")
-    from .sweeps.plan import check_size  # noqa: PLC0415
-
-    check_size(parse_grid(grid), seeds, max_runs)  # counted before the config is read or anything planned
+    texts = parse_grid(grid)
+    check_sweep(texts, seeds, jobs, launcher, wait, max_runs)  # counted before the config is read or anything planned
     _load(config, set_)  # the base config must be valid before anything starts
-    if launcher == "local":
-        summary = run_sweep(config, parse_grid(grid), seeds=seeds, jobs=jobs, out=out,
-                            base_sets=list(set_ or []), argv=sys.argv, progress=_sweep_progress)
-    else:
-        from .sweeps.slurm import launch  # noqa: PLC0415 - submitit only for a cluster sweep
-
-        summary = launch(config, parse_grid(grid), seeds, list(set_ or []), out, launcher, argv=sys.argv,
-                         wait_for_end=wait, progress=_task_progress, note=lambda t: typer.echo(t, err=True))
+    summary = launch_sweep(config, texts, seeds=seeds, jobs=jobs, out=out, base=list(set_ or []), launcher=launcher,
+                           wait=wait, max_runs=max_runs, argv=sys.argv,
+                           progress=_sweep_progress if launcher == "local" else _task_progress,
+                           note=lambda t: typer.echo(t, err=True))
     if summary.get("compare"):
         _echo_lines(summary["compare"].splitlines())
     if summary["failed"]:
@@ -312,19 +305,6 @@ def _task_progress(st: Any, total: int) -> None:
         typer.echo("\n".join("    | " + line for line in st.log_tail.splitlines()), err=True)
 
 
-def _sweep_status(sweep_dir: Path) -> int:
-    """Print where every run of a cluster sweep stands and rewrite its summary (sweep.json, sweep.csv)."""
-    from .sweeps.slurm import finish, status_of  # noqa: PLC0415 - submitit and torch only for a sweep
-    from .sweeps.status import counts, table  # noqa: PLC0415
-
-    states = status_of(sweep_dir)
-    summary = finish(sweep_dir, states, detached=False, draw=False)
-    for line in table(states, summary["varied"]):
-        typer.echo(line)
-    typer.echo(f"{len(states)} runs: {counts(states)}")
-    return 0
-
-
 @command()
 def convolve(
     kernel: Annotated[str | None, typer.Option(help="A built-in kernel (identity, box_blur, gaussian_blur, "
@@ -361,9 +341,8 @@ def convolve(
                                ] = 100.0,
 ) -> None:
     """What one convolution computes: the figure, the output-size arithmetic and one output pixel by hand."""
-    from .explain import outputs as X  # noqa: PLC0415 - NumPy, Pillow, matplotlib: loaded for the explainer only
-    from .explain.kernels import load_input  # noqa: PLC0415 - NumPy, Pillow, matplotlib: loaded for the explainer only
     from .explain.results import convolve as explain  # noqa: PLC0415 - NumPy, Pillow, matplotlib: loaded for the explainer only
+    from .explain.results import kernel_gallery, rgb_example  # noqa: PLC0415
 
     if cmap not in C.DIVERGING_CMAPS:
         raise fail(f"--cmap: {cmap!r} is not one of {', '.join(C.DIVERGING_CMAPS)}")
@@ -372,13 +351,10 @@ def convolve(
     if not (rgb or gallery) and kernel is None:
         raise fail("--kernel is required (or --rgb for the colour example, --gallery for every kernel)")
     try:
-        if rgb:
+        if rgb or gallery:
+            shown = rgb_example() if rgb else kernel_gallery(image, data_root=data_root)
             target = _new_folder(out, "convolve")
-            lines = X.rgb_lines(target, cmap)
-        elif gallery:
-            x, desc = load_input(image, data_root)
-            target = _new_folder(out, "convolve")
-            lines = X.gallery_lines(x, desc, target, cmap)
+            lines = shown.lines() + [f"figure: {f}" for f in shown.save(target, cmap)]
         else:
             assert kernel is not None
             result = explain(image, kernel, stride=stride, padding=padding, dilation=dilation, flip=flip, at=at,
@@ -437,17 +413,14 @@ def shapes(
                            f"{result.input.chw[2]} input, {result.input.chw[1] * result.input.chw[2]:,} pixels; "
                            f"accepted: at most {MAX_FIELD_PIXELS:,} pixels (4096x4096); give a smaller --input for "
                            "the figure")
-            rf = result.receptive_field(field, at)
-            field_lines, pixel, layers, shape = rf.lines, rf.pixel, result.layers, result.input
-            x, desc = load_input(image)
+            field_lines = result.receptive_field(field, at).lines
+            load_input(image)  # a bad image is refused before any folder is made
     except GeometryError as e:
         raise fail(f"{config if config is not None else '--rgb'}: {e}") from None
     _echo_lines(lines)
     if field is not None:
-        from .explain.receptive_figure import receptive_figure  # noqa: PLC0415 - matplotlib: only when there is a figure to draw
-
-        info = receptive_figure(x, desc, layers, shape.chw, field, pixel, _new_folder(out, "shapes"), 110)
-        _echo_lines([*field_lines, f"figure: {info.path}", str(info.path.parent)])
+        path = result.save_field(_new_folder(out, "shapes"), field, at, image)
+        _echo_lines([*field_lines, f"figure: {path}", str(path.parent)])
 
 
 @command()
@@ -534,14 +507,12 @@ def tensorboard_cmd(
     from .board import require  # noqa: PLC0415
 
     require("filterlab tensorboard")
-    from .board.serve import collect, serve, split  # noqa: PLC0415
+    from .api import open_run  # noqa: PLC0415
+    from .api import tensorboard as start  # noqa: PLC0415
+    from .board.serve import collect, split  # noqa: PLC0415
 
-    varied: list[str] = []
-    runs = collect(paths, varied)
-    with_events, without = split(runs)
+    with_events, without = split(collect(paths))
     if export:
-        from .board.writer import export as export_run  # noqa: PLC0415 - imports torch
-
         given = {p.resolve() for p in paths}
         for _, run in with_events:
             if run in given:
@@ -549,7 +520,7 @@ def tensorboard_cmd(
                            f"filterlab tensorboard {run}")
             typer.echo(f"{run}: already has events; left as it is", err=True)
         for _, run in without:
-            typer.echo(str(export_run(run)))
+            typer.echo(str(open_run(run).export_tensorboard()))
         return
     for _, run in without:
         typer.echo(f"note: {run} has no TensorBoard events (write them with: filterlab tensorboard --export {run})",
@@ -557,7 +528,19 @@ def tensorboard_cmd(
     if not with_events:
         raise fail("none of these runs has TensorBoard events; train with --tensorboard, or write them for a "
                    "finished run with: filterlab tensorboard --export RUN")
-    raise typer.Exit(serve(with_events, host, port, lambda line: typer.echo(line), varied))
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, stop)  # SIGTERM while it starts stops it, as Ctrl-C does
+    try:
+        board = start(list(paths), host=host, port=port)
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    typer.echo(f"TensorBoard on {len(board.runs)} run(s): {board.url} (Ctrl-C stops it)")
+    raise typer.Exit(board.wait())
 
 
 @command("lessons")

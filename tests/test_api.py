@@ -431,3 +431,75 @@ def test_nearest_kernels_and_redraw(four_run, tmp_path):
     figures = four_run.redraw(out=tmp_path / "again")
     assert {f.name for f in figures} >= {"evolution", "filters_raw"}
     assert all(f.path.parent == tmp_path / "again" and f.caption for f in figures)
+
+
+# What each command does, a call does (the command line only parses and prints)
+
+
+def test_sweep_settings_are_refused_in_the_words_of_the_call_and_of_the_command(runner, tmp_path):
+    cases = [(dict(launcher="pbs"), ["--launcher", "pbs"], "launcher: 'pbs' is not one of local, slurm, submitit-local",
+              "--launcher: 'pbs' is not one of local, slurm, submitit-local"),
+             (dict(launcher="submitit-local", jobs=2), ["--launcher", "submitit-local", "-j", "2"],
+              "jobs is for launcher local", "--jobs is for --launcher local"),
+             (dict(wait=False), ["--no-wait"], "wait=False is for cluster sweeps (launcher slurm)",
+              "--no-wait is for cluster sweeps (--launcher slurm)"),
+             (dict(max_runs=3, seeds=2), ["--max-runs", "3", "--seeds", "2"], "max_runs", "--max-runs")]
+    for kwargs, args, python_text, cli_text in cases:
+        with pytest.raises(fl.InputError) as info:
+            fl.sweep(FOUR, {"train.lr": [0.1, 0.2]}, out=tmp_path, **kwargs)
+        assert python_text in str(info.value) and "--" not in str(info.value)
+        r = runner.invoke(app, ["sweep", str(FOUR), "--grid", "train.lr=0.1,0.2", *args, "--out", str(tmp_path)])
+        assert r.exit_code == 2 and cli_text in r.output, r.output
+    assert not any(tmp_path.iterdir())
+
+
+def test_sweep_status_of_a_folder_that_is_no_cluster_sweep_is_refused(runner, tmp_path):
+    with pytest.raises(fl.InputError, match="not a cluster sweep folder"):
+        fl.Sweep.open(tmp_path).status()
+    r = runner.invoke(app, ["sweep", "--status", str(tmp_path)])
+    assert r.exit_code == 2 and "not a cluster sweep folder" in r.output
+
+
+def test_dump_config_is_what_filterlab_config_prints(runner):
+    r = runner.invoke(app, ["config", str(FOUR), "--set", "train.steps=7"])
+    assert r.exit_code == 0
+    assert fl.dump_config(fl.load_config(FOUR, {"train.steps": 7})) == r.output
+    assert fl.load_config(yaml.safe_load(r.output)) == fl.load_config(FOUR, {"train.steps": 7})
+
+
+def test_the_gallery_the_colour_example_and_the_receptive_field_figure(runner, tmp_path):
+    g = fl.kernel_gallery("seven")
+    assert len(g.rows) >= 12 and all(out.shape == (28, 28) for _, _, out in g.rows)  # padding 1 keeps 28x28 for 3x3
+    assert [p.name for p in g.save(tmp_path / "g")] == ["kernel_gallery.png"]
+    ex = fl.rgb_example()
+    assert ex.input.shape == (3, 26, 26) and ex.maps.shape == (6, 24, 24) and ex.pooled.shape == (6, 12, 12)
+    ref = torch.nn.functional.conv2d(torch.tensor(ex.input)[None], torch.tensor(ex.kernels))[0].numpy()
+    assert np.allclose(ex.maps, ref)
+    r = runner.invoke(app, ["convolve", "--rgb", "--out", str(tmp_path / "cli")])
+    assert r.exit_code == 0 and r.output.splitlines()[:-2] == ex.lines()
+    net = fl.shapes(REPO / "configs" / "notebook_two_conv.yaml")
+    fig = net.field_figure("conv2", at=(0, 0))
+    assert fig.axes
+    path = net.save_field(tmp_path / "f", "conv2", at=(0, 0))
+    assert path.name == "receptive_field.png" and path.read_bytes().startswith(PNG_MAGIC)
+
+
+@pytest.mark.slow  # TensorBoard's start: seconds
+def test_tensorboard_from_python_exports_serves_and_stops(four_run, tmp_path):
+    pytest.importorskip("tensorboard")
+    import shutil
+    import urllib.request
+
+    copy = fl.open_run(shutil.copytree(four_run.path, tmp_path / "run"))
+    with pytest.raises(fl.InputError, match="none of these runs has TensorBoard events"):
+        fl.tensorboard(copy)
+    assert copy.export_tensorboard() == copy.path / "tensorboard"
+    board = fl.tensorboard([copy])
+    try:
+        assert board.running and [run for _, run in board.runs] == [copy.path.resolve()]
+        with urllib.request.urlopen(board.url, timeout=30) as page:
+            assert page.status == 200
+        assert board.url in board._repr_html_()
+    finally:
+        board.stop()
+    assert not board.running

@@ -1,12 +1,13 @@
 """``filterlab tensorboard``: TensorBoard on one or more runs, folders of runs or sweep folders, bound to 127.0.0.1.
 
 A sweep folder (it holds sweep.json) stands for its runs, each named by the values the sweep varied; any other
-folder for the runs under it (as ``filterlab runs`` finds them). TensorBoard runs as a child process; the command
-prints its address once it answers and stops it on Ctrl-C or SIGTERM.
+folder for the runs under it (as ``filterlab runs`` finds them). TensorBoard runs as a child process
+(:class:`TensorBoard`); the command prints its address once it answers and stops it on Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import signal
@@ -14,8 +15,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -127,42 +129,92 @@ def sweep_experiment(folder: Path, runs: list[tuple[str, Path]], varied: list[st
     return target
 
 
-def serve(runs: list[tuple[str, Path]], host: str, port: int, say: Callable[[str], None],
-          varied: list[str] | None = None) -> int:
-    """Start TensorBoard, say its address once it answers, and stop it on Ctrl-C or SIGTERM; its exit status."""
-    port = port or free_port(host)
-    with tempfile.TemporaryFile() as log, tempfile.TemporaryDirectory(prefix="filterlab-tb-") as tmp:
+class TensorBoard:
+    """TensorBoard running as a child process on ``runs`` ((name, run folder) pairs) at :attr:`url`, from the moment
+    it answers; :meth:`stop` ends it (so does the end of this Python process), :meth:`wait` blocks until it ends or
+    Ctrl-C/SIGTERM stops it. ``varied``: the keys a sweep varied, shown first in its HParams view."""
+
+    def __init__(self, runs: list[tuple[str, Path]], host: str = "127.0.0.1", port: int = 0,
+                 varied: list[str] | None = None):
+        self.runs, self.host = list(runs), host
+        self.port = port or free_port(host)
+        self.url = f"http://{host}:{self.port}/"
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - open while TensorBoard runs; closed by stop()
+        self._tmp = tempfile.TemporaryDirectory(prefix="filterlab-tb-")
+        spec = self.runs
         if varied:
-            sweep_experiment(Path(tmp), runs, varied)
-            runs = [(SWEEP_RUN, Path(tmp)), *runs]
-        child = subprocess.Popen(command(runs, host, port), stdout=log, stderr=subprocess.STDOUT,
-                                 start_new_session=True)  # Ctrl-C reaches this process only: it stops the child
+            sweep_experiment(Path(self._tmp.name), self.runs, varied)
+            spec = [(SWEEP_RUN, Path(self._tmp.name)), *self.runs]
+        self._child = subprocess.Popen(command(spec, host, self.port), stdout=self._log, stderr=subprocess.STDOUT,
+                                       start_new_session=True)  # Ctrl-C reaches this process only: it stops the child
+        self._end = weakref.finalize(self, _end, self._child, self._log, self._tmp)
+        try:
+            self._until_it_answers()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _until_it_answers(self) -> None:
+        end = time.monotonic() + START_TIMEOUT
+        while not _answers(self.host, self.port):
+            if self._child.poll() is not None or time.monotonic() > end:
+                self._log.seek(0)
+                tail = self._log.read().decode(errors="replace").strip().splitlines()[-3:]
+                raise InputError(f"TensorBoard did not start on {self.host}:{self.port}: "
+                                 f"{' / '.join(tail) or 'no output'}")
+            time.sleep(0.1)
+
+    @property
+    def running(self) -> bool:
+        return self._child.poll() is None
+
+    def stop(self) -> None:
+        """Stop TensorBoard (SIGTERM, then SIGKILL after 10 s) and remove its temporary files."""
+        self._end()
+
+    def wait(self) -> int:
+        """Block until TensorBoard exits (its exit status) or Ctrl-C or SIGTERM stops it (0); it is stopped either
+        way."""
 
         def stop(signum: int, frame: Any) -> None:
             raise KeyboardInterrupt
 
-        old = signal.signal(signal.SIGTERM, stop)
+        main = threading.current_thread() is threading.main_thread()
+        old = signal.signal(signal.SIGTERM, stop) if main else None
         try:
-            end = time.monotonic() + START_TIMEOUT
-            while not _answers(host, port):
-                if child.poll() is not None or time.monotonic() > end:
-                    log.seek(0)
-                    tail = log.read().decode(errors="replace").strip().splitlines()[-3:]
-                    raise InputError(f"TensorBoard did not start on {host}:{port}: {' / '.join(tail) or 'no output'}")
-                time.sleep(0.1)
-            say(f"TensorBoard on {len(runs) - bool(varied)} run(s): http://{host}:{port}/ (Ctrl-C stops it)")
-            return child.wait()
+            return self._child.wait()
         except KeyboardInterrupt:
             return 0
         finally:
-            signal.signal(signal.SIGTERM, old)
-            if child.poll() is None:
-                os.killpg(child.pid, signal.SIGTERM)
-                try:
-                    child.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    os.killpg(child.pid, signal.SIGKILL)
-                    child.wait()
+            if old is not None:
+                signal.signal(signal.SIGTERM, old)
+            self.stop()
+
+    def __enter__(self) -> TensorBoard:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"TensorBoard({self.url!r}, runs={len(self.runs)}, {'running' if self.running else 'stopped'})"
+
+    def _repr_html_(self) -> str:
+        state = "running" if self.running else "stopped"
+        return (f'<p>TensorBoard on {len(self.runs)} run(s), {state}: <a href="{html.escape(self.url)}" '
+                f'target="_blank">{html.escape(self.url)}</a></p>')
+
+
+def _end(child: subprocess.Popen, log: Any, tmp: tempfile.TemporaryDirectory) -> None:
+    if child.poll() is None:
+        os.killpg(child.pid, signal.SIGTERM)
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+    log.close()
+    tmp.cleanup()
 
 
 def split(runs: list[tuple[str, Path]]) -> tuple[list[tuple[str, Path]], list[tuple[str, Path]]]:

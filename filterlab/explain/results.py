@@ -25,6 +25,7 @@ from .walkthrough import ConvCase, Pooling, _pooling, case_lines, finite_map
 
 ANIMATION_LIMIT = 100.0  # million frame pixels (frames x pixels) an animation may have unless asked for more
 DPI = 110
+MAX_FIELD_PIXELS = 4096 * 4096  # the receptive-field figure draws every input pixel
 MAX_SIDE = 512  # an input or kernel given as an array: the explainer prints and draws every number of it
 
 
@@ -210,6 +211,79 @@ def output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, dilat
     return n
 
 
+@dataclass(frozen=True)
+class Gallery:
+    """Every built-in kernel cross-correlated with one image (stride 1, padding 1): ``rows`` holds (name, kernel,
+    output) for each."""
+
+    image: np.ndarray
+    description: str
+    rows: list[tuple[str, np.ndarray, np.ndarray]]
+
+    def lines(self) -> list[str]:
+        return [f"input: {self.description}, {self.image.shape[0]}x{self.image.shape[1]}"]
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+    def save(self, out: str | Path, cmap: str = "RdBu_r") -> list[Path]:
+        """Write kernel_gallery.png (with its caption) into folder ``out``; returns the file."""
+        from .gallery import gallery_figure  # noqa: PLC0415 - matplotlib only when drawing
+
+        return [gallery_figure(self.image, self.description, Path(out), _cmap(cmap), DPI).path]
+
+
+def kernel_gallery(image: str | np.ndarray = "seven", *, data_root: str | None = None) -> Gallery:
+    """Every built-in kernel applied to ``image`` (a spec or a 2-D array, as :func:`convolve` takes)."""
+    from .gallery import gallery_data  # noqa: PLC0415
+
+    x, desc = _matrix(image, "image") if not isinstance(image, str) else load_input(image, data_root)
+    return Gallery(x, desc, gallery_data(x))
+
+
+@dataclass(frozen=True)
+class RGBExample:
+    """The tutorial's colour example: a 26x26x3 input (three real test digits as R, G, B), six 3x3x3 kernels, their
+    feature maps (6, 24, 24) and the maps after ReLU and 2x2 max-pooling (6, 12, 12), as arrays; the whole chain's
+    shapes in :meth:`lines`."""
+
+    input: np.ndarray
+    kernels: np.ndarray
+    names: list[str]
+    maps: np.ndarray
+    pooled: np.ndarray
+
+    def lines(self) -> list[str]:
+        m, p = self.maps.shape, self.pooled.shape
+        lines = ["input: 26x26x3 (R, G, B = the MNIST test split's first 7, 3 and 1, cropped to 26x26)",
+                 "six 3x3x3 kernels, stride 1, no padding: each output channel sums its three per-channel "
+                 "cross-correlations",
+                 "  " + size_arithmetic("height", 26, 3, 1, 0, 1), "  " + size_arithmetic("width", 26, 3, 1, 0, 1),
+                 f"feature maps: {m[1]}x{m[2]}x{m[0]}; ReLU and 2x2 max-pool: {p[1]}x{p[2]}x{p[0]}"]
+        lines += [f"  kernel {i + 1}: {name}" for i, name in enumerate(self.names)]
+        return lines + ["the whole chain (filterlab shapes --rgb):",
+                        *("  " + line for line in shapes_lines(RGB_LAYERS, RGB_INPUT))]
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+    def save(self, out: str | Path, cmap: str = "RdBu_r") -> list[Path]:
+        """Write rgb_chain.png (with its caption) into folder ``out``; returns the file."""
+        from .rgb import rgb_figure  # noqa: PLC0415 - matplotlib only when drawing
+
+        data = {"input": self.input, "kernels": self.kernels, "names": self.names, "maps": self.maps,
+                "pooled": self.pooled}
+        return [rgb_figure(data, Path(out), _cmap(cmap), DPI).path]
+
+
+def rgb_example() -> RGBExample:
+    """The colour example computed: 26x26x3 through six 3x3x3 kernels, ReLU and pooling to 12x12x6."""
+    from .rgb import rgb_example as compute  # noqa: PLC0415
+
+    ex = compute()
+    return RGBExample(ex["input"], ex["kernels"], list(ex["names"]), ex["maps"], ex["pooled"])
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Shapes through a network
 
@@ -278,6 +352,30 @@ class Shapes:
         f = fields[layer]
         return ReceptiveField(layer, pixel, grid, f, f.region(*pixel),
                               field_lines(self.layers, self.input.chw, layer, pixel))
+
+    def field_figure(self, layer: str, at: tuple[int, int] | str | None = None, image: str = "seven") -> Any:
+        """The receptive field of pixel ``at`` of ``layer`` drawn on ``image`` (the input fitted to this input's
+        size), beside the layer's output grid: a new matplotlib Figure."""
+        from .receptive_figure import draw_receptive  # noqa: PLC0415 - matplotlib only when drawing
+
+        rf, x = self._field_input(layer, at, image)
+        return draw_receptive(x[0], self.layers, self.input.chw, layer, rf.pixel)
+
+    def save_field(self, out: str | Path, layer: str, at: tuple[int, int] | str | None = None,
+                   image: str = "seven") -> Path:
+        """Write :meth:`field_figure` as receptive_field.png (with its caption) into folder ``out``; returns it."""
+        from .receptive_figure import receptive_figure  # noqa: PLC0415 - matplotlib only when drawing
+
+        rf, (x, desc) = self._field_input(layer, at, image)
+        return receptive_figure(x, desc, self.layers, self.input.chw, layer, rf.pixel, Path(out), DPI).path
+
+    def _field_input(self, layer: str, at: tuple[int, int] | str | None, image: str) -> Any:
+        h, w = self.input.chw[1], self.input.chw[2]
+        if h * w > MAX_FIELD_PIXELS:  # the figure draws every input pixel
+            raise ExplainError(f"field: the receptive-field figure draws the {h}x{w} input, {h * w:,} pixels; "
+                               f"accepted: at most {MAX_FIELD_PIXELS:,} pixels (4096x4096); give a smaller input")
+        rf = self.receptive_field(layer, at)
+        return rf, load_input(image)
 
     def _repr_html_(self) -> str:
         head = "".join(f"<th>{h}</th>" for h in ("layer", "operation", f"output ({self.input.notation})",
