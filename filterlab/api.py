@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import os
-import sys
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -31,6 +29,7 @@ from .core import config as C
 from .core.errors import ConfigError, InputError
 from .core.rundir import CONFIG_FILE, FIGURES_DIR, META_FILE, SUMMARY_FILE, is_run_dir
 from .core.runfiles import SIDECAR, read_json_object, read_meta, read_metrics
+from .notebook import figure_png, in_notebook, inline
 
 if TYPE_CHECKING:  # these import torch and matplotlib; the API's import must not
     import pandas
@@ -47,13 +46,6 @@ ConfigSource = str | os.PathLike[str] | Mapping[str, Any] | Any
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Showing a figure in a notebook
-
-
-def figure_png(fig: Any, dpi: int = 100) -> bytes:
-    """A matplotlib Figure as PNG bytes (no pyplot, no backend change)."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return buf.getvalue()
 
 
 def _img_tag(png: bytes, alt: str) -> str:
@@ -104,8 +96,9 @@ class Insight:
     _png: bytes | None = field(default=None, init=False, repr=False)
 
     def figure(self) -> Figure:
-        """A new matplotlib Figure of the numbers (nothing is saved; ``fig.savefig(path)`` saves it)."""
-        return self.draw()
+        """A new matplotlib Figure of the numbers (nothing is saved; ``fig.savefig(path)`` saves it); a notebook
+        shows it."""
+        return inline(self.draw())
 
     def _repr_png_(self) -> bytes:
         if self._png is None:  # a notebook asks for PNG and HTML of the same result: draw it once
@@ -119,6 +112,9 @@ class Insight:
 
     def __str__(self) -> str:
         return "\n".join([f"{self.name} ({self.layer})", *(f"  {k}: {v}" for k, v in self.numbers), self.caption])
+
+    def __repr__(self) -> str:  # the plain text a notebook shows beside the HTML: a few lines, not the arrays
+        return "\n".join([f"<Insight {self.name} of {self.layer}>", *(f"  {k}: {v}" for k, v in self.numbers)])
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -457,13 +453,6 @@ class NotebookProgress:
 
     def close(self) -> None:
         pass
-
-
-def in_notebook() -> bool:
-    """True inside a Jupyter kernel (where the output is a cell, not a terminal)."""
-    ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
-    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
 
 
 def _progress(progress: bool, label: str) -> Any:

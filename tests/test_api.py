@@ -402,6 +402,7 @@ NOTEBOOK_CELLS = [
     "run.filter_change()",
     "fl.convolve('seven', 'sobel_x')",
     "assert torch.get_num_threads() == before and run.status == 'completed'",
+    "run.filter_change().figure()",  # a Figure drawn without pyplot shows itself too
 ]
 
 
@@ -422,6 +423,11 @@ def test_in_a_notebook_kernel_the_run_shows_a_progress_bar_and_renders_itself(tm
         data = outputs[0]["data"]
         assert "text/html" in data and "image/png" in data
     assert "<table>" in run_out[0]["data"]["text/html"] and "completed" in run_out[0]["data"]["text/html"]
+    for outputs in (change_out, conv_out):  # the plain text beside the HTML is a few lines, not the arrays
+        text = outputs[0]["data"]["text/plain"]
+        assert len(text.splitlines()) <= 6 and "array(" not in text, text
+    figure_out = nb.cells[7].outputs
+    assert figure_out[0]["data"]["image/png"] and "Figure" in figure_out[0]["data"]["text/plain"]
 
 
 def test_nearest_kernels_and_redraw(four_run, tmp_path):

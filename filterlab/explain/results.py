@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..core.geometry import Field, Layer, Row, layer_table, out_size, receptive_fields, size_arithmetic
+from ..notebook import inline
 from .arithmetic import ExplainError, Worked, parse_at, worked_pixel
 from .kernels import load_input, load_kernel
 from .receptive import field_lines
@@ -92,6 +93,13 @@ class Convolution:
     def lines(self) -> list[str]:
         return case_lines(self.case)
 
+    def __repr__(self) -> str:  # a notebook's plain text: the sizes and the worked pixel, not the arrays
+        c, w = self.case, self.case.worked
+        (h, wd), (kh, kw), (oh, ow) = c.x.shape, c.k.shape, c.fmap.shape
+        return (f"<Convolution of {c.x_desc} ({h}x{wd}) with {c.k_desc} ({kh}x{kw}), stride {c.stride}, padding "
+                f"{c.padding}, dilation {c.dilation}{', flipped' if c.flip else ''}: {oh}x{ow} feature map; output "
+                f"({w.row}, {w.col}) = {w.total:.6g}>")
+
     def __str__(self) -> str:
         return "\n".join(self.lines())
 
@@ -99,7 +107,7 @@ class Convolution:
         """The input with the window, the kernel, the feature map (and pooled map), and the products below."""
         from .figures import draw_convolve  # noqa: PLC0415 - matplotlib only when drawing
 
-        return draw_convolve(self.case, _cmap(cmap))[0]
+        return inline(draw_convolve(self.case, _cmap(cmap))[0])
 
     def caption(self, cmap: str = "RdBu_r") -> str:
         from .figures import convolve_caption, draw_convolve  # noqa: PLC0415 - matplotlib only when drawing
@@ -223,6 +231,9 @@ class Gallery:
     def lines(self) -> list[str]:
         return [f"input: {self.description}, {self.image.shape[0]}x{self.image.shape[1]}"]
 
+    def __repr__(self) -> str:
+        return f"<Gallery: {len(self.rows)} kernels on {self.lines()[0].removeprefix('input: ')}>"
+
     def __str__(self) -> str:
         return "\n".join(self.lines())
 
@@ -266,6 +277,10 @@ class RGBExample:
 
     def __str__(self) -> str:
         return "\n".join(self.lines())
+
+    def __repr__(self) -> str:
+        m, p = self.maps.shape, self.pooled.shape
+        return f"<RGBExample: 26x26x3 -> {m[1]}x{m[2]}x{m[0]} -> {p[1]}x{p[2]}x{p[0]}>"
 
     def save(self, out: str | Path, cmap: str = "RdBu_r") -> list[Path]:
         """Write rgb_chain.png (with its caption) into folder ``out``; returns the file."""
@@ -334,6 +349,9 @@ class Shapes:
     def lines(self) -> list[str]:
         return shapes_lines(self.layers, self.input)
 
+    def __repr__(self) -> str:
+        return "\n".join(self.lines())
+
     def __str__(self) -> str:
         return "\n".join(self.lines())
 
@@ -359,7 +377,7 @@ class Shapes:
         from .receptive_figure import draw_receptive  # noqa: PLC0415 - matplotlib only when drawing
 
         rf, x = self._field_input(layer, at, image)
-        return draw_receptive(x[0], self.layers, self.input.chw, layer, rf.pixel)
+        return inline(draw_receptive(x[0], self.layers, self.input.chw, layer, rf.pixel))
 
     def save_field(self, out: str | Path, layer: str, at: tuple[int, int] | str | None = None,
                    image: str = "seven") -> Path:
