@@ -428,12 +428,9 @@ def match(
     run_dir: Annotated[Path, typer.Argument(help="A classifier run directory.", show_default=False)],
 ) -> None:
     """Each learned conv1 filter's nearest hand-made kernel by cosine (after matching the size): table and figure."""
-    from .explain.match import MatchError, match_run  # noqa: PLC0415 - NumPy, Pillow, matplotlib: loaded for the explainer only
+    from .api import open_run  # noqa: PLC0415
 
-    try:
-        _echo_lines(match_run(run_dir, "RdBu_r"))
-    except MatchError as e:
-        raise fail(str(e)) from None
+    _echo_lines(open_run(run_dir).nearest_kernels(save=True).lines)
 
 
 @command()
