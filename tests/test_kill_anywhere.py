@@ -154,3 +154,33 @@ def _signal_and_resume(reference: dict, tmp_path: Path, sig: str, hold: str, eve
     got = _values(run)
     assert _equal(got, reference), [k for k in got if not _equal(got[k], reference[k])]
     return run
+
+
+@pytest.mark.slow
+def test_a_kill_inside_training_with_tensorboard_resumes_with_each_step_once(tmp_path):
+    """TensorBoard's writer skips the steps up to a resumed run's checkpoint, so the scalars of the snapshots up to a
+    checkpoint written inside training must be on disk before it: after a kill there and --resume, every tag holds
+    each step once and the scalars are metrics.jsonl's."""
+    from test_tensorboard import check_each_step_once, steps_on_disk
+
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "FILTERLAB_TEST_HOLD": "151", "FILTERLAB_TEST_HOLD_TIMEOUT": "120"}
+    args = [sys.executable, "-c", EVERY, "train", REPO / "configs" / "single_four.yaml", "--out", out, "-q",
+            "--tensorboard", "--set", "output.figures=false", *[x for s in SETS for x in ("--set", s)]]
+    p = subprocess.Popen(list(map(str, args)), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: any(out.glob("*/*/held")) or p.poll() is not None, timeout=TIMEOUT)
+        assert p.poll() is None, p.communicate()[1][-3000:]
+        run = next(out.glob("*/*/held")).parent
+        p.kill()
+        p.communicate(timeout=TIMEOUT)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    assert steps_on_disk(run, "snapshot/loss")[-1] == 150  # logged with the checkpoint at step 150
+    r = _resume(run)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert _resumed_from(run) == 150
+    check_each_step_once(run)
+    assert steps_on_disk(run, "snapshot/loss") == Snapshots.load(run).steps.tolist()

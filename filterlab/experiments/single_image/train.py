@@ -23,6 +23,7 @@ import torch
 from ...core import config as C
 from ...core.artifacts import Checkpoint, Snapshots
 from ...core.rundir import Run
+from ...core.runfiles import read_metrics
 from ...data.images import Image28
 from ..base import Hooks, snapshot_schedule
 from . import classes
@@ -360,7 +361,8 @@ def run(cfg: SingleImageConfig, image: Image28, run: Run, device: torch.device, 
         assert old.loss_history is not None
         state = Resume(resume.step, resume.training["optimizer"], old.loss_history, old.steps.tolist(),
                        old.weights["conv"])
-        logged[0] = state.snap_steps[-1]  # every checkpoint is written after its snapshots' records
+        # the records up to the checkpoint that are there (resuming dropped those after it), in step order
+        logged[0] = max((int(r["step"]) for r in read_metrics(run.dir) if "weight_cosine" in r), default=-1)
     inputs = {"image": torch.from_numpy(np.array(image.pixels)), "target": target}
 
     def should_stop() -> bool:  # asked every step: the lifecycle's tick (the lock's heartbeat) rides along
@@ -384,15 +386,16 @@ def run(cfg: SingleImageConfig, image: Image28, run: Run, device: torch.device, 
             board.snapshot(step, {"conv": w.numpy()}, {"conv": maps.numpy()})
 
     def save(snaps: Snapshots, model: dict[str, torch.Tensor], step: int, optimizer: dict[str, torch.Tensor],
-             sim: dict[str, np.ndarray] | None = None) -> None:
-        """One resumable point, in the order that keeps every prefix of it consistent: the metrics records of the
-        snapshots not logged yet, snapshots.pt, the TensorBoard events, then checkpoint.pt (the commit; --resume
-        keeps what is at or below its step and drops the rest). The loop draws no random numbers (the init is
-        seeded from the config before it), so the model, the optimiser's state and the losses are all it needs.
-        ``sim``: the similarity of all of ``snaps``, where the caller has it."""
+             sim: dict[str, np.ndarray] | None = None, log: bool = True) -> None:
+        """One resumable point, in the order that keeps every prefix of it consistent: with ``log``, the metrics
+        records of the snapshots not logged yet; snapshots.pt, the TensorBoard events, then checkpoint.pt (the
+        commit; --resume keeps the records at or below its step and logs the missing ones at the end). The loop
+        draws no random numbers (the init is seeded from the config before it), so the model, the optimiser's
+        state and the losses are all it needs. ``sim``: the similarity of all of ``snaps``, where the caller has
+        it."""
         steps = snaps.steps.tolist()
         new = [j for j, st in enumerate(steps) if st > logged[0]]
-        if new:
+        if log and new:
             w = snaps.weights["conv"]
             assert snaps.loss_history is not None
             # computed one snapshot at a time (analysis.similarity), so a part gives the numbers the whole does
@@ -406,14 +409,16 @@ def run(cfg: SingleImageConfig, image: Image28, run: Run, device: torch.device, 
 
     # A checkpoint at the first snapshot step (step 0), then at a snapshot step once CHECKPOINT_SECONDS have passed
     # since the last one and at least CHECKPOINT_COST times what that one took: a kill inside training loses a few
-    # seconds of it at most, and writing (whose cost grows with the snapshots) stays a small share of the run.
+    # seconds of it at most, and writing (whose cost grows with the snapshots) stays a small share of the run. Its
+    # metrics records (their cosines cost 0.2 ms a snapshot) wait for the loop's end, unless TensorBoard is on: its
+    # writer skips the steps up to a resumed run's checkpoint, so their scalars must be written before it.
     timer = {"at": time.perf_counter(), "cost": 0.0, "saved": resume is not None}
 
     def on_checkpoint(point: State) -> None:
         t = time.perf_counter()
         if timer["saved"] and t - timer["at"] < max(CHECKPOINT_SECONDS, CHECKPOINT_COST * timer["cost"]):
             return
-        save(point.snapshots(), point.model(net), point.step, point.optimizer())
+        save(point.snapshots(), point.model(net), point.step, point.optimizer(), log=board.enabled)
         timer.update(at=time.perf_counter(), cost=time.perf_counter() - t, saved=True)
 
     net = net.to(device)
