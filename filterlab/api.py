@@ -27,7 +27,15 @@ from typing import TYPE_CHECKING, Any
 from . import experiments
 from .core import config as C
 from .core.errors import ConfigError, InputError
-from .core.rundir import CONFIG_FILE, FIGURES_DIR, META_FILE, SNAPSHOTS_FILE, SUMMARY_FILE, is_run_dir
+from .core.rundir import (
+    CHECKPOINT_FILE,
+    CONFIG_FILE,
+    FIGURES_DIR,
+    META_FILE,
+    SNAPSHOTS_FILE,
+    SUMMARY_FILE,
+    is_run_dir,
+)
 from .core.runfiles import SIDECAR, read_json_object, read_meta, read_metrics
 from .notebook import figure_png, in_notebook, inline
 
@@ -184,16 +192,22 @@ class Run:
     # --- tensors --------------------------------------------------------------------------------------------------
 
     def model(self) -> torch.nn.Module:
-        """The trained model rebuilt from checkpoint.pt alone, on the CPU, in eval mode."""
-        from .core.artifacts import Checkpoint  # noqa: PLC0415 - imports torch
+        """The trained model rebuilt from checkpoint.pt alone, on the CPU, in eval mode. A checkpoint that is not
+        this run's (another run's run id, or a model config other than config.yaml's) is refused, as `visualize`
+        refuses it."""
+        from .core.artifacts import load_tied_checkpoint  # noqa: PLC0415 - imports torch
 
-        return experiments.get(self.kind).build_model(Checkpoint.load(self.path))
+        ckpt = load_tied_checkpoint(self.path, C.to_dict(self.config)["model"])
+        return experiments.get(self.kind).build_model(ckpt)
 
     @cached_property
     def _snapshots(self) -> Any:
-        from .core.artifacts import Snapshots  # noqa: PLC0415 - imports torch
+        """snapshots.pt, tied to the run as `visualize` ties it: its run id that of meta.json and summary.json, and
+        its filter shapes those of checkpoint.pt where the run has one."""
+        from .core.artifacts import load_tied  # noqa: PLC0415 - imports torch
 
-        return Snapshots.load(self.path)
+        return load_tied(self.path, C.to_dict(self.config)["model"],
+                         checkpoint=(self.path / CHECKPOINT_FILE).exists())[1]
 
     @property
     def layers(self) -> list[str]:

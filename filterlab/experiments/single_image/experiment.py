@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ...core import config as C
-from ...core.artifacts import Checkpoint, load_tied
+from ...core.artifacts import Checkpoint, load_tied, load_tied_checkpoint
 from ...core.errors import InputError, short_repr
 from ...core.rundir import Run
 from ...core.runfiles import read_metrics
@@ -115,7 +115,7 @@ def probing(run_dir: Path, cfg: SingleImageConfig) -> Probing:
         except ImageError as e:
             raise InputError(f"image: {e}") from None
 
-    net = build_model(Checkpoint.load(run_dir))
+    net = build_model(load_tied_checkpoint(run_dir, C.to_dict(cfg)["model"]))
     return Probing(net, SCALES[cfg.data.scale], None, split, image)
 
 
