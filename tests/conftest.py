@@ -176,3 +176,37 @@ def full_mnist_run(tmp_path_factory):
         return done[preset]
 
     return get
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The layout check on every figure the suite draws (filterlab.viz.layout, issue 21): every matplotlib figure a test
+# saves (to a file or to bytes) and every text Pillow draws is checked; a fault fails the test at its teardown.
+# Figures are drawn in this process (no forked figure helper), where the check is installed. A test that draws a
+# faulty figure on purpose is marked ``layout_unchecked``, or holds its own layout.Watch (the innermost checks).
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "layout_unchecked: figures drawn wrong on purpose; the suite's layout check "
+                                       "is off")
+
+
+@pytest.fixture(autouse=True)
+def _layout_checked(request, monkeypatch):
+    if request.node.get_closest_marker("layout_unchecked"):
+        yield
+        return
+    from filterlab.viz import layout, worker
+
+    monkeypatch.setattr(worker.FigureWorker, "start", classmethod(lambda cls, *a, **k: None))
+    with layout.Watch() as watch:
+        yield
+    found = watch.problems()
+    assert not found, "layout faults in the figures this test drew:\n" + "\n".join(found)
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    from filterlab.viz.layout import Watch
+
+    n, s = Watch.total
+    if n:
+        terminalreporter.write_line(f"layout check: {n:.0f} figures measured in {s:.2f} s ({1000 * s / n:.0f} ms each)")

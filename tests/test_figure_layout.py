@@ -50,33 +50,14 @@ CASES: dict[str, tuple[str, list[str]]] = {
 }
 
 
-class Checked:
-    """Runs the layout check on every figure as it is saved (figures drawn in this process)."""
-
-    def __init__(self) -> None:
-        self.problems: dict[str, list[str]] = {}
-        self.count = 0
-
-    def __call__(self, original):
-        def checking(fig, path, **kw):
-            self.count += 1
-            found = layout.problems(fig, kw.get("dpi"))
-            if found:
-                self.problems[Path(path).name] = found
-            return original(fig, path, **kw)
-
-        return checking
-
-
 @pytest.fixture
-def checked(monkeypatch):
-    """Every matplotlib figure checked as it is saved; every text Pillow draws (GIF frames) checked at the end."""
-    c = Checked()
-    monkeypatch.setenv("FILTERLAB_NO_FORK", "1")  # draw in this process, where the check is installed
-    monkeypatch.setattr(style, "atomic_savefig", c(style.atomic_savefig))
-    with layout.PillowTexts() as pil:
-        yield c
-    assert pil.problems() == [], pil.problems()
+def checked():
+    """Every matplotlib figure checked as it is saved, and every text Pillow draws (GIF frames), by a layout.Watch of
+    this test's own (inside the suite's, which then sees nothing): ``count`` figures saved to files, ``found`` their
+    faults."""
+    with layout.Watch() as watch:
+        yield watch
+    assert watch.pillow.problems() == [], watch.pillow.problems()
 
 
 def train(runner, out: Path, config: str, *args: str) -> Path:
@@ -97,7 +78,7 @@ def test_training_figures_are_clean(runner, checked, tmp_path, case):
     run = train(runner, tmp_path, config, *args)
     pngs = sorted(p.name for p in (run / "figures").glob("*.png"))
     assert checked.count == len(pngs) >= 5
-    assert checked.problems == {}, checked.problems
+    assert checked.found == {}, checked.found
     for side in (run / "figures").glob("*.json"):
         meta = json.loads(side.read_text())
         assert meta["caption"] and meta["alt"], side.name
@@ -110,7 +91,7 @@ def test_visualize_with_options_is_clean(runner, checked, tmp_path):
                             "--out", str(tmp_path / "figs")])
     assert r.exit_code == 0, r.output
     # the 5 classifier figures, filter change and weights of both conv layers, and the saliency figure of --image
-    assert checked.count == 10 and checked.problems == {}, checked.problems
+    assert checked.count == 10 and checked.found == {}, checked.found
 
 
 def test_captions_say_what_the_run_did(runner, checked, tmp_path):
@@ -148,7 +129,7 @@ def test_compare_figures_are_clean(runner, checked, tmp_path, values, seeds):
     r = runner.invoke(app, ["compare", *map(str, runs), "--out", str(tmp_path / "cmp")])
     assert r.exit_code == 0, r.output
     pngs = sorted(p.name for p in (tmp_path / "cmp").glob("*.png"))
-    assert checked.count == len(pngs) and checked.problems == {}, checked.problems
+    assert checked.count == len(pngs) and checked.found == {}, checked.found
     if len(runs) == 22:  # paged, and the curves summarised beyond 20 lines
         assert "compare_filters_3.png" in pngs
         assert "median" in json.loads((tmp_path / "cmp" / "compare_curves.json").read_text())["caption"]
@@ -160,7 +141,7 @@ def test_compare_classifiers_is_clean(runner, checked, tmp_path):
     checked.count = 0
     r = runner.invoke(app, ["compare", *map(str, runs), "--out", str(tmp_path / "cmp")])
     assert r.exit_code == 0, r.output
-    assert checked.count >= 2 and checked.problems == {}, checked.problems
+    assert checked.count >= 2 and checked.found == {}, checked.found
 
 
 @pytest.mark.parametrize("args", [["convolve", "--kernel", "sobel_x", "--image", "seven", "--pool", "max:2"],
@@ -168,7 +149,7 @@ def test_compare_classifiers_is_clean(runner, checked, tmp_path):
 def test_explainer_figures_are_clean(runner, checked, tmp_path, args):
     r = runner.invoke(app, [*args, "--out", str(tmp_path)])
     assert r.exit_code == 0, r.output
-    assert checked.count == 1 and checked.problems == {}, checked.problems
+    assert checked.count == 1 and checked.found == {}, checked.found
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -300,3 +281,73 @@ def test_saved_png_matches_the_checked_figure(tmp_path):
     info = style.save(lay.fig, tmp_path, "clean", "A caption.", "Alt text.", 80)
     with Image.open(info.path) as im:
         assert im.size == (400, 280) and im.text["Description"] == "Alt text."
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Text over an image's data: a fault, unless the text is inside the image by design (style.IN_IMAGE_GIDS)
+
+
+def numbered(shift_rows: float = 0.0):
+    """Six 5x5 tiles drawn by the style's numbered grid; ``shift_rows`` moves every number that many kernel pixels
+    down, onto the tiles (the fault of filter_change_conv2.png, numbers over the row above's tiles)."""
+    rng = np.random.default_rng(0)
+    geo = style.grid_geometry(6, 5, 0.6, cols=3)
+    lay = style.InchLayout(geo.width + 0.6, geo.height + 0.6)
+    ax = lay.axes(0.3, 0.3, geo.width, geo.height)
+    style.numbered_grid(ax, rng.normal(size=(6, 5, 5)), geo, cmap=style.cmap_of("RdBu_r"), vmin=-3, vmax=3)
+    for t in ax.texts:
+        x, y = t.get_position()
+        t.set_position((x, y + shift_rows))
+    return lay.fig
+
+
+def test_numbers_in_their_bands_pass_and_numbers_on_the_tiles_fail():
+    assert layout.problems(numbered()) == []
+    found = layout.problems(numbered(shift_rows=3))
+    assert sum("covers the image" in p for p in found) == 6, found
+
+
+def feature_map(**text):
+    lay = style.InchLayout(3, 3)
+    ax = lay.axes(0.4, 0.4, 2.2, 2.2)
+    ax.imshow(np.random.default_rng(1).random((12, 12)), cmap="gray")
+    style.hide_axes(ax)
+    ax.text(6, 6, "max here", ha="center", va="center", fontsize=style.LABEL, **text)
+    return lay.fig
+
+
+def test_an_annotation_over_a_feature_map_fails_unless_marked_inside_by_design():
+    assert any("'max here' covers the image" in p for p in layout.problems(feature_map()))
+    for gid in style.IN_IMAGE_GIDS:
+        assert layout.problems(feature_map(gid=gid)) == [], gid
+
+
+def test_text_on_the_gap_grey_of_an_rgb_mosaic_passes_and_on_its_tiles_fails():
+    tiles = np.ones((10, 21, 3))
+    tiles[:, :10] = (0.9, 0.1, 0.1)
+    tiles[:, 10] = style.GAP_RGB  # a one-pixel gutter between two tiles
+    for x, clean in ((10, True), (4, False)):
+        lay = style.InchLayout(4, 2.4)
+        ax = lay.axes(0.2, 0.2, 3.6, 2.0 * 10 / 21 * 3.6 / 2.0)
+        ax.imshow(tiles, interpolation="nearest")
+        style.hide_axes(ax)
+        ax.text(x, 5, "|", ha="center", va="center", fontsize=style.TICK)
+        assert (layout.problems(lay.fig) == []) is clean, (x, layout.problems(lay.fig))
+
+
+def test_the_watch_checks_figures_as_they_are_saved(tmp_path):
+    """The suite's check (tests/conftest.py holds a layout.Watch around every test): a faulty figure saved to a file
+    or to bytes is found, named by its file; the innermost watch checks, so the suite's sees nothing here."""
+    import io
+
+    with layout.Watch() as outer:
+        with layout.Watch() as w:
+            style.save(numbered(shift_rows=3), tmp_path, "wrong", "A caption.", "Alt text.", 100)
+            numbered().savefig(io.BytesIO(), format="png", dpi=100)
+            feature_map().savefig(io.BytesIO(), format="png", dpi=100)
+        assert (w.count, w.renders) == (1, 3)
+        assert set(w.found) == {"wrong.png", "a figure saved to bytes"}
+        assert sum("covers the image" in p for p in w.found["wrong.png"]) == 6
+    assert outer.renders == 0 and outer.problems() == []
+    with Image.open(tmp_path / "wrong.png") as im:  # the measured draw is the saved one
+        assert im.size == tuple(round(v * 100) for v in numbered().get_size_inches())

@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from ..viz.style import LABEL, NEXT, POOL, TICK, TITLE, WINDOW, FigureInfo, new_figure, save, sym_limit
+from ..viz.style import LABEL, NEXT, POOL, SMALL, TICK, TITLE, WINDOW, FigureInfo, new_figure, save, sym_limit
 from .arithmetic import pool_window, pool_winner, window_cells
 from .kernels import fmt_number
-from .style import MAX_NUMBERED, grid_panel, index_ticks, mark_cell, outline_box, outline_cells
+from .style import MAX_NUMBERED, fit_cell_numbers, grid_panel, index_ticks, mark_cell, outline_box, outline_cells
 from .walkthrough import ConvCase
 
 
@@ -37,7 +37,7 @@ def grey_range(x: np.ndarray) -> tuple[float, float]:
 
 
 def _fontsize(side: int) -> float:
-    return 8.5 if side <= 7 else (7 if side <= 10 else 6)
+    return 8.5 if side <= 7 else SMALL  # never under SMALL, the least that reads on a projector
 
 
 def _input_panel(ax: Any, case: ConvCase) -> None:
@@ -154,6 +154,7 @@ def draw_convolve(case: ConvCase, cmap: str) -> tuple[Any, float]:
         _pooled_panel(axes[-1], case, cmap, vlim)
     fig.colorbar(im, ax=axes, shrink=0.7, label=f"feature map value (shared, -{vlim:.3g} to +{vlim:.3g})")
     _arithmetic_row(fig, grid, case, cmap)
+    fit_cell_numbers(fig)
     return fig, vlim
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from matplotlib import patheffects
 from matplotlib.patches import Circle, Rectangle
 
-from ..viz.style import GAP_GREY, SMALL, TICK
+from ..viz.style import GAP_GREY, SMALL, TICK, text_width_in
 from .arithmetic import is_pad
 from .kernels import fmt_number
 
@@ -51,7 +51,7 @@ def grid_panel(ax: Any, values: np.ndarray, cmap: str, vmin: float, vmax: float,
             ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, facecolor=PAD_FACE, edgecolor="0.6", hatch="///",
                                    linewidth=0.4, gid="pad"))
             if numbers:
-                ax.text(c, r, "pad", ha="center", va="center", fontsize=fontsize * 0.75, color="0.35", gid="pad")
+                ax.text(c, r, "pad", ha="center", va="center", fontsize=SMALL, color="0.35", gid="pad")
             continue
         if numbers:
             ax.text(c, r, fmt_number(v), ha="center", va="center", fontsize=fontsize, gid="cell",
@@ -59,6 +59,34 @@ def grid_panel(ax: Any, values: np.ndarray, cmap: str, vmin: float, vmax: float,
     if numbers or h <= 2 * MAX_NUMBERED:
         _cell_lines(ax, origin, h, w)
     return im
+
+
+def _widest_in(texts: list[Any], size: float | None = None) -> float:
+    return max(text_width_in(t.get_text(), size or float(t.get_fontsize())) for t in texts)
+
+
+def fit_cell_numbers(fig: Any) -> None:
+    """Once the figure is laid out: in each panel whose cell numbers are wider than their cells, the numbers at the
+    smallest size that still reads (SMALL); where even that is too wide, the numbers are taken off and the panel's
+    title says so (the printed output has them), instead of numbers written over each other."""
+    fig.draw_without_rendering()
+    fw, _ = fig.get_size_inches()
+    for ax in fig.axes:
+        cells = [t for t in ax.texts if t.get_gid() in ("cell", "pad")]
+        if not cells:
+            continue
+        x0, x1 = ax.get_xlim()
+        cell_in = ax.get_position().width * fw / abs(x1 - x0)
+        if _widest_in(cells) <= 0.95 * cell_in:
+            continue
+        if _widest_in(cells, SMALL) <= 0.95 * cell_in:
+            for t in cells:
+                t.set_fontsize(SMALL)
+            continue
+        for t in cells:
+            t.remove()
+        ax.set_title(ax.get_title() + "\n(too many digits for the cells: see the printed values)",
+                     fontsize=ax.title.get_fontsize())
 
 
 def _cell_lines(ax: Any, origin: int, h: int, w: int) -> None:
@@ -70,13 +98,15 @@ def _cell_lines(ax: Any, origin: int, h: int, w: int) -> None:
 
 def index_ticks(ax: Any, origin: int, h: int, w: int, fontsize: float = SMALL, col_origin: int | None = None) -> None:
     """Row and column indices on the axes (every index when small, every fourth from 0 otherwise, plus the first
-    padding index); ``col_origin`` where the columns start elsewhere than the rows."""
+    padding index when it is not next to 0); ``col_origin`` where the columns start elsewhere than the rows."""
     step = 1 if max(h, w) <= 16 else 4
 
     def ticks(first: int, n: int) -> list[int]:
         if step == 1:
             return list(range(first, first + n))
-        return ([first] if first < 0 else []) + list(range(0, first + n, step))  # the input's 0, 4, 8, ...
+        # the input's 0, 4, 8, ...; the first padding index too unless it sits next to 0 (its label would run into
+        # 0's: "-1" and "0" read as "-10")
+        return ([first] if first <= -2 else []) + list(range(0, first + n, step))
 
     ax.set_xticks(ticks(origin if col_origin is None else col_origin, w))
     ax.set_yticks(ticks(origin, h))

@@ -6,6 +6,12 @@ labels outside the view are not drawn, so they are not checked). Then:
 - no drawn text overlaps another drawn text;
 - no drawn text leaves the canvas (a cut-off label);
 - no tick label, title or axis label of one axes runs into the plotting area of another;
+- no text of an axes covers the drawn data of an image in it (a filter number over the tiles of an image grid, an
+  annotation over a feature map): the text's box, less ``TOLERANCE_PX``, is mapped onto the image's pixels, and any
+  finite pixel under it is a fault; NaN pixels (the grid's gap-grey gutters and number bands) and pixels of the gap
+  grey in RGB mosaics are background, and text may sit on them. Text written inside an image by design (the
+  explainer's numbers in their cells, the padding's "pad", a confusion matrix's counts) says so by its gid: one of
+  ``style.IN_IMAGE_GIDS`` ("cell", "pad", "in-image"); every other text over an image's data is a fault;
 - no legend placed inside an axes covers a plotted point of it;
 - every colour bar is at least ``min_colorbar_in`` inches long and ``min_colorbar_w_in`` wide, labelled, and no
   taller than the image panels it serves;
@@ -13,13 +19,18 @@ labels outside the view are not drawn, so they are not checked). Then:
   it is saved with and at the smallest dpi the config allows (so a huge figure does not pass by being huge);
 - text that Pillow draws (GIF frames, their contact sheets) is recorded by ``PillowTexts`` and held to the same size.
 
-``problems(fig)`` returns the faults in words (empty when the figure is clean); the tests run it on every figure every
-command draws, and on a figure with a deliberately overlapping label, which must fail.
+``problems(fig)`` returns the faults in words (empty when the figure is clean). ``Watch`` checks every figure saved
+(``Figure.savefig``, to a file or to bytes) and every text Pillow draws while it is active, measuring the figure
+during the draw that saves it (no second drawing); the test suite holds one around every test (tests/conftest.py),
+so a test that draws a faulty figure fails, and negative controls (figures made wrong on purpose) must fail it.
 """
 
 from __future__ import annotations
 
+import io
+import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,7 +40,7 @@ from matplotlib.lines import Line2D
 from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
-from .style import COLORBAR_MIN_IN, COLORBAR_W_IN, MIN_DPI, MIN_TEXT_PX, SCREEN_PX
+from .style import COLORBAR_MIN_IN, COLORBAR_W_IN, GAP_RGB, IN_IMAGE_GIDS, MIN_DPI, MIN_TEXT_PX, SCREEN_PX
 
 TOLERANCE_PX = 1.0  # overlaps smaller than this (anti-aliasing, rounding) are not faults
 
@@ -40,11 +51,8 @@ class Drawn:
     box: Bbox
 
 
-def drawn_texts(fig: Any) -> list[Drawn]:
-    """Draw ``fig`` on an Agg canvas and return every non-empty text the renderer drew, with its box in pixels."""
-    canvas = FigureCanvasAgg(fig)
-    renderer = canvas.get_renderer()
-    seen: list[Text] = []
+def _recording(renderer: Any, seen: list[Text]) -> None:
+    """Make ``renderer`` note every non-empty text it draws in ``seen`` (undo with ``del renderer.draw_text``)."""
     original = renderer.draw_text
 
     def recording(gc: Any, x: float, y: float, s: str, prop: Any, angle: float, ismath: Any = False,
@@ -54,12 +62,23 @@ def drawn_texts(fig: Any) -> list[Drawn]:
         return original(gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
 
     renderer.draw_text = recording
+
+
+def _boxes(seen: list[Text], renderer: Any) -> list[Drawn]:
+    return [Drawn(t, t.get_window_extent(renderer)) for t in dict.fromkeys(seen)]
+
+
+def drawn_texts(fig: Any) -> list[Drawn]:
+    """Draw ``fig`` on an Agg canvas and return every non-empty text the renderer drew, with its box in pixels."""
+    canvas = FigureCanvasAgg(fig)
+    renderer = canvas.get_renderer()
+    seen: list[Text] = []
+    _recording(renderer, seen)
     try:
         fig.draw(renderer)
     finally:
         del renderer.draw_text
-    unique = list(dict.fromkeys(seen))
-    return [Drawn(t, t.get_window_extent(renderer)) for t in unique]
+    return _boxes(seen, renderer)
 
 
 def _overlap(a: Bbox, b: Bbox) -> float:
@@ -103,9 +122,9 @@ def text_problems(fig: Any, texts: list[Drawn]) -> list[str]:
     return out
 
 
-def axes_problems(fig: Any, texts: list[Drawn]) -> list[str]:
+def axes_problems(fig: Any, texts: list[Drawn], renderer: Any = None) -> list[str]:
     """Texts of one axes (ticks, titles, labels) or of the figure that run into the plotting area of another axes."""
-    renderer = fig.canvas.get_renderer()
+    renderer = renderer or fig.canvas.get_renderer()
     own = owners(fig)
     out = []
     areas = [(ax, _plot_area(ax, renderer)) for ax in fig.axes if ax.get_visible()]
@@ -118,9 +137,9 @@ def axes_problems(fig: Any, texts: list[Drawn]) -> list[str]:
     return out
 
 
-def legend_problems(fig: Any) -> list[str]:
+def legend_problems(fig: Any, renderer: Any = None) -> list[str]:
     """A legend inside an axes must not cover any plotted point of that axes."""
-    renderer = fig.canvas.get_renderer()
+    renderer = renderer or fig.canvas.get_renderer()
     out = []
     for ax in fig.axes:
         leg = ax.get_legend()
@@ -161,9 +180,12 @@ def shown_px_per_pt(width_in: float, height_in: float, dpi: float) -> float:
 
 
 def text_size_problems(fig: Any, texts: list[Drawn], dpi: float | None = None) -> list[str]:
-    """Texts under MIN_TEXT_PX tall once shown on SCREEN_PX, at ``dpi`` (the saved one) and at MIN_DPI."""
+    """Texts under MIN_TEXT_PX tall once shown on SCREEN_PX, at ``dpi`` (the saved one) and at MIN_DPI. Text grows
+    with the dpi until the figure fills the screen, so MIN_DPI, the least a run's config accepts, decides; a figure
+    saved under it (a test's quick save) is judged at MIN_DPI too, as a run would draw it."""
+    del dpi  # at any allowed dpi (>= MIN_DPI) the text is at least as large as at MIN_DPI
     w, h = fig.get_size_inches()
-    per_pt = shown_px_per_pt(w, h, min(MIN_DPI, dpi or MIN_DPI))
+    per_pt = shown_px_per_pt(w, h, MIN_DPI)
     out = []
     for d in texts:
         px = float(d.text.get_fontsize()) * per_pt
@@ -185,9 +207,10 @@ def _served_height(fig: Any, bar: Any, renderer: Any) -> float:
     return max(b.y1 for b in boxes) - min(b.y0 for b in boxes)
 
 
-def colorbar_problems(fig: Any, min_len_in: float = COLORBAR_MIN_IN, min_w_in: float = COLORBAR_W_IN) -> list[str]:
+def colorbar_problems(fig: Any, min_len_in: float = COLORBAR_MIN_IN, min_w_in: float = COLORBAR_W_IN,
+                      renderer: Any = None) -> list[str]:
     out = []
-    renderer = fig.canvas.get_renderer()
+    renderer = renderer or fig.canvas.get_renderer()
     for ax in fig.axes:
         bar = getattr(ax, "_colorbar", None)
         if bar is None:
@@ -209,16 +232,85 @@ def colorbar_problems(fig: Any, min_len_in: float = COLORBAR_MIN_IN, min_w_in: f
     return out
 
 
+def _image_data(im: Any) -> np.ndarray | None:
+    """(H, W) booleans: where ``im`` draws data (a finite, unmasked, not fully transparent pixel that is not the
+    gap grey of an RGB mosaic); None for an image that is not an array."""
+    a = im.get_array()
+    if a is None:
+        return None
+    mask = np.ma.getmaskarray(a)
+    v = np.ma.getdata(a).astype(float, copy=False)
+    if v.ndim == 2:
+        return ~mask & np.isfinite(v)
+    if v.ndim != 3:
+        return None
+    drawn = np.isfinite(v).all(axis=2) & ~(mask.any(axis=2) if mask.ndim == 3 else mask)
+    rgb = v[..., :3] / (255.0 if v.max(initial=0) > 1 else 1.0)
+    drawn &= ~np.all(np.abs(rgb - np.asarray(GAP_RGB)) < 0.01, axis=2)
+    if v.shape[2] == 4:
+        drawn &= v[..., 3] > 0
+    return drawn
+
+
+def _covers_image(box: Bbox, ax: Any, im: Any, renderer: Any) -> bool:
+    """Whether ``box`` (pixels), shrunk by TOLERANCE_PX, lies over any drawn data pixel of ``im`` in ``ax``."""
+    drawn = _image_data(im)
+    if drawn is None or not drawn.any():
+        return False
+    clip = Bbox.intersection(box, ax.patch.get_window_extent(renderer))
+    if clip is None or clip.width <= 2 * TOLERANCE_PX or clip.height <= 2 * TOLERANCE_PX:
+        return False
+    x0, y0, x1, y1 = clip.x0 + TOLERANCE_PX, clip.y0 + TOLERANCE_PX, clip.x1 - TOLERANCE_PX, clip.y1 - TOLERANCE_PX
+    (dx0, dy0), (dx1, dy1) = ax.transData.inverted().transform([(x0, y0), (x1, y1)])
+    left, right, bottom, top = im.get_extent()
+    h, w = drawn.shape
+    row0 = top if im.origin == "upper" else bottom  # the data y of the array's first row's outer edge
+    row1 = bottom if im.origin == "upper" else top
+    cols = sorted(((dx0 - left) / (right - left) * w, (dx1 - left) / (right - left) * w))
+    rows = sorted(((dy0 - row0) / (row1 - row0) * h, (dy1 - row0) / (row1 - row0) * h))
+    c0, c1 = max(int(np.floor(cols[0])), 0), min(int(np.ceil(cols[1])), w)
+    r0, r1 = max(int(np.floor(rows[0])), 0), min(int(np.ceil(rows[1])), h)
+    return c0 < c1 and r0 < r1 and bool(drawn[r0:r1, c0:c1].any())
+
+
+def image_problems(fig: Any, texts: list[Drawn], renderer: Any = None) -> list[str]:
+    """Texts of an axes drawn over the data of an image in that axes (other axes' texts over it are
+    ``axes_problems``), unless their gid says they are inside the image by design (``style.IN_IMAGE_GIDS``)."""
+    renderer = renderer or fig.canvas.get_renderer()
+    own = owners(fig)
+    out = []
+    for d in texts:
+        ax = own.get(id(d.text))
+        if ax is None or not ax.images or d.text.get_gid() in IN_IMAGE_GIDS:
+            continue
+        for im in ax.images:
+            if im.get_visible() and _covers_image(d.box, ax, im, renderer):
+                out.append(f"text {_name(d.text)} covers the image of axes {ax.get_title()!r} (mark text drawn "
+                           "inside an image by design with a gid of style.IN_IMAGE_GIDS)")
+                break
+    return out
+
+
+def measured(fig: Any, texts: list[Drawn], renderer: Any, dpi: float | None = None) -> list[str]:
+    """Every layout fault of ``fig`` from the texts ``renderer`` drew of it (to be saved at ``dpi``)."""
+    return (text_problems(fig, texts) + axes_problems(fig, texts, renderer) + image_problems(fig, texts, renderer)
+            + legend_problems(fig, renderer) + colorbar_problems(fig, renderer=renderer)
+            + text_size_problems(fig, texts, dpi))
+
+
 def problems(fig: Any, dpi: float | None = None) -> list[str]:
     """Every layout fault of ``fig`` (to be saved at ``dpi``) in words; an empty list for a clean figure."""
     texts = drawn_texts(fig)
-    return (text_problems(fig, texts) + axes_problems(fig, texts) + legend_problems(fig) + colorbar_problems(fig)
-            + text_size_problems(fig, texts, dpi))
+    return measured(fig, texts, fig.canvas.get_renderer(), dpi)
+
+
+_PIL_ACTIVE: list[PillowTexts] = []  # nested recorders: the innermost records
 
 
 class PillowTexts:
     """Records every text Pillow draws while it is active (``with PillowTexts() as rec:``): its font size in pixels
-    and the size of the image it is drawn on, so GIF frames are held to the figures' text size."""
+    and the size of the image it is drawn on, so GIF frames are held to the figures' text size. Nested, only the
+    innermost records (a negative control inside the suite's watch is not also the watch's fault)."""
 
     def __init__(self) -> None:
         self.records: list[tuple[str, float, tuple[int, int]]] = []
@@ -226,24 +318,27 @@ class PillowTexts:
     def __enter__(self) -> PillowTexts:
         from PIL import ImageDraw  # noqa: PLC0415 - Pillow only where frames are checked
 
-        self._orig = ImageDraw.ImageDraw.text
-        rec = self.records
-        orig = self._orig
+        if not _PIL_ACTIVE:
+            orig = ImageDraw.ImageDraw.text
 
-        def text(draw: Any, xy: Any, s: Any, *a: Any, **kw: Any) -> Any:
-            font = kw.get("font") or (a[1] if len(a) > 1 else None)
-            size = float(getattr(font, "size", 10))
-            if str(s).strip():
-                rec.append((str(s), size, draw.im.size))
-            return orig(draw, xy, s, *a, **kw)
+            def text(draw: Any, xy: Any, s: Any, *a: Any, **kw: Any) -> Any:
+                font = kw.get("font") or (a[1] if len(a) > 1 else None)
+                size = float(getattr(font, "size", 10))
+                if str(s).strip() and _PIL_ACTIVE:
+                    _PIL_ACTIVE[-1].records.append((str(s), size, draw.im.size))
+                return orig(draw, xy, s, *a, **kw)
 
-        ImageDraw.ImageDraw.text = text  # type: ignore[method-assign,assignment]
+            text.original = orig  # type: ignore[attr-defined]
+            ImageDraw.ImageDraw.text = text  # type: ignore[method-assign,assignment]
+        _PIL_ACTIVE.append(self)
         return self
 
     def __exit__(self, *exc: Any) -> None:
         from PIL import ImageDraw  # noqa: PLC0415
 
-        ImageDraw.ImageDraw.text = self._orig  # type: ignore[method-assign]
+        _PIL_ACTIVE.remove(self)
+        if not _PIL_ACTIVE:
+            ImageDraw.ImageDraw.text = ImageDraw.ImageDraw.text.original  # type: ignore[attr-defined,method-assign]
 
     def problems(self) -> list[str]:
         """Texts under MIN_TEXT_PX once their frame is scaled down to fit SCREEN_PX."""
@@ -253,3 +348,92 @@ class PillowTexts:
             if px < MIN_TEXT_PX - 1e-6:
                 out.append(f"Pillow text {s[:40]!r} is {px:.1f} px in a {w}x{h} frame; at least {MIN_TEXT_PX} px reads")
         return sorted(set(out))
+
+
+_WATCHES: list[Watch] = []  # nested watches: the innermost checks
+
+
+class Watch:
+    """Checks every matplotlib figure saved while it is active (``with Watch() as w:``), to a file or to bytes, and
+    every text Pillow draws. The figure is measured inside the draw that saves it, at the dpi it is saved with, so
+    the check costs its measuring only (``seconds``), not a second drawing. ``found``: the faults of each figure
+    (by file name, or "a figure saved to bytes"), ``count``: figures saved to files, ``renders``: all figures saved;
+    ``problems()``: every fault, the Pillow texts' included. Nested, only the innermost checks. ``Watch.total``:
+    [figures checked, seconds spent measuring them] over every watch in this process; ``Watch.names``: the names of
+    the figures checked (file names; "bytes" for figures saved to bytes)."""
+
+    total: list[float] = [0, 0.0]
+    names: set[str] = set()
+
+    def __init__(self) -> None:
+        self.found: dict[str, list[str]] = {}
+        self.count = self.renders = 0
+        self.seconds = 0.0
+        self.pillow = PillowTexts()
+
+    def __enter__(self) -> Watch:
+        from matplotlib.figure import Figure  # noqa: PLC0415
+
+        if not _WATCHES:
+            Figure.savefig = _checked_savefig(Figure.savefig)  # type: ignore[method-assign]
+        _WATCHES.append(self)
+        self.pillow.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        from matplotlib.figure import Figure  # noqa: PLC0415
+
+        self.pillow.__exit__(*exc)
+        _WATCHES.remove(self)
+        if not _WATCHES:
+            Figure.savefig = Figure.savefig.original  # type: ignore[attr-defined,method-assign]
+
+    def problems(self) -> list[str]:
+        every = [f"{name}: {p}" for name, found in self.found.items() for p in found]
+        return list(dict.fromkeys(every)) + self.pillow.problems()
+
+
+def _checked_savefig(savefig: Any) -> Any:
+
+    def checking(fig: Any, fname: Any, *args: Any, **kw: Any) -> Any:
+        watch = _WATCHES[-1] if _WATCHES else None
+        if watch is None:
+            return savefig(fig, fname, *args, **kw)
+        dpi = kw.get("dpi")
+        dpi = fig.dpi if dpi in (None, "figure") else float(dpi)
+        found: list[str] = []
+
+        def draw(renderer: Any) -> None:  # the saving draw, recorded, then measured with its renderer
+            if "draw_text" in vars(renderer):  # a layout pass with drawing disabled (constrained layout, tight bbox)
+                return type(fig).draw(fig, renderer)
+            seen: list[Text] = []
+            _recording(renderer, seen)
+            try:
+                type(fig).draw(fig, renderer)
+            finally:
+                del renderer.draw_text
+            start = time.perf_counter()
+            found[:] = measured(fig, _boxes(seen, renderer), renderer, dpi)
+            spent = time.perf_counter() - start
+            watch.seconds += spent
+            Watch.total[0] += 1
+            Watch.total[1] += spent
+
+        fig.draw = draw
+        try:
+            result = savefig(fig, fname, *args, **kw)
+        finally:
+            del fig.draw
+        is_file = not isinstance(fname, io.BytesIO)
+        watch.renders += 1
+        watch.count += is_file
+        title = (kw.get("metadata") or {}).get("Title")
+        name = (f"{title}.{kw.get('format', 'png')}" if title else Path(fname).name if isinstance(fname, (str, Path))
+                else "a figure saved to a file" if is_file else "a figure saved to bytes")
+        Watch.names.add(name)
+        if found:
+            watch.found[name] = watch.found.get(name, []) + found
+        return result
+
+    checking.original = savefig  # type: ignore[attr-defined]
+    return checking

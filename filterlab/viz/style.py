@@ -25,7 +25,6 @@ from matplotlib.textpath import TextPath
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
 
 from ..core.rundir import atomic_open, atomic_savefig, atomic_write_json
-from .limits import MAX_FILTERS
 
 # Font sizes in points: one scale for every figure. SMALL is the floor: at the smallest allowed dpi (MIN_DPI) it is
 # still MIN_TEXT_PX pixels tall, the least that reads on a projector (filterlab.viz.layout checks every figure).
@@ -35,6 +34,7 @@ MIN_TEXT_PX = 10  # no text smaller, once the figure is scaled to fit SCREEN_PX
 SCREEN_PX = (1920, 1080)  # the projector a figure must read on
 COLORBAR_MIN_IN = 1.0  # a colour bar shorter than this squashes its ticks into each other
 COLORBAR_W_IN = 0.14
+MAX_FILTERS = 64  # filters drawn in one figure at most (model.filters may be 4096); captions say when capped
 MAX_STYLES = 20  # runs told apart by colour, dash and marker; beyond it, figures summarise
 
 # Okabe & Ito (2008), ordered for contrast on white; yellow last (weak on white: lines use the first seven).
@@ -139,6 +139,12 @@ POOL = "#009E73"  # bluish green, solid: the pooling window
 INK = "#FFFFFF"  # white, dashed, dark stroke: the outline of the ink on an image or map (cividis ends in yellow)
 TARGET = "#E69F00"  # Okabe-Ito orange, only in charts without a diverging map: the class in question
 
+# Texts written inside an image by design carry one of these gids (filterlab.viz.layout lets them cover the image's
+# data; any other text over an image's pixels is a layout fault): "cell", a number in its cell; "pad", the padding
+# marker; "in-image", any other (a confusion matrix's counts).
+IN_IMAGE_GIDS = frozenset({"cell", "pad", "in-image"})
+
+
 def cmap_of(name: str | None) -> Any:
     return matplotlib.colormaps["gray" if name is None else name].with_extremes(bad=GAP_GREY)
 
@@ -211,10 +217,15 @@ def grid_shape(n: int) -> tuple[int, int]:
 
 
 def block_grid(n: int, block_h: int, block_w: int) -> tuple[int, int]:
-    """Rows and columns of n blocks (a filter's patches, say): the grid rule, transposed for blocks more than twice
-    as wide as tall, so that the figure stays square-ish."""
+    """Rows and columns of n blocks (a filter's patches, say): the grid rule for blocks up to twice as wide as tall;
+    for wider blocks (an optimised input and its patches in a row), the columns whose drawing comes closest to the
+    screen's shape, so that 8 wide blocks are neither one long row nor one tall column."""
     rows, cols = grid_shape(n)
-    return (cols, rows) if block_w > 2 * block_h else (rows, cols)
+    if block_w <= 2 * block_h:
+        return rows, cols
+    screen = SCREEN_PX[0] / SCREEN_PX[1]
+    cols = min(range(1, n + 1), key=lambda c: abs(math.log(c * block_w / (-(-n // c) * block_h) / screen)))
+    return -(-n // cols), cols
 
 
 def capped(n: int, cap: int = MAX_FILTERS) -> tuple[int, str]:

@@ -245,7 +245,7 @@ def _confusion_figure(cm: np.ndarray, classes: list[str]) -> Any:
         for j in range(nc):
             if cm[i, j]:
                 ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=size,
-                        color="white" if rate[i, j] > 0.5 else "black")
+                        color="white" if rate[i, j] > 0.5 else "black", gid="in-image")
     ax.set_xticks(range(nc), classes, rotation=90 if upright else 0, fontsize=TICK)
     ax.set_yticks(range(nc), classes, fontsize=TICK)
     ax.set_xlabel("predicted", fontsize=LABEL)
