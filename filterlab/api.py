@@ -27,7 +27,15 @@ from typing import TYPE_CHECKING, Any
 from . import experiments
 from .core import config as C
 from .core.errors import ConfigError, InputError
-from .core.rundir import CONFIG_FILE, FIGURES_DIR, META_FILE, SUMMARY_FILE, is_run_dir
+from .core.rundir import (
+    CHECKPOINT_FILE,
+    CONFIG_FILE,
+    FIGURES_DIR,
+    META_FILE,
+    SNAPSHOTS_FILE,
+    SUMMARY_FILE,
+    is_run_dir,
+)
 from .core.runfiles import SIDECAR, read_json_object, read_meta, read_metrics
 from .notebook import figure_png, in_notebook, inline
 
@@ -92,6 +100,7 @@ class Insight:
     alt: str
     numbers: list[tuple[str, str]]
     draw: Callable[[], Any] = field(repr=False)
+    lines: list[str] = field(default_factory=list, repr=False)  # what the command prints for it, where it has any
 
     _png: bytes | None = field(default=None, init=False, repr=False)
 
@@ -183,16 +192,22 @@ class Run:
     # --- tensors --------------------------------------------------------------------------------------------------
 
     def model(self) -> torch.nn.Module:
-        """The trained model rebuilt from checkpoint.pt alone, on the CPU, in eval mode."""
-        from .core.artifacts import Checkpoint  # noqa: PLC0415 - imports torch
+        """The trained model rebuilt from checkpoint.pt alone, on the CPU, in eval mode. A checkpoint that is not
+        this run's (another run's run id, or a model config other than config.yaml's) is refused, as `visualize`
+        refuses it."""
+        from .core.artifacts import load_tied_checkpoint  # noqa: PLC0415 - imports torch
 
-        return experiments.get(self.kind).build_model(Checkpoint.load(self.path))
+        ckpt = load_tied_checkpoint(self.path, C.to_dict(self.config)["model"])
+        return experiments.get(self.kind).build_model(ckpt)
 
     @cached_property
     def _snapshots(self) -> Any:
-        from .core.artifacts import Snapshots  # noqa: PLC0415 - imports torch
+        """snapshots.pt, tied to the run as `visualize` ties it: its run id that of meta.json and summary.json, and
+        its filter shapes those of checkpoint.pt where the run has one."""
+        from .core.artifacts import load_tied  # noqa: PLC0415 - imports torch
 
-        return Snapshots.load(self.path)
+        return load_tied(self.path, C.to_dict(self.config)["model"],
+                         checkpoint=(self.path / CHECKPOINT_FILE).exists())[1]
 
     @property
     def layers(self) -> list[str]:
@@ -333,22 +348,26 @@ class Run:
                    ("explained class", s.classes[s.target]), ("layer", s.layer)]
         return Insight("saliency", probe.name, s, caption, alt, numbers, lambda: draw.draw_saliency(s, cmap))
 
-    def nearest_kernels(self) -> Insight:
+    def nearest_kernels(self, save: bool = False) -> Insight:
         """Each first-layer filter's nearest hand-made kernel by |cosine| (``filterlab match``), trained and at step 0
-        (the chance level); ``data`` is one dict per filter."""
-        from .explain.match import match_figure, nearest_kernels  # noqa: PLC0415 - NumPy and matplotlib
+        (the chance level); ``data`` is one dict per filter. ``save`` also writes nearest_kernels.png, its caption
+        sidecar and nearest_kernels.jsonl into the run's figures/ folder (``lines`` then ends with the figure)."""
+        from .explain import match as M  # noqa: PLC0415 - NumPy and matplotlib
 
+        if not (self.path / SNAPSHOTS_FILE).is_file():
+            raise InputError(f"{self.path}: not a run directory with snapshots.pt")
         weights = self.filters().sum(2).numpy()  # (S, N, k, k): summed over input channels
-        rows, rows0 = nearest_kernels(weights[-1]), nearest_kernels(weights[0])
-        for r, r0 in zip(rows, rows0):
-            r["step0_nearest"], r["step0_cosine"] = r0["nearest"], r0["cosine"]
+        rows, rows0 = M.paired(weights)
         cmap, step = self.config.output.cmap, self.steps[-1]
-        drawn = match_figure(weights[-1], rows, rows0, step, cmap)
+        drawn = M.match_figure(weights[-1], rows, rows0, step, cmap)
         numbers = [("filters", str(len(rows))),
                    ("mean best |cosine|, trained", f"{_mean_abs(rows):.3f}"),
                    ("mean best |cosine|, step 0 (chance)", f"{_mean_abs(rows0):.3f}")]
+        lines = M.table_lines(rows)
+        if save:
+            lines.append(f"figure: {M.write(drawn, rows, self.path / FIGURES_DIR, self.config.output.dpi)}")
         return Insight("nearest_kernels", self.layers[0], rows, drawn.caption, drawn.alt, numbers,
-                       lambda: match_figure(weights[-1], rows, rows0, step, cmap).fig)
+                       lambda: M.match_figure(weights[-1], rows, rows0, step, cmap).fig, lines)
 
     def redraw(self, out: str | os.PathLike[str] | None = None, *, image: str | None = None,
                layer: str | None = None, cmap: str | None = None, insight: bool = False) -> list[FigureFile]:

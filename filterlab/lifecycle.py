@@ -257,9 +257,10 @@ def _resumable(run_dir: Path, cfg: Any) -> Checkpoint:
 # Training and how it ends
 
 
-def _draw(kind: str, data: dict, out_dir: Path, cmap: str, dpi: int) -> list:
-    """Every figure of a run, from plain arrays (in the figure helper process or in-process)."""
-    return draw_figures(kind, data, out_dir, cmap, dpi)
+def _draw(kind: str, data: dict, out_dir: Path, cmap: str, dpi: int, claim: Any = None) -> list:
+    """Every figure of a run, from plain arrays (in the figure helpers, sharing them through ``claim``, or
+    in-process)."""
+    return draw_figures(kind, data, out_dir, cmap, dpi, claim)
 
 
 def _train_in(run: Run, lock: RunLock, exp: Experiment, cfg: Any, inputs: Any, device: Any, progress: Any,

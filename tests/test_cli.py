@@ -211,10 +211,18 @@ def test_last_stdout_line_is_the_run_dir_in_a_real_process(configs, tmp_path):
 
 def test_train_draws_its_figures_in_a_helper_forked_before_torch(tmp_path):
     """`filterlab train` forks the figure helper before torch is imported (the helper loads matplotlib and the
-    kind's drawing code while the parent imports torch and trains), and the helper draws every figure."""
+    kind's drawing code while the parent imports torch and trains), and the helper draws every figure: the parent
+    never imports matplotlib."""
     code = (
-        "import sys, json\n"
+        "import sys, json, os\n"
         "LOG = sys.argv[3]\n"
+        "PARENT, _exit = os.getpid(), os._exit\n"
+        "def spy_exit(code):\n"
+        "    if os.getpid() == PARENT:\n"
+        "        with open(LOG + '.exit', 'w') as f:\n"
+        "            f.write(json.dumps({'code': code, 'matplotlib': 'matplotlib' in sys.modules}))\n"
+        "    _exit(code)\n"
+        "os._exit = spy_exit\n"
         "from filterlab.viz import worker\n"
         "start = worker.FigureWorker.start.__func__\n"
         "def spy(cls, render, preload=''):\n"
@@ -235,5 +243,6 @@ def test_train_draws_its_figures_in_a_helper_forked_before_torch(tmp_path):
     assert p.returncode == 0, p.stderr
     seen = [json.loads(x) for x in log.read_text().splitlines()]
     assert seen == [{"torch": False, "forked": True, "preload": "filterlab.experiments.single_image.figures"}]
+    assert json.loads(Path(f"{log}.exit").read_text()) == {"code": 0, "matplotlib": False}
     figures = next((tmp_path / "runs" / "single_four").iterdir()) / "figures"
     assert {"filters_raw.png", "similarity.png", "evolution.gif"} <= {f.name for f in figures.iterdir()}

@@ -3,7 +3,9 @@ test hook (FILTERLAB_TEST_HOLD: a training step, or a named phase of the end of 
 
 After each: meta.json, summary.json, the exit status and the printed run folder agree, and `--resume` either
 completes the run with tensors and metric values bit-identical to an uninterrupted run, or says it is complete and
-it is. Every process has a timeout (a hang fails, never stalls). About 40 processes: slow lane."""
+it is. A kill inside training resumes from the checkpoint written at step 0 (a short run writes no other before its
+end); two more kills run with a checkpoint at every snapshot step, so that the resume starts from a later one.
+Every process has a timeout (a hang fails, never stalls). About 40 processes: slow lane."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from conftest import REPO, wait_for
 
 from filterlab.core.artifacts import Checkpoint, Snapshots
 from filterlab.core.runfiles import read_metrics
+from filterlab.experiments.base import snapshot_schedule
 
 STEPS = 300
 SETS = [f"train.steps={STEPS}", "threads=1"]
@@ -28,14 +31,18 @@ PHASES = ["trained", "figures", "report", "summary", "committed", "printed"]
 TICKS = [1, 40, 150, 299, STEPS]  # steps inside training, its first and its last
 MOMENTS = ([("TERM", str(t)) for t in TICKS] + [("TERM", p) for p in PHASES] + [("KILL", p) for p in PHASES]
            + [("KILL", "2"), ("KILL", "200"), ("KILL", str(STEPS))])  # 20
+EVERY_SNAPSHOT = [("KILL", "151"), ("KILL", "299")]  # with a checkpoint at every snapshot step
 TIMEOUT = 180
 DECIDED = ("report", "summary", "committed", "printed")  # phases after the run's status is decided
+# the CLI with the single-image checkpoint interval set to nothing: a checkpoint at every snapshot step
+EVERY = ("import sys; import filterlab.experiments.single_image.train as t; t.CHECKPOINT_SECONDS = t.CHECKPOINT_COST"
+         " = 0.0; from filterlab.cli import main; sys.argv[0] = 'filterlab'; main()")
 
 
-def _start(out: Path, hold: str) -> subprocess.Popen:
+def _start(out: Path, hold: str, every: bool = False) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO), "FILTERLAB_TEST_HOLD": hold, "FILTERLAB_TEST_HOLD_TIMEOUT": "120"}
-    args = [sys.executable, "-m", "filterlab", "train", REPO / "configs" / "single_four.yaml", "--out", out, "-q",
-            *[x for s in SETS for x in ("--set", s)]]
+    args = [sys.executable, *(("-c", EVERY) if every else ("-m", "filterlab")), "train",
+            REPO / "configs" / "single_four.yaml", "--out", out, "-q", *[x for s in SETS for x in ("--set", s)]]
     return subprocess.Popen(list(map(str, args)), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -83,11 +90,29 @@ def reference(tmp_path_factory) -> dict:
     return _values(run)
 
 
+def _resumed_from(run: Path) -> int:
+    return int(json.loads((run / "meta.json").read_text())["resumed"][-1]["from_step"])
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("sig", "hold"), MOMENTS, ids=[f"{s}-at-{h}" for s, h in MOMENTS])
 def test_a_signal_anywhere_leaves_files_that_agree_and_a_run_that_resumes(reference, tmp_path, sig, hold):
+    run = _signal_and_resume(reference, tmp_path, sig, hold)
+    if sig == "KILL" and hold.isdigit():  # killed inside training: resumed from a checkpoint of a snapshot step
+        assert _resumed_from(run) in [s for s in snapshot_schedule(STEPS, 50, True) if s < int(hold)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("sig", "hold"), EVERY_SNAPSHOT, ids=[f"{s}-at-{h}" for s, h in EVERY_SNAPSHOT])
+def test_a_kill_inside_training_resumes_from_the_last_snapshot_checkpoint(reference, tmp_path, sig, hold):
+    run = _signal_and_resume(reference, tmp_path, sig, hold, every=True)
+    step = int(hold) - 1  # the N-th tick comes after step N-1's loss, before its update
+    assert _resumed_from(run) == max(s for s in snapshot_schedule(STEPS, 50, True) if s <= step and s < STEPS)
+
+
+def _signal_and_resume(reference: dict, tmp_path: Path, sig: str, hold: str, every: bool = False) -> Path:
     out = tmp_path / "out"
-    p = _start(out, hold)
+    p = _start(out, hold, every)
     try:
         wait_for(lambda: any(out.glob("*/*/held")) or p.poll() is not None, timeout=TIMEOUT)
         assert p.poll() is None, p.communicate()[1][-3000:]
@@ -121,14 +146,41 @@ def test_a_signal_anywhere_leaves_files_that_agree_and_a_run_that_resumes(refere
     r = _resume(run)
     if meta == "completed":
         assert r.returncode == 2 and "the run is already completed; nothing to resume" in r.stderr, r.stderr
-    elif not (run / "checkpoint.pt").exists():  # killed inside training: a single-image run checkpoints at its end
-        assert sig == "KILL" and hold.isdigit()
-        assert r.returncode == 2 and "no checkpoint to resume from" in r.stderr and "start it again" in r.stderr
-        return
-    else:
+    else:  # a kill inside training too: the run checkpoints at step 0 and then from time to time
         assert r.returncode == 0, r.stderr[-3000:]
         assert r.stdout.strip().splitlines()[-1] == str(run)
     assert _status(run / "meta.json") == _status(run / "summary.json") == "completed"
     assert (run / "report.html").is_file() and (run / "figures" / "evolution.gif").is_file()
     got = _values(run)
     assert _equal(got, reference), [k for k in got if not _equal(got[k], reference[k])]
+    return run
+
+
+@pytest.mark.slow
+def test_a_kill_inside_training_with_tensorboard_resumes_with_each_step_once(tmp_path):
+    """TensorBoard's writer skips the steps up to a resumed run's checkpoint, so the scalars of the snapshots up to a
+    checkpoint written inside training must be on disk before it: after a kill there and --resume, every tag holds
+    each step once and the scalars are metrics.jsonl's."""
+    from test_tensorboard import check_each_step_once, steps_on_disk
+
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "FILTERLAB_TEST_HOLD": "151", "FILTERLAB_TEST_HOLD_TIMEOUT": "120"}
+    args = [sys.executable, "-c", EVERY, "train", REPO / "configs" / "single_four.yaml", "--out", out, "-q",
+            "--tensorboard", "--set", "output.figures=false", *[x for s in SETS for x in ("--set", s)]]
+    p = subprocess.Popen(list(map(str, args)), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: any(out.glob("*/*/held")) or p.poll() is not None, timeout=TIMEOUT)
+        assert p.poll() is None, p.communicate()[1][-3000:]
+        run = next(out.glob("*/*/held")).parent
+        p.kill()
+        p.communicate(timeout=TIMEOUT)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    assert steps_on_disk(run, "snapshot/loss")[-1] == 150  # logged with the checkpoint at step 150
+    r = _resume(run)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert _resumed_from(run) == 150
+    check_each_step_once(run)
+    assert steps_on_disk(run, "snapshot/loss") == Snapshots.load(run).steps.tolist()

@@ -211,6 +211,44 @@ def test_tensors_of_another_run_are_refused(runner, four_run, six_filters, tmp_p
     assert "snapshots.pt: belongs to run" in line, line
 
 
+def test_the_python_api_refuses_tensors_of_another_run(four_run, six_filters, tmp_path):
+    """Run.model(), Run.filters() (and what reads them: steps, layers, nearest_kernels) tie the tensors to the run as
+    `visualize` does: another run's files copied in are refused in one line naming the file."""
+    import filterlab as fl
+    from filterlab.core.errors import ArtifactError
+
+    own = fl.open_run(copy_run(four_run, tmp_path / "own"))
+    assert own.filters().shape[1] == 5 and own.model().conv.weight.shape[0] == 5  # the run's own files load
+
+    def refused(call, *names: str) -> str:
+        with pytest.raises(ArtifactError) as e:
+            call()
+        line = str(e.value)
+        assert "\n" not in line and any(n in line for n in names), line
+        return line
+
+    run = copy_run(four_run, tmp_path / "a")
+    for name in ("checkpoint.pt", "snapshots.pt"):
+        shutil.copy(six_filters / name, run / name)
+    assert "checkpoint.pt: belongs to run" in refused(fl.open_run(run).model, "checkpoint.pt")
+    line = refused(fl.open_run(run).filters, "snapshots.pt", "checkpoint.pt")
+    assert "was copied from another run folder" in line, line
+    refused(lambda: fl.open_run(run).steps, "snapshots.pt", "checkpoint.pt")
+    for name in ("meta.json", "summary.json"):  # without run ids, the model config and the shapes tell
+        (run / name).write_text(json.dumps({k: v for k, v in json.loads((run / name).read_text()).items()
+                                            if k != "run_id"}))
+    line = refused(fl.open_run(run).model, "checkpoint.pt")
+    assert "checkpoint.pt: trained with model.filters=6, but config.yaml says 5" in line, line
+    shutil.copy(four_run / "checkpoint.pt", run / "checkpoint.pt")  # the run's own checkpoint, 6-filter snapshots
+    line = refused(fl.open_run(run).filters, "snapshots.pt")
+    assert "has filters of shape (6, 1, 28, 28), the checkpoint's (5, 1, 28, 28)" in line, line
+
+    only = copy_run(four_run, tmp_path / "b")  # only the snapshots copied in, from a 5-filter run: the run id tells
+    shutil.copy(six_filters / "snapshots.pt", only / "snapshots.pt")
+    (only / "checkpoint.pt").unlink()  # and without a checkpoint to compare shapes with
+    assert "snapshots.pt: belongs to run" in refused(fl.open_run(only).filters, "snapshots.pt")
+
+
 def test_a_run_id_is_written_into_every_file(four_run):
     import torch
 

@@ -156,22 +156,9 @@ def load_tied(run_dir: Path, model_config: dict[str, Any] | None, checkpoint: bo
     run_dir = Path(run_dir)
     snaps = Snapshots.load(run_dir)
     ckpt = Checkpoint.load(run_dir) if checkpoint else None
-    ids = {META_FILE: run_id_of(run_dir), SUMMARY_FILE: _summary_id(run_dir)}
-    own = ids[META_FILE] or ids[SUMMARY_FILE]
-    for name, rid in ((SNAPSHOTS_FILE, snaps.run_id), (CHECKPOINT_FILE, ckpt.run_id if ckpt else None),
-                      (SUMMARY_FILE, ids[SUMMARY_FILE])):
-        if own and rid and rid != own:
-            raise ArtifactError(f"{run_dir / name}: belongs to run {rid}, not to this run ({own} in meta.json); it "
-                                f"was copied from another run folder; {REDO}")
+    _check_ids(run_dir, {SNAPSHOTS_FILE: snaps.run_id, CHECKPOINT_FILE: ckpt.run_id if ckpt else None})
     if ckpt is not None:
-        if model_config is not None and isinstance(ckpt.config, dict) and ckpt.config.get("model") != model_config:
-            got = ckpt.config.get("model")
-            theirs: dict[str, Any] = got if isinstance(got, dict) else {}
-            diff = sorted(k for k in set(theirs) | set(model_config) if theirs.get(k) != model_config.get(k))
-            raise ArtifactError(f"{run_dir / CHECKPOINT_FILE}: trained with model.{diff[0] if diff else '?'}="
-                                f"{short_repr(theirs.get(diff[0]) if diff else None)}, but config.yaml says "
-                                f"{short_repr(model_config.get(diff[0]) if diff else None)}; the checkpoint is not "
-                                f"this run's; {REDO}")
+        _check_model_config(run_dir, ckpt, model_config)
         for name, w in snaps.weights.items():
             mine = next((v for k, v in ckpt.model.items() if k.split(".")[0] == name and k.endswith("weight")
                          and isinstance(v, torch.Tensor) and v.ndim == 4), None)
@@ -181,6 +168,37 @@ def load_tied(run_dir: Path, model_config: dict[str, Any] | None, checkpoint: bo
                                     f"{tuple(mine.shape) if mine is not None else 'none'}; the two files are not "
                                     f"of one run; {REDO}")
     return ckpt, snaps
+
+
+def load_tied_checkpoint(run_dir: Path, model_config: dict[str, Any] | None) -> Checkpoint:
+    """checkpoint.pt alone (what rebuilding the model needs), refused unless it belongs to the run: the run id of
+    meta.json and summary.json where the files carry one, and the model config of config.yaml (``model_config``)."""
+    run_dir = Path(run_dir)
+    ckpt = Checkpoint.load(run_dir)
+    _check_ids(run_dir, {CHECKPOINT_FILE: ckpt.run_id})
+    _check_model_config(run_dir, ckpt, model_config)
+    return ckpt
+
+
+def _check_ids(run_dir: Path, files: dict[str, str | None]) -> None:
+    """Each tensor file's run id (and summary.json's) against meta.json's (or, without one, summary.json's)."""
+    ids = {META_FILE: run_id_of(run_dir), SUMMARY_FILE: _summary_id(run_dir)}
+    own = ids[META_FILE] or ids[SUMMARY_FILE]
+    for name, rid in (*files.items(), (SUMMARY_FILE, ids[SUMMARY_FILE])):
+        if own and rid and rid != own:
+            raise ArtifactError(f"{run_dir / name}: belongs to run {rid}, not to this run ({own} in meta.json); it "
+                                f"was copied from another run folder; {REDO}")
+
+
+def _check_model_config(run_dir: Path, ckpt: Checkpoint, model_config: dict[str, Any] | None) -> None:
+    if model_config is not None and isinstance(ckpt.config, dict) and ckpt.config.get("model") != model_config:
+        got = ckpt.config.get("model")
+        theirs: dict[str, Any] = got if isinstance(got, dict) else {}
+        diff = sorted(k for k in set(theirs) | set(model_config) if theirs.get(k) != model_config.get(k))
+        raise ArtifactError(f"{run_dir / CHECKPOINT_FILE}: trained with model.{diff[0] if diff else '?'}="
+                            f"{short_repr(theirs.get(diff[0]) if diff else None)}, but config.yaml says "
+                            f"{short_repr(model_config.get(diff[0]) if diff else None)}; the checkpoint is not "
+                            f"this run's; {REDO}")
 
 
 def _summary_id(run_dir: Path) -> str | None:

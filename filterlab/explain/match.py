@@ -1,6 +1,6 @@
 """Learned filters against hand-made kernels: each filter's nearest built-in kernel by cosine, as a table and a figure.
 
-This module imports torch (to read a run's snapshots): only ``filterlab match`` imports it.
+It works on NumPy arrays; a run's snapshots come to it through ``filterlab.Run.nearest_kernels``.
 """
 
 from __future__ import annotations
@@ -10,9 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.artifacts import Snapshots
-from ..core.errors import InputError
-from ..core.rundir import SNAPSHOTS_FILE, atomic_write_text, is_run_dir
+from ..core.rundir import atomic_write_text
 from ..viz.style import (
     LABEL,
     OKABE_ITO,
@@ -130,28 +128,28 @@ def match_figure(filters: np.ndarray, rows: list[dict], rows0: list[dict], step:
     return Drawn("nearest_kernels", lay.fig, caption, alt)
 
 
-class MatchError(InputError):
-    """The folder is not a run directory with snapshots."""
-
-
-def match_run(run_dir: Path, cmap: str, dpi: int = 110) -> list[str]:
-    """The table of each conv1 filter's nearest kernel; writes nearest_kernels.png and .jsonl into RUN/figures."""
-    if not is_run_dir(run_dir) or not (run_dir / SNAPSHOTS_FILE).is_file():
-        raise MatchError(f"{run_dir}: not a run directory with snapshots.pt")
-    snaps = Snapshots.load(run_dir)
-    # (S, N, k, k): every snapshot, summed over input channels; the first is the untrained net (the chance level)
-    weights = snaps.weights[snaps.first_layer].sum(2).numpy()
-    filters = weights[-1]
-    rows, rows0 = nearest_kernels(filters), nearest_kernels(weights[0])
+def paired(weights: np.ndarray) -> tuple[list[dict], list[dict]]:
+    """Each filter's nearest kernel trained (the last snapshot) and at step 0 (the first: the chance level);
+    ``weights`` is (S, N, k, k), every snapshot summed over input channels. The trained rows carry the step-0 match
+    too (``step0_nearest``, ``step0_cosine``)."""
+    rows, rows0 = nearest_kernels(weights[-1]), nearest_kernels(weights[0])
     for r, r0 in zip(rows, rows0, strict=True):
         r["step0_nearest"], r["step0_cosine"] = r0["nearest"], r0["cosine"]
+    return rows, rows0
+
+
+def table_lines(rows: list[dict]) -> list[str]:
+    """The table ``filterlab match`` prints: each filter's nearest kernel trained and at step 0, and the means."""
     lines = [f"{'filter':>6}  {'nearest kernel':<14}{'cosine':>8}  step-0 best (chance)"]
-    lines += [f"{r['filter']:>6}  {r['nearest']:<14}{r['cosine']:>8.3f}  {r0['nearest']:<14}{r0['cosine']:>7.3f}"
-              for r, r0 in zip(rows, rows0, strict=True)]
-    out = run_dir / "figures"
-    d = match_figure(filters, rows, rows0, int(snaps.steps[-1]), cmap)
-    info = save(d.fig, out, d.name, d.caption, d.alt, dpi)
+    lines += [f"{r['filter']:>6}  {r['nearest']:<14}{r['cosine']:>8.3f}  {r['step0_nearest']:<14}"
+              f"{r['step0_cosine']:>7.3f}" for r in rows]
+    mean = float(np.mean([abs(r["cosine"]) for r in rows]))
+    mean0 = float(np.mean([abs(r["step0_cosine"]) for r in rows]))
+    return [*lines, f"mean |cosine| {mean:.3f} trained, {mean0:.3f} at step 0 (the chance level)"]
+
+
+def write(drawn: Drawn, rows: list[dict], out: Path, dpi: int) -> Path:
+    """nearest_kernels.png (with its caption sidecar) and nearest_kernels.jsonl, one row per filter, into ``out``."""
+    info = save(drawn.fig, out, drawn.name, drawn.caption, drawn.alt, dpi)
     atomic_write_text(out / "nearest_kernels.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
-    mean, mean0 = (float(np.mean([abs(r["cosine"]) for r in x])) for x in (rows, rows0))
-    return [*lines, f"mean |cosine| {mean:.3f} trained, {mean0:.3f} at step 0 (the chance level)",
-            f"figure: {info.path}"]
+    return info.path

@@ -25,6 +25,7 @@ from matplotlib.textpath import TextPath
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
 
 from ..core.rundir import atomic_open, atomic_savefig, atomic_write_json
+from .limits import MAX_FILTERS
 
 # Font sizes in points: one scale for every figure. SMALL is the floor: at the smallest allowed dpi (MIN_DPI) it is
 # still MIN_TEXT_PX pixels tall, the least that reads on a projector (filterlab.viz.layout checks every figure).
@@ -34,7 +35,6 @@ MIN_TEXT_PX = 10  # no text smaller, once the figure is scaled to fit SCREEN_PX
 SCREEN_PX = (1920, 1080)  # the projector a figure must read on
 COLORBAR_MIN_IN = 1.0  # a colour bar shorter than this squashes its ticks into each other
 COLORBAR_W_IN = 0.14
-MAX_FILTERS = 64  # filters drawn in one figure at most (model.filters may be 4096); captions say when capped
 MAX_STYLES = 20  # runs told apart by colour, dash and marker; beyond it, figures summarise
 
 # Okabe & Ito (2008), ordered for contrast on white; yellow last (weak on white: lines use the first seven).

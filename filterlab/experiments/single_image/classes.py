@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -27,8 +27,10 @@ import torch.nn.functional as F
 
 from filterlab.data.datasets import DataError, load_split
 from filterlab.experiments.single_image.analysis import scale_image
-from filterlab.insight.figures import draw_class_outputs
-from filterlab.viz.style import MAX_FILTERS, FigureInfo, save
+from filterlab.viz.limits import MAX_FILTERS
+
+if TYPE_CHECKING:
+    from filterlab.viz.style import FigureInfo
 
 
 @dataclass
@@ -211,6 +213,9 @@ def measure(weight: torch.Tensor, bias: torch.Tensor | None, scale: str, target:
 
 def class_output_figure(co: ClassOutputs, out_dir: Path, dpi: int = 110) -> FigureInfo:
     """class_outputs.png: each filter's output per digit class."""
+    from filterlab.insight.figures import draw_class_outputs  # noqa: PLC0415 - matplotlib: only for the figure
+    from filterlab.viz.style import save  # noqa: PLC0415
+
     shown = min(co.filters, PANELS_MAX)
     fig = draw_class_outputs(co.signed[:, :shown], co.labels, co.target, co.auc_polar[:shown], co.polarity[:shown],
                              co.cosine[:shown])

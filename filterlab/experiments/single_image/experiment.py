@@ -3,27 +3,28 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from ...core import config as C
-from ...core.artifacts import Checkpoint, load_tied
+from ...core.artifacts import Checkpoint, load_tied, load_tied_checkpoint
 from ...core.errors import InputError, short_repr
 from ...core.rundir import Run
 from ...core.runfiles import read_metrics
 from ...data.datasets import DataError, load_split
 from ...data.images import Image28, ImageError, load_image
 from ...insight.probe import InputScale
-from ...viz.style import FigureInfo
 from ..base import Curve, Experiment, FigureOptions, Hooks, Probing
 from . import CARD, classes
 from .analysis import MNIST_MEAN, MNIST_STD, scale_image, similarity
 from .config import SingleImageConfig
-from .figures import draw_run
 from .model import SingleImageNet, single_image_net
 from .train import run
+
+if TYPE_CHECKING:
+    from ...viz.style import FigureInfo
 
 
 def prepare(cfg: SingleImageConfig) -> Image28:
@@ -65,6 +66,8 @@ def figure_data(run_dir: Path, cfg: SingleImageConfig, options: FigureOptions) -
 
 
 def draw(data: dict[str, Any], out_dir: Path, cmap: str, dpi: int) -> list[FigureInfo]:
+    from .figures import draw_run  # noqa: PLC0415 - matplotlib only where this process draws (not the CLI's parent)
+
     return draw_run(data, out_dir, cmap, dpi)
 
 
@@ -115,7 +118,7 @@ def probing(run_dir: Path, cfg: SingleImageConfig) -> Probing:
         except ImageError as e:
             raise InputError(f"image: {e}") from None
 
-    net = build_model(Checkpoint.load(run_dir))
+    net = build_model(load_tied_checkpoint(run_dir, C.to_dict(cfg)["model"]))
     return Probing(net, SCALES[cfg.data.scale], None, split, image)
 
 

@@ -6,6 +6,7 @@ drawing function that knows nothing of the captions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -266,21 +267,27 @@ def _loss_figure(values: np.ndarray) -> Any:
     return layout.fig
 
 
-def single_image_figures(d: dict[str, Any], out_dir: Path, cmap: str, dpi: int) -> list[FigureInfo]:
-    """All figures of a single-image run.
+def figure_tasks(d: dict[str, Any], out_dir: Path, cmap: str, dpi: int) -> list[Callable[[], list[FigureInfo]]]:
+    """Every figure of a single-image run as independent tasks, in reading order: each draws and saves its own
+    files, so the figure helper runs them in two processes at once (:func:`filterlab.viz.worker.draw_figures`).
 
     ``d`` holds: ``image`` (H, W) as the network saw it, ``scale``, ``target``, ``steps`` (S,) snapshot steps,
     ``filters`` (S, N, k, k), ``loss`` (T,) per step, and ``similarity`` with (S, N) arrays.
     """
-    drawn = [filters_raw(d, cmap), filters_binarised(d), filter_change(d, cmap), similarity(d), loss(d)]
-    return save_all(drawn, out_dir, dpi)
+    filters, steps = d["filters"], d["steps"]
+    loss_at = np.asarray(d["loss"])[np.asarray(steps)]
+
+    def one(figure: Callable[[], Drawn]) -> Callable[[], list[FigureInfo]]:
+        return lambda: save_all([figure()], out_dir, dpi)
+
+    return [one(lambda: filters_raw(d, cmap)), one(lambda: filters_binarised(d)), one(lambda: filter_change(d, cmap)),
+            one(lambda: similarity(d)), one(lambda: loss(d)),
+            lambda: evolution_figures(filters, steps, loss_at, out_dir, cmap, dpi, "conv",
+                                      Reference(d["image"], "image"))]
 
 
 def draw_run(d: dict[str, Any], out_dir: Path, cmap: str, dpi: int) -> list[FigureInfo]:
     """Every figure of a single-image run, from the plain arrays of ``experiment.figure_data`` (no torch here: the
     figure helper draws them while the parent process imports torch and trains)."""
-    filters, steps = d["filters"], d["steps"]
-    loss_at = np.asarray(d["loss"])[np.asarray(steps)]
-    return (single_image_figures(d, out_dir, cmap, dpi)
-            + evolution_figures(filters, steps, loss_at, out_dir, cmap, dpi, "conv", Reference(d["image"], "image")))
+    return [info for task in figure_tasks(d, out_dir, cmap, dpi) for info in task()]
 

@@ -23,12 +23,16 @@ import torch
 from ...core import config as C
 from ...core.artifacts import Checkpoint, Snapshots
 from ...core.rundir import Run
+from ...core.runfiles import read_metrics
 from ...data.images import Image28
 from ..base import Hooks, snapshot_schedule
 from . import classes
 from .analysis import metric_records, patches, scale_image, similarity, summarise
 from .config import SingleImageConfig
 from .model import SingleImageNet, single_image_net
+
+CHECKPOINT_SECONDS = 1.0  # training time between checkpoints, at least (see run())
+CHECKPOINT_COST = 20.0  # ... and at least this many times what the last checkpoint took to write
 
 
 @dataclass
@@ -216,15 +220,43 @@ class Checkpointed:
         return self.step
 
 
+class State:
+    """A resumable point of the loop: after ``step`` updates (a snapshot step whose loss was checked finite), its
+    snapshots so far. Its methods copy out what a checkpoint saves (small: the tensors are cloned, not the loop's
+    preallocated buffers, whose whole storage torch.save would write)."""
+
+    def __init__(self, loop: FastLoop, step: int, snap_steps: list[int], snaps: torch.Tensor):
+        self.loop, self.step, self.snap_steps, self._snaps = loop, step, snap_steps, snaps
+
+    def model(self, net: SingleImageNet) -> dict[str, torch.Tensor]:
+        """``net``'s state dict holding the weights after ``step`` updates (written into ``net``, which the loop
+        does not read)."""
+        self.loop.fp.write_back(net)
+        return {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+
+    def optimizer(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().cpu().clone() for k, v in self.loop.opt_state.items()}
+
+    def snapshots(self) -> Snapshots:
+        """The snapshots so far and every step's loss up to ``step`` (-0.0 as 0.0, as the loop's end reports it)."""
+        hist = self.loop.losses[: self.step + 1].cpu().clone().add_(0.0)
+        taken = len(self.snap_steps)
+        return Snapshots(torch.tensor(self.snap_steps), {"conv": self._snaps[:taken].cpu().clone()},
+                         hist[self.snap_steps], hist)
+
+
 def train(net: SingleImageNet, x: torch.Tensor, target: int, train_cfg: dict[str, Any], snap_steps: list[int],
           progress: Callable[[int, int], None] | None = None, should_stop: Callable[[], bool] | None = None,
-          resume: Resume | None = None, on_snapshot: Callable[[int, torch.Tensor, float], None] | None = None
-          ) -> TrainResult:
+          resume: Resume | None = None, on_snapshot: Callable[[int, torch.Tensor, float], None] | None = None,
+          on_checkpoint: Callable[[State], None] | None = None) -> TrainResult:
     """Full-batch training of ``net`` on the one image ``x`` (1, H, W); ``net`` holds the trained weights after.
 
     ``should_stop`` is asked after every step; when it says yes, training stops with ``stopped="interrupted"`` and
     the result holds everything needed to :class:`Resume` to the same end, bit for bit. ``on_snapshot(step,
     filters, loss)`` is called at each snapshot step once its loss is checked finite (TensorBoard's live view).
+    ``on_checkpoint(state)`` is offered a :class:`State` at each snapshot step before the last once its loss is
+    checked finite (a resumed run's first step aside: it is the checkpoint it came from): a point it can be resumed
+    from, bit for bit; the callback decides whether to save it.
     """
     steps = int(train_cfg["steps"])
     loop = FastLoop(net, x, target, train_cfg, steps)
@@ -250,6 +282,8 @@ def train(net: SingleImageNet, x: torch.Tensor, target: int, train_cfg: dict[str
                 progress(s, steps)
             if on_snapshot is not None and next_snap > taken_at_start:
                 on_snapshot(s, snaps[next_snap - 1], float(loop.losses[s]))
+            if on_checkpoint is not None and s < steps and (resume is None or s > start):
+                on_checkpoint(State(loop, s, snap_steps[:next_snap], snaps))
         if s == steps:
             break
         if should_stop is not None and should_stop():
@@ -320,14 +354,17 @@ def run(cfg: SingleImageConfig, image: Image28, run: Run, device: torch.device, 
         torch.manual_seed(cfg.seed)
         net = single_image_net(cfgd["model"])
     schedule = snapshot_schedule(cfg.train.steps, cfg.output.snapshot_every, cfg.output.early_snapshots)
-    state, logged_upto = None, -1
+    state, logged = None, [-1]  # the last snapshot step whose metrics record is in metrics.jsonl
     if resume is not None:
         net.load_state_dict(resume.model)
         old = Snapshots.load(run.dir).upto(resume.step)
         assert old.loss_history is not None
         state = Resume(resume.step, resume.training["optimizer"], old.loss_history, old.steps.tolist(),
                        old.weights["conv"])
-        logged_upto = state.snap_steps[-1]
+        # the records up to the checkpoint that are there (resuming dropped those after it), in step order
+        logged[0] = max((int(r["step"]) for r in read_metrics(run.dir) if "weight_cosine" in r), default=-1)
+    inputs = {"image": torch.from_numpy(np.array(image.pixels)), "target": target}
+
     def should_stop() -> bool:  # asked every step: the lifecycle's tick (the lock's heartbeat) rides along
         hooks.tick()
         return hooks.should_stop()
@@ -348,21 +385,51 @@ def run(cfg: SingleImageConfig, image: Image28, run: Run, device: torch.device, 
             maps = (w.flatten(1).double() @ pt).view(w.shape[0], *feature_side(x, kernel))
             board.snapshot(step, {"conv": w.numpy()}, {"conv": maps.numpy()})
 
+    def save(snaps: Snapshots, model: dict[str, torch.Tensor], step: int, optimizer: dict[str, torch.Tensor],
+             sim: dict[str, np.ndarray] | None = None, log: bool = True) -> None:
+        """One resumable point, in the order that keeps every prefix of it consistent: with ``log``, the metrics
+        records of the snapshots not logged yet; snapshots.pt, the TensorBoard events, then checkpoint.pt (the
+        commit; --resume keeps the records at or below its step and logs the missing ones at the end). The loop
+        draws no random numbers (the init is seeded from the config before it), so the model, the optimiser's
+        state and the losses are all it needs. ``sim``: the similarity of all of ``snaps``, where the caller has
+        it."""
+        steps = snaps.steps.tolist()
+        new = [j for j, st in enumerate(steps) if st > logged[0]]
+        if log and new:
+            w = snaps.weights["conv"]
+            assert snaps.loss_history is not None
+            # computed one snapshot at a time (analysis.similarity), so a part gives the numbers the whole does
+            part = {k: v[new] for k, v in sim.items()} if sim is not None else similarity(w[new], w[0], x)
+            for rec in metric_records(snaps.loss_history, [steps[j] for j in new], part):
+                run.log(rec)
+            logged[0] = steps[-1]
+        snaps.save(run.dir)
+        board.flush()  # every event up to the checkpoint is on disk before it exists
+        Checkpoint("single_image", cfgd, model, step, {}, inputs, {"optimizer": optimizer}).save(run.dir)
+
+    # A checkpoint at the first snapshot step (step 0), then at a snapshot step once CHECKPOINT_SECONDS have passed
+    # since the last one and at least CHECKPOINT_COST times what that one took: a kill inside training loses a few
+    # seconds of it at most, and writing (whose cost grows with the snapshots) stays a small share of the run. Its
+    # metrics records (their cosines cost 0.2 ms a snapshot) wait for the loop's end, unless TensorBoard is on: its
+    # writer skips the steps up to a resumed run's checkpoint, so their scalars must be written before it.
+    timer = {"at": time.perf_counter(), "cost": 0.0, "saved": resume is not None}
+
+    def on_checkpoint(point: State) -> None:
+        t = time.perf_counter()
+        if timer["saved"] and t - timer["at"] < max(CHECKPOINT_SECONDS, CHECKPOINT_COST * timer["cost"]):
+            return
+        save(point.snapshots(), point.model(net), point.step, point.optimizer(), log=board.enabled)
+        timer.update(at=time.perf_counter(), cost=time.perf_counter() - t, saved=True)
+
+    net = net.to(device)
     with flush_denormal(cfg.train.flush_denormal):
-        result = train(net.to(device), x.to(device), target, cfgd["train"], schedule,
-                       progress=hooks.progress, should_stop=should_stop, resume=state, on_snapshot=on_snapshot)
+        result = train(net, x.to(device), target, cfgd["train"], schedule, progress=hooks.progress,
+                       should_stop=should_stop, resume=state, on_snapshot=on_snapshot, on_checkpoint=on_checkpoint)
     net = net.cpu()
     sim = similarity(result.snapshots, result.snapshots[0], x)
-    for rec in metric_records(result.loss, result.snap_steps, sim):
-        if rec["step"] > logged_upto:
-            run.log(rec)
-    Snapshots(torch.tensor(result.snap_steps), {"conv": result.snapshots}, result.loss[result.snap_steps],
-              result.loss).save(run.dir)
-    board.flush()  # every event up to the checkpoint is on disk before it exists
     # written in every case: a diverged run keeps its last state whose loss was finite, an interrupted one its last
-    Checkpoint("single_image", cfgd, net.state_dict(), result.steps_done, {},
-               {"image": torch.from_numpy(np.array(image.pixels)), "target": target},
-               {"optimizer": result.optimizer}).save(run.dir)
+    save(Snapshots(torch.tensor(result.snap_steps), {"conv": result.snapshots}, result.loss[result.snap_steps],
+                   result.loss), net.state_dict(), result.steps_done, result.optimizer, sim)
     summary = summarise(result.loss, result.steps_done, result.logits, sim, target, result.seconds)
     summary["image"] = {"spec": image.spec, "description": image.description, "label": image.label,
                         "notes": list(image.notes)}
