@@ -74,14 +74,15 @@ def test_input_flag_overrides_the_config_and_matches_a_forward_pass(runner):
     assert r.exit_code == 0 and "3x28x28" in r.output
 
 
-# Hand counts: the classifier presets all use 3x3 convs with padding 1 and 2x2 max-pools (stride 2):
+# Hand counts: most classifier presets use 3x3 convs with padding 1 and 2x2 max-pools (stride 2):
 # conv1 sees 3 pixels; pool1 adds (2-1)*1 = 4, jump 2; conv2 adds (3-1)*2 = 8; pool2 adds (2-1)*2 = 10, jump 4.
 # single_four: one 28x28 filter sees the whole image; single_four_5x5: a 5x5 filter sees 5.
 HAND_COUNTS = {
     "fashion_quick": {"conv1": 3, "pool1": 4, "conv2": 8, "pool2": 10},
     "fashion_two_conv": {"conv1": 3, "pool1": 4, "conv2": 8, "pool2": 10},
     "mnist_two_conv": {"conv1": 3, "pool1": 4, "conv2": 8, "pool2": 10},
-    "mnist_fast": {"conv1": 3, "pool1": 4, "conv2": 8, "pool2": 10},
+    # mnist_fast: 5x5 convs with stride 2, no pools: conv1 sees 5, jump 2; conv2 adds (5-1)*2 -> 13
+    "mnist_fast": {"conv1": 5, "conv2": 13},
     "smoke_two_conv": {"conv1": 3, "pool1": 4, "conv2": 8, "pool2": 10},
     "single_four": {"conv": 28}, "single_four_clean": {"conv": 28}, "single_four_unit": {"conv": 28},
     "single_four_5x5": {"conv": 5},
