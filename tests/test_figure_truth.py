@@ -43,8 +43,9 @@ def test_5x5_similarity_draws_the_random_filter_baseline(tmp_path):
     drawn = SF.similarity(d)
     chance = np.abs(SF.random_best_cosine(d["image"], 5))
     lo, hi = np.percentile(chance, 5), np.percentile(chance, 95)
-    for ax in drawn.fig.axes:
-        assert "best 5x5 patch" in ax.get_title()
+    cosine_axes = [ax for ax in drawn.fig.axes if ax.get_title().startswith("cosine")]
+    assert len(cosine_axes) == 2 and all("best 5x5 patch" in ax.get_title() for ax in drawn.fig.axes)
+    for ax in cosine_axes:
         spans = sorted(tuple(np.round(p.get_extents().bounds, 6)) for p in ax.patches)
         ys = sorted({round(float(v), 6) for p in ax.patches for v in p.get_path().transformed(p.get_patch_transform()
                                                                                             ).vertices[:, 1]})
@@ -52,6 +53,26 @@ def test_5x5_similarity_draws_the_random_filter_baseline(tmp_path):
     assert f"|cosine| {lo:.2f} to {hi:.2f}" in drawn.caption and "576 positions" in drawn.caption
     start = np.abs(d["similarity"]["weight_cosine"][0])
     assert ((start > chance.min()) & (start < chance.max())).all()
+    # binarised agreement over training, the third panel: each filter's line is its recorded agreement
+    (agree_ax,) = [ax for ax in drawn.fig.axes if ax.get_title().startswith("binarised agreement")]
+    drawn_lines = [ln for ln in agree_ax.get_lines() if ln.get_label().startswith("filter")]
+    want = np.asarray(d["similarity"]["binary_agreement"], dtype=float)
+    assert len(drawn_lines) == want.shape[1]
+    for i, ln in enumerate(drawn_lines):
+        assert np.allclose(ln.get_ydata(), want[:, i]) and np.array_equal(ln.get_xdata(), d["steps"])
+    assert any(np.allclose(ln.get_ydata(), 0.5) for ln in agree_ax.get_lines())  # no resemblance, drawn
+    # where the best patch lies: outlined on the image, and its cosine is the one the run recorded
+    raw = SF.filters_raw(d, "RdBu_r")
+    outlined = [p for ax in raw.fig.axes for p in ax.patches if p.get_gid() == "best-patch"]
+    assert len(outlined) == 5 and "yellow squares" in raw.caption
+    last = d["filters"][-1]
+    for i, ((r, c), box) in enumerate(zip(SF.best_patches(d["image"], last), outlined, strict=True)):
+        assert (box.get_x(), box.get_y(), box.get_width()) == (c - 0.5, r - 0.5, 5)
+        patch, w = d["image"][r:r + 5, c:c + 5].ravel(), last[i].ravel()
+        cos = patch @ w / np.linalg.norm(patch) / np.linalg.norm(w)
+        assert cos == pytest.approx(d["similarity"]["weight_cosine"][-1][i], abs=1e-4)
+        assert f"{r},{c}" in [t.get_text().split("\n")[2] for t in raw.fig.texts if t.get_text().count("\n") >= 2
+                              and not t.get_text().startswith("cosine")][i]
 
 
 def test_filters_figures_say_each_cosine_and_mark_negative_templates(tmp_path):
@@ -112,7 +133,8 @@ def test_the_same_weights_are_on_the_same_scale_in_every_figure_of_a_run(runner,
 
 @pytest.mark.slow
 def test_insight_alt_text_says_the_grid_drawn(runner, tmp_path, monkeypatch):
-    """Feature visualisation and top patches: the alt text's rows and columns are those of the drawn blocks."""
+    """Feature visualisation, top patches and filter change: the alt text's rows and columns are those drawn (the
+    block titles', the filter numbers' distinct positions)."""
     import re
 
     from filterlab.cli import app
@@ -137,3 +159,29 @@ def test_insight_alt_text_says_the_grid_drawn(runner, tmp_path, monkeypatch):
         cols = len({round(t.get_position()[0], 3) for t in titles})
         m = re.search(r"(\d+) rows? of (\d+)", alt) or re.search(r"A (\d+) by (\d+) grid", alt)
         assert m and (int(m.group(1)), int(m.group(2))) == (rows, cols) and len(titles) == 12, (name, alt)
+    for name, n in (("filter_change_conv1", 12), ("filter_change_conv2", 8)):  # three numbered grids, one layout
+        meta = json.loads((tmp_path / "figs" / f"{name}.json").read_text())
+        panels = [ax for ax in figs[name].axes if ax.texts]
+        assert len(panels) == 3
+        for ax in panels:
+            rows = len({round(t.get_position()[1], 3) for t in ax.texts})
+            cols = len({round(t.get_position()[0], 3) for t in ax.texts})
+            assert f"Three {rows} by {cols} grids of {n} " in meta["alt"] and f"a {rows}x{cols} grid" in \
+                meta["caption"] and len(ax.texts) == n, (name, meta["alt"])
+
+
+def test_the_report_shows_insight_figures_in_teaching_order(tmp_path):
+    """A run's figures, then per layer the insight figures as a lesson reads them: how the filters changed, what
+    excites them in the data, what input excites them most, and where the evidence for a class lies."""
+    from PIL import Image
+
+    from filterlab.viz.report import figure_entries
+
+    names = ["saliency", "feature_vis_conv1", "top_patches_conv2", "curves", "filter_change_conv2", "top_patches_conv1",
+             "weights_conv1", "feature_vis_conv2", "filter_change_conv1", "conv1_filters", "zz_other"]
+    for n in names:
+        Image.new("RGB", (4, 4)).save(tmp_path / f"{n}.png")
+        (tmp_path / f"{n}.json").write_text(json.dumps({"figure": f"{n}.png", "caption": "c", "alt": "a"}))
+    assert [e[0] for e in figure_entries(tmp_path)] == [
+        "conv1_filters", "curves", "filter_change_conv1", "filter_change_conv2", "weights_conv1", "top_patches_conv1",
+        "top_patches_conv2", "feature_vis_conv1", "feature_vis_conv2", "saliency", "zz_other"]

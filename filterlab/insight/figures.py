@@ -20,6 +20,7 @@ from filterlab.insight.saliency import Saliency, ink_mask
 from filterlab.viz.style import (
     COLORBAR_BELOW_IN,
     GAP_RGB,
+    HIGHLIGHT,
     INK,
     LABEL,
     MAX_FILTERS,
@@ -191,7 +192,12 @@ def draw_top_patches(tp: TopPatches) -> Any:
     s = tp.field.size
     return _block_figure(blocks, titles, max(0.012, 0.42 / s / inner * 3.2 / grid_shape(tp.channels)[1] ** 0.25),
                          f"{tp.layer}: the {k} strongest {s}x{s} test patches per filter\n"
-                         "title: filter number: strongest activation")
+                         f"title: filter number: strongest activation{_outside(tp.patches)}")
+
+
+def _outside(patches: np.ndarray) -> str:
+    """The figure's own key to the light blue, where some patch runs over the image edge."""
+    return "; light blue: outside the image" if np.isnan(patches).any() else ""
 
 
 def draw_feature_vis(fv: FeatureVis, tp: TopPatches, show: int = 3) -> Any:
@@ -204,7 +210,8 @@ def draw_feature_vis(fv: FeatureVis, tp: TopPatches, show: int = 3) -> Any:
                        for c in range(len(fv.crops))])
     titles = [f"{c + 1}: {fv.value[c]:.3g} vs {tp.values[c, 0]:.3g}" for c in range(len(blocks))]
     return _block_figure(blocks, titles, max(0.016, 0.55 / s), f"{fv.layer}: optimised input, then the {show} "
-                         "strongest test patches\ntitle: filter number: optimised vs best patch activation")
+                         "strongest test patches\ntitle: filter number: optimised vs best patch activation"
+                         f"{_outside(tp.patches[:, :show])}")
 
 
 def _ink_outline(ax: Any, image: np.ndarray) -> None:
@@ -226,7 +233,7 @@ def draw_saliency(s: Saliency, cmap: str = "RdBu_r") -> Any:
     axes[0].set_title("input", fontsize=LABEL)
     bars = axes[1]
     bars.set_position(lay.rect(0.3 + pitch + 0.45, top, side - 0.45, side))
-    colours = [TARGET if i == s.predicted else "0.6" for i in range(len(s.probs))]
+    colours = [HIGHLIGHT if i == s.predicted else "0.7" for i in range(len(s.probs))]  # beside RdBu: no orange
     bars.barh(range(len(s.probs)), 100 * s.probs, color=colours)
     bars.set_yticks(range(len(s.probs)), s.classes, fontsize=TICK)
     bars.invert_yaxis()

@@ -35,6 +35,7 @@ from .style import (
     save,
     signed_colours,
     text_width_in,
+    tick_text,
     weight_scale,
     write_gif,
 )
@@ -191,7 +192,7 @@ def _base_frame(lay: GifLayout, palette: list[int], ref: Reference | None, vlim:
     bar_x, bar_y, bar_h = lay.width - 78, lay.grid_y + lay.band, max(lay.height - lay.grid_y - lay.band - 24, 120)
     ramp = np.linspace(GIF_LEVELS - 1, 0, bar_h).round().astype(np.uint8)[:, None].repeat(14, axis=1)
     frame.paste(Image.fromarray(ramp, mode="P"), (bar_x, bar_y))
-    for frac, text in ((0.0, f"+{vlim:.3g}"), (0.5, "0"), (1.0, f"-{vlim:.3g}")):
+    for frac, text in ((0.0, f"+{vlim:.3g}"), (0.5, "0"), (1.0, tick_text(-vlim))):
         draw.text((bar_x + 18, bar_y + round(frac * (bar_h - 1))), text, fill=GIF_BLACK, font=small, anchor="lm")
     draw.text((bar_x + 7, bar_y - 4), "weight", fill=GIF_BLACK, font=small, anchor="mb")
     return frame

@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from matplotlib import patheffects
+from matplotlib.patches import Rectangle
 
 from .style import (
     COLORBAR_MIN_IN,
     LABEL,
     TICK,
+    WINDOW,
     InchLayout,
     cmap_of,
     colorbar,
@@ -33,10 +36,12 @@ STRIP_MAX = 8  # up to this many filters, one strip per state
 
 @dataclass(frozen=True)
 class Reference:
-    """An image shown beside the filters (the digit they were trained on), grayscale."""
+    """An image shown beside the filters (the digit they were trained on), grayscale; ``outlines``: squares (top,
+    left, size) outlined on it, in the accent of a window (the image patch each filter matches best)."""
 
     image: np.ndarray
     title: str
+    outlines: Sequence[tuple[int, int, int]] = ()
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,10 @@ def _reference(layout: InchLayout, ref: Reference | None, top: float, size: floa
     ax.imshow(ref.image, cmap="gray", interpolation="nearest")
     ax.set_title(ref.title, fontsize=LABEL)
     hide_axes(ax)
+    stroke = [patheffects.withStroke(linewidth=3.2, foreground="black")]
+    for r, c, k in ref.outlines:
+        ax.add_patch(Rectangle((c - 0.5, r - 0.5), k, k, fill=False, edgecolor=WINDOW, linewidth=1.6,
+                               path_effects=stroke, gid="best-patch"))
     return 0.2 + size + 0.35
 
 

@@ -24,6 +24,18 @@ REPORT_FILE = "report.html"
 # Figures in reading order; anything else found in figures/ follows alphabetically.
 ORDER = ("filters_raw", "filters_binarised", "filter_change", "similarity", "loss", "conv1_filters", "feature_maps",
          "curves", "confusion", "evolution", "evolution_gif")
+# then the insight figures in teaching order, layer by layer within each: how the filters changed, what excites
+# them in the data, what input excites them most, and where the evidence for a class lies
+INSIGHT_ORDER = ("filter_change_", "weights_", "top_patches_", "feature_vis_", "saliency")
+
+
+def _rank(name: str) -> tuple[int, str]:
+    if name in ORDER:
+        return ORDER.index(name), ""
+    for i, prefix in enumerate(INSIGHT_ORDER):
+        if name.startswith(prefix):
+            return len(ORDER) + i, name
+    return len(ORDER) + len(INSIGHT_ORDER), name
 
 def figure_entries(fig_dir: Path, problems: list[str] | None = None) -> list[tuple[str, Path, dict]]:
     """(name, image file, {"caption", "alt"}) for every figure with its sidecar, in reading order. A sidecar that
@@ -35,8 +47,7 @@ def figure_entries(fig_dir: Path, problems: list[str] | None = None) -> list[tup
         problems += bad
     for side in good:
         found[side.name] = (side.name, side.image, side.meta)
-    ranked = [found.pop(n) for n in ORDER if n in found]
-    return ranked + [found[k] for k in sorted(found)]
+    return [found[k] for k in sorted(found, key=_rank)]
 
 
 

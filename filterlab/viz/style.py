@@ -138,6 +138,8 @@ NEXT = "#FFFFFF"  # white, dashed: the next window position (the stride)
 POOL = "#009E73"  # bluish green, solid: the pooling window
 INK = "#FFFFFF"  # white, dashed, dark stroke: the outline of the ink on an image or map (cividis ends in yellow)
 TARGET = "#E69F00"  # Okabe-Ito orange, only in charts without a diverging map: the class in question
+HIGHLIGHT = "0.15"  # near black: the one bar a chart is about where a diverging map is in the same figure (no hue
+# that could be read as one of its ends); the others in "0.7"
 
 # Texts written inside an image by design carry one of these gids (filterlab.viz.layout lets them cover the image's
 # data; any other text over an image's pixels is a layout fault): "cell", a number in its cell; "pad", the padding
@@ -159,8 +161,32 @@ def sym_limit(*arrays: np.ndarray) -> float:
 MINUS = "\N{MINUS SIGN}"  # the one minus sign of every tick label (matplotlib's axes use it too)
 
 
+def decimals_of(values: Any) -> int | None:
+    """The fewest decimals (0 to 4) that write every one of a set of tick values exactly; None when 4 do not (tiny
+    or irregular values, written to 3 significant digits instead)."""
+    vals = [float(v) for v in values]
+    for d in range(5):
+        if all(abs(round(v, d) - v) <= 1e-9 * max(1.0, abs(v)) for v in vals):
+            return d
+    return None
+
+
+def tick_text(v: float, decimals: int | None = None) -> str:
+    """The one tick format: "0" for zero, else ``decimals`` fixed decimals (3 significant digits when None), with
+    the one minus sign."""
+    if v == 0:
+        return "0"
+    return (f"{v:.3g}" if decimals is None else f"{v:.{decimals}f}").replace("-", MINUS)
+
+
 def _bar_tick(v: float, _: Any = None) -> str:
-    return "0" if v == 0 else f"{v:.3g}".replace("-", MINUS)
+    return tick_text(v)
+
+
+def _fixed_ticks(values: Any) -> FuncFormatter:
+    """A formatter writing every tick of ``values`` with the same number of decimals (-0.30, -0.15, 0, 0.15, 0.30)."""
+    d = decimals_of(values)
+    return FuncFormatter(lambda v, _: tick_text(v, d))
 
 
 def colorbar(layout: InchLayout, im: Any, left: float, top: float, length: float, label: str,
@@ -173,7 +199,8 @@ def colorbar(layout: InchLayout, im: Any, left: float, top: float, length: float
     bar = layout.fig.colorbar(im, cax=cax, orientation="horizontal" if horizontal else "vertical")
     # side by side, long tick labels need room: fewer ticks on a horizontal bar
     bar.locator = MaxNLocator(3 if horizontal else 5, symmetric=im.norm.vmin == -im.norm.vmax)
-    bar.formatter = FuncFormatter(_bar_tick)
+    lo, hi = sorted((float(im.norm.vmin), float(im.norm.vmax)))
+    bar.formatter = _fixed_ticks([t for t in bar.locator.tick_values(lo, hi) if lo - 1e-12 <= t <= hi + 1e-12])
     bar.update_ticks()
     bar.ax.tick_params(labelsize=TICK)
     bar.set_label(label, fontsize=LABEL)
@@ -191,7 +218,8 @@ COLORBAR_BELOW_IN = 0.2 + COLORBAR_W_IN + 0.55  # gap, bar, tick labels and labe
 def colorbar_space(lo: float, hi: float) -> float:
     """Inches a colour bar for values lo..hi takes to the right of the content: gap, bar, tick labels, label."""
     ticks = MaxNLocator(5, symmetric=lo == -hi).tick_values(lo, hi)
-    widest = max(text_width_in(_bar_tick(float(t)), TICK) for t in ticks)
+    d = decimals_of(ticks)
+    widest = max(text_width_in(tick_text(float(t), d), TICK) for t in ticks)
     return 0.25 + COLORBAR_W_IN + 0.1 + widest + 0.12 + LABEL / 72 + 0.15
 
 
@@ -387,9 +415,11 @@ def run_style(i: int) -> dict[str, Any]:
     return {"color": OKABE_ITO[i % 7], "linestyle": LINESTYLES[(i // 7) % 4], "marker": MARKERS[i % 10]}
 
 
-def legend_beside(ax: Any, width_in: float, title: str | None = None, **kw: Any) -> Any:
-    """A legend to the right of the axes (never over the data); ``width_in`` is the room left for it."""
-    handles, labels = ax.get_legend_handles_labels()
+def legend_beside(ax: Any, width_in: float, title: str | None = None, entries: dict[str, Any] | None = None,
+                  **kw: Any) -> Any:
+    """A legend to the right of the axes (never over the data); ``width_in`` is the room left for it; ``entries``
+    (label -> handle) for a legend that serves several axes, else the axes' own."""
+    handles, labels = (list(entries.values()), list(entries)) if entries else ax.get_legend_handles_labels()
     wrapped = [wrap_label(lbl, max(width_in - 0.55, 0.8), SMALL) for lbl in labels]
     return ax.legend(handles, wrapped, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0,
                      fontsize=SMALL, title=title, title_fontsize=SMALL, frameon=False, **kw)

@@ -42,13 +42,53 @@ def _size(k: int, side: int) -> str:
     return f"{k}x{k}" if k != side else f"full-size ({side}x{side})"
 
 
+def best_patches(image: np.ndarray, filters: np.ndarray) -> list[tuple[int, int]]:
+    """The top-left (row, column) of the k x k image patch each (k, k) filter matches best: the largest |cosine|,
+    the patch the similarity measures compare a smaller-than-image filter with."""
+    k = filters.shape[-1]
+    win = np.lib.stride_tricks.sliding_window_view(np.asarray(image, dtype=float), (k, k))  # (H-k+1, W-k+1, k, k)
+    patches = win.reshape(-1, k * k)
+    pn = patches / np.maximum(np.linalg.norm(patches, axis=1, keepdims=True), 1e-12)
+    w = filters.reshape(len(filters), -1)
+    cos = (w / np.maximum(np.linalg.norm(w, axis=1, keepdims=True), 1e-30)) @ pn.T  # (N, L)
+    best = np.abs(cos).argmax(axis=1)
+    return [divmod(int(b), win.shape[1]) for b in best]
+
+
+def _reference(d: dict[str, Any], shown: int, image: np.ndarray, title: str) -> Reference:
+    """The image beside the filters; for filters smaller than it, each trained filter's best patch outlined."""
+    last = d["filters"][-1, :shown]
+    k = last.shape[-1]
+    if k == d["image"].shape[-1]:
+        return Reference(image, title)
+    return Reference(image, title, [(r, c, k) for r, c in best_patches(d["image"], last)])
+
+
 def _end_notes(d: dict[str, Any], shown: int) -> tuple[np.ndarray, np.ndarray, Notes]:
     """The trained filters' cosine with the image (or its best patch) and binarised agreement, and the note drawn
-    under each: a negative cosine marks a negative template, one that resembles the inverted image."""
+    under each: a negative cosine marks a negative template, one that resembles the inverted image; for filters
+    smaller than the image, where its best patch lies (row, column of its top-left pixel)."""
     cos = np.asarray(d["similarity"]["weight_cosine"][-1][:shown], dtype=float)
     agree = np.asarray(d["similarity"]["binary_agreement"][-1][:shown], dtype=float)
-    notes = [f"{c:+.2f}\n{a:.2f}" + ("\nneg." if c < 0 else "") for c, a in zip(cos, agree, strict=True)]
-    return cos, agree, Notes("cosine\nagreement", notes)
+    notes = [f"{c:+.2f}\n{a:.2f}" for c, a in zip(cos, agree, strict=True)]
+    label = "cosine\nagreement"
+    last = d["filters"][-1, :shown]
+    if last.shape[-1] != d["image"].shape[-1]:
+        notes = [f"{n}\n{r},{c}" for n, (r, c) in zip(notes, best_patches(d["image"], last), strict=True)]
+        label += "\npatch at"
+    notes = [n + ("\nneg." if c < 0 else "") for n, c in zip(notes, cos, strict=True)]
+    return cos, agree, Notes(label, notes)
+
+
+def _patch_words(d: dict[str, Any], shown: int) -> str:
+    last = d["filters"][-1, :shown]
+    if last.shape[-1] == d["image"].shape[-1]:
+        return ""
+    k = last.shape[-1]
+    places = len(set(best_patches(d["image"], last)))
+    return (f" The yellow squares on the image are the {k}x{k} patches the trained filters match best ({places} "
+            f"place{'s' if places > 1 else ''} for {len(last)} filters); 'patch at' gives each one's top-left row "
+            "and column.")
 
 
 def _polarity_words(cos: np.ndarray, agree: np.ndarray, against: str) -> str:
@@ -87,15 +127,15 @@ def filters_raw(d: dict[str, Any], cmap: str) -> Drawn:
     vlim = weight_scale(filt[:, :shown])  # the run's one scale: the same in the evolution figures
     neg, pos = signed_colours(cmap)
     cos, agree, notes = _end_notes(d, shown)
-    fig = filters_figure([("initial", first), (f"step {int(steps[-1])}", last)], Reference(image, "image"), cmap,
-                         vlim, "weight", notes).fig
+    fig = filters_figure([("initial", first), (f"step {int(steps[-1])}", last)], _reference(d, shown, image, "image"),
+                         cmap, vlim, "weight", notes).fig
     size = _size(filt.shape[-1], image.shape[-1])
     against = "the image" if filt.shape[-1] == image.shape[-1] else "the image patch it matches best"
     caption = (f"The input image (grayscale, {d['scale']} scaling) and the {n} {size} filters before training and "
                f"after {int(steps[-1])} steps, numbered from 1, as raw weights on the {cmap} diverging map "
                f"centred at zero. All panels share the run's one weight scale (every snapshot), -{vlim:.3g} to "
                f"+{vlim:.3g}. "
-               f"{_polarity_words(cos, agree, against)}{_background_words(d, shown)}{note}")
+               f"{_polarity_words(cos, agree, against)}{_patch_words(d, shown)}{_background_words(d, shown)}{note}")
     alt = (f"A grayscale digit; beside it {shown} initial filters and the same {shown} filters after training, drawn "
            f"in {neg} for negative and {pos} for positive weights on one shared scale of +/-{vlim:.3g}; the trained "
            f"filters' cosines with {against} range {_range(cos)}, {int((cos < 0).sum())} of them negative.")
@@ -108,7 +148,7 @@ def filters_binarised(d: dict[str, Any]) -> Drawn:
     shown, note = capped(n)
     states = [("initial", binarised(filt[0, :shown])), (f"step {int(steps[-1])}", binarised(filt[-1, :shown]))]
     cos, agree, notes = _end_notes(d, shown)
-    fig = filters_figure(states, Reference(binarised(image), "image > its mean"), None, 1.0, None, notes).fig
+    fig = filters_figure(states, _reference(d, shown, binarised(image), "image > its mean"), None, 1.0, None, notes).fig
     against = "the image" if filt.shape[-1] == image.shape[-1] else "the image patch it matches best"
     flipped = (cos < 0) & (agree < 0.5)
     flip = ""
@@ -119,6 +159,7 @@ def filters_binarised(d: dict[str, Any]) -> Drawn:
     caption = ("The article's view: the image and every filter binarised at its own mean (white above, black below), "
                f"before training and after {int(steps[-1])} steps. Thresholding hides how large the weights are and "
                f"how little of each filter follows the image. {_polarity_words(cos, agree, against)}{flip}"
+               f"{_patch_words(d, shown)}"
                f"{_background_words(d, shown)} See similarity.png for the values over training.{note}")
     alt = (f"Black-and-white thresholded versions of the digit and of {shown} filters before and after training; "
            f"{int((cos < 0).sum())} of the trained ones are negative templates, binarised agreement {_range(agree)}.")
@@ -167,10 +208,12 @@ def similarity(d: dict[str, Any]) -> Drawn:
     against = "image" if full else f"its best {k}x{k} patch"
     chance = np.abs(random_best_cosine(image, k))
     band = (float(np.percentile(chance, 5)), float(np.percentile(chance, 95)))
+    agree = np.asarray(sim["binary_agreement"], dtype=float)[:, :shown]
     panels = [(sim["weight_cosine"][:, :shown], f"cosine: filter vs {against}"),
-              (sim["change_cosine"][:, :shown], f"cosine: change of filter vs {against}")]
+              (sim["change_cosine"][:, :shown], f"cosine: change of filter vs {against}"),
+              (agree, f"binarised agreement with {against}")]
     fig = _similarity_figure(steps, panels, shown, band)
-    wend, dend = sim["weight_cosine"][-1], sim["change_cosine"][-1]
+    wend, dend, aend = sim["weight_cosine"][-1], sim["change_cosine"][-1], agree[-1]
     rel = (np.linalg.norm((filt[-1] - filt[0]).reshape(n, -1), axis=1)
            / np.maximum(np.linalg.norm(filt[0].reshape(n, -1), axis=1), 1e-30))
     patches = (f" of the {(image.shape[-1] - k + 1) ** 2} positions" if not full else "")
@@ -180,14 +223,17 @@ def similarity(d: dict[str, Any]) -> Drawn:
                 f" score |cosine| {band[0]:.2f} to {band[1]:.2f} (5th to 95th percentile)")
     caption = ("How much each filter looks like the image, measured: cosine similarity between each filter and "
                + ("the image" if full else f"the {k}x{k} image patch{patches} that it matches best (in size)")
-               + f" (left) and between each filter's change since initialisation and the same (right), over "
+               + f" (left) and between each filter's change since initialisation and the same (middle), over "
                f"{int(steps[-1])} training steps, {lines}. {baseline}, the score a filter gets before it has learnt "
                f"anything. At the end the filters' cosines range {_range(wend)} and the changes' {_range(dend)}; 1 "
                f"means the same shape, 0 no resemblance, -1 the negative image. The change is {_range(rel)} times "
-               f"the initial filter's size (Euclidean norms).{note}")
-    alt = (f"Two line charts on a -1 to 1 axis over {int(steps[-1])} training steps, {lines} ({shown} filters), "
-           f"grey chance bands at |cosine| {band[0]:.2f} to {band[1]:.2f}. Final filter cosines range {_range(wend)}; "
-           f"final change cosines range {_range(dend)}.")
+               f"the initial filter's size (Euclidean norms). Right: the binarised agreement, the share of pixels on "
+               f"the same side of their own mean in the filter and the same; 0.5 (dotted) is what no resemblance "
+               f"gives, under 0.5 a negative template; at the end {_range(aend)}.{note}")
+    alt = (f"Three line charts over {int(steps[-1])} training steps, {lines} ({shown} filters): two on a -1 to 1 "
+           f"axis with grey chance bands at |cosine| {band[0]:.2f} to {band[1]:.2f}, then the binarised agreement "
+           f"on a 0 to 1 axis with 0.5 dotted. Final filter cosines range {_range(wend)}; final change cosines "
+           f"range {_range(dend)}; final agreements range {_range(aend)}.")
     return Drawn("similarity", fig, caption, alt)
 
 
@@ -202,10 +248,11 @@ def filter_style(i: int, n: int, points: int) -> dict[str, Any]:
 
 def _similarity_figure(steps: np.ndarray, panels: list[tuple[np.ndarray, str]], n: int,
                        band: tuple[float, float]) -> Any:
-    legend_w = 1.5
-    layout = InchLayout(0.75 + 2 * 3.9 + 0.5 + legend_w, 3.5)
+    legend_w, pw, sep = 1.5, 3.6, 0.6
+    layout = InchLayout(0.75 + len(panels) * pw + (len(panels) - 1) * sep + 0.1 + legend_w, 3.5)
+    handles: dict[str, Any] = {}
     for p, (values, title) in enumerate(panels):
-        ax = layout.axes(0.75 + p * (3.9 + 0.5), 0.4, 3.9, 2.45)
+        ax = layout.axes(0.75 + p * (pw + sep), 0.4, pw, 2.45)
         if n <= LINES_MAX:
             for i in range(n):
                 ax.plot(steps, values[:, i], label=f"filter {i + 1}", **filter_style(i, n, len(steps)))
@@ -217,17 +264,24 @@ def _similarity_figure(steps: np.ndarray, panels: list[tuple[np.ndarray, str]], 
             median = np.full(len(steps), np.nan)
             median[some] = np.nanmedian(values[some], axis=1)
             ax.plot(steps, median, color=OKABE_ITO[0], linewidth=1.8, label="median")
-        ax.axhline(0, color="0.6", linewidth=0.8)
-        for sign in (1, -1):  # chance, on both sides: a cosine counts in size
-            ax.axhspan(sign * band[0], sign * band[1], color="0.85", zorder=0,
-                       label="chance: random filters" if sign == 1 and p == 1 else "_")
-        ax.set_ylim(-1.05, 1.05)
         step_axis(ax, steps[-1])
         ax.tick_params(labelsize=TICK)
         ax.set_title(title, fontsize=TITLE)
-        if p == 0:
-            ax.set_ylabel("cosine similarity", fontsize=LABEL)
-    legend_beside(ax, legend_w)
+        if title.startswith("binarised agreement"):  # a share of pixels: 0.5 is no resemblance
+            ax.axhline(0.5, color="0.3", linewidth=1.2, linestyle=":", label="agreement 0.5: no resemblance")
+            ax.set_ylim(-0.03, 1.03)
+            ax.set_ylabel("share of pixels", fontsize=LABEL)
+        else:
+            ax.axhline(0, color="0.6", linewidth=0.8)
+            for sign in (1, -1):  # chance, on both sides: a cosine counts in size
+                ax.axhspan(sign * band[0], sign * band[1], color="0.85", zorder=0,
+                           label="chance: random filters" if sign == 1 else "_")
+            ax.set_ylim(-1.05, 1.05)
+            if p == 0:
+                ax.set_ylabel("cosine similarity", fontsize=LABEL)
+        for h, lbl in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(lbl, h)
+    legend_beside(ax, legend_w, entries=handles)  # one legend for the three panels
     return layout.fig
 
 
