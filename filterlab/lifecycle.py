@@ -45,7 +45,6 @@ from .core.rundir import (
 from .core.runfiles import read_meta, read_metrics
 from .experiments.base import Experiment, FigureOptions, Hooks
 from .preflight import check_config, check_geometry
-from .viz.report import write_report
 from .viz.worker import FigureWorker, draw_figures
 
 
@@ -353,6 +352,7 @@ def _figures(exp: Experiment, cfg: Any, run: Run, worker: FigureWorker | None) -
     job = dict(kind=cfg.kind, data=data, out_dir=run.figures_dir, cmap=cfg.output.cmap, dpi=cfg.output.dpi)
     if worker is not None:
         worker.submit(**job)
+        from .viz import report  # noqa: F401, PLC0415 - jinja2 and the report's code load while the helpers draw
         worker.wait()
     else:
         _draw(**job)
@@ -375,6 +375,8 @@ def _ended(run: Run, lock: RunLock, worker: FigureWorker | None, progress: Any, 
             print(f"filterlab: warning: the TensorBoard events could not be finished: {e}", file=sys.stderr)
     extra = {"traceback": tb} if tb else {}
     final = {"status": status, "error": error, "end_time": now_iso(), **extra}
+    from .viz.report import write_report  # noqa: PLC0415 - jinja2: loaded once training is over
+
     problem = write_report(run.dir, final)
     if problem is not None and status == "completed":  # no report: the run is not complete (--resume writes it)
         status, code, error = "failed", EXIT_FAILED, f"report.html: {problem}"
