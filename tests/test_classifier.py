@@ -110,8 +110,8 @@ def test_run_files_agree_with_the_checkpoint(runner, tmp_path):
     assert snaps["filters"].shape[1:] == (8, 1, 3, 3)
 
     figs = {p.stem for p in (run / "figures").glob("*.png")}
-    assert figs == {"conv1_filters", "feature_maps", "curves", "confusion", "evolution", "filter_change_conv1",
-                    "filter_change_conv2", "weights_conv1", "weights_conv2"}
+    assert figs == {"conv1_filters", "feature_maps", "curves", "confusion", "evolution", "evolution_conv2",
+                    "filter_change_conv1", "filter_change_conv2", "weights_conv1", "weights_conv2"}
     change = summary["filter_change"]
     assert set(change) == {"conv1", "conv2"} and len(change["conv1"]["relative_change"]) == 8
     w0, w1 = snaps["weights"]["conv1"][0].flatten(1), snaps["weights"]["conv1"][-1].flatten(1)

@@ -90,8 +90,9 @@ def test_visualize_with_options_is_clean(runner, checked, tmp_path):
     r = runner.invoke(app, ["visualize", str(run), "--image", "test:first-3", "--layer", "conv2", "--cmap", "PuOr_r",
                             "--out", str(tmp_path / "figs")])
     assert r.exit_code == 0, r.output
-    # the 5 classifier figures, filter change and weights of both conv layers, and the saliency figure of --image
-    assert checked.count == 10 and checked.found == {}, checked.found
+    # the classifier figures (conv2 evolution included), filter change and weights of both conv layers, and the
+    # saliency figure of --image
+    assert checked.count == 11 and checked.found == {}, checked.found
 
 
 def test_captions_say_what_the_run_did(runner, checked, tmp_path):

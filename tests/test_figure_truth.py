@@ -112,7 +112,8 @@ def test_classifier_curves_say_train_is_running_and_share_one_x_unit(runner, tmp
 
 def test_the_same_weights_are_on_the_same_scale_in_every_figure_of_a_run(runner, tmp_path):
     """conv1's filters, their change figure and their evolution (sheet and GIF) state one weight scale: the largest
-    |weight| of the drawn filters over every snapshot."""
+    |weight| of the drawn filters over every snapshot; conv2's change figure and evolution sheet, that of its tiles
+    (each filter summed over its inputs)."""
     import re
 
     from conftest import load_snapshots
@@ -125,10 +126,13 @@ def test_the_same_weights_are_on_the_same_scale_in_every_figure_of_a_run(runner,
     run = Path(r.output.strip().splitlines()[-1])
     w = load_snapshots(run)["weights"]["conv1"].numpy()
     want = f"{np.abs(w).max():.3g}"
-    for name in ("conv1_filters", "filter_change_conv1", "evolution", "evolution_gif"):
+    # conv2's filters, one tile each summed over their inputs: its change figure and its evolution sheet agree
+    summed = f"{np.abs(load_snapshots(run)['weights']['conv2'].numpy()[:, :64].sum(axis=2)).max():.3g}"
+    for name, scale in (("conv1_filters", want), ("filter_change_conv1", want), ("evolution", want),
+                        ("evolution_gif", want), ("filter_change_conv2", summed), ("evolution_conv2", summed)):
         caption = json.loads((run / "figures" / f"{name}.json").read_text())["caption"]
         first = re.search(r"-(\d[\d.e-]*\d) to \+(\d[\d.e-]*\d)", caption)
-        assert first and first.group(1) == first.group(2) == want, (name, caption)
+        assert first and first.group(1) == first.group(2) == scale, (name, caption)
 
 
 @pytest.mark.slow

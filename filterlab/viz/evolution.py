@@ -62,7 +62,8 @@ def sheet_panels(filters: np.ndarray, cols: Sequence[int], max_rows: int = SHEET
     return np.stack([filters[list(cols), i] for i in range(n)])
 
 
-def sheet_figure(panels: np.ndarray, step_labels: list[str], layer: str, cmap: str, vlim: float) -> Any:
+def sheet_figure(panels: np.ndarray, step_labels: list[str], layer: str, cmap: str, vlim: float,
+                 bar_label: str = "weight") -> Any:
     """Filters as rows (numbered from 1), steps as columns, one colour bar; laid out in inches."""
     rows, ncols, k = panels.shape[0], panels.shape[1], panels.shape[-1]
     tile = 0.62 if k > 8 else 0.42
@@ -89,26 +90,32 @@ def sheet_figure(panels: np.ndarray, step_labels: list[str], layer: str, cmap: s
     for spine in ax.spines.values():
         spine.set_visible(False)
     length = max(mos_h, 1.4)
-    colorbar(layout, im, 0.75 + mos_w + 0.25, head + (body - length) / 2, length, "weight")
+    colorbar(layout, im, 0.75 + mos_w + 0.25, head + (body - length) / 2, length, bar_label)
     return layout.fig
 
 
-def sheet(filters: np.ndarray, steps: np.ndarray, out_dir: Path, cmap: str, dpi: int, layer: str) -> FigureInfo:
+def sheet(filters: np.ndarray, steps: np.ndarray, out_dir: Path, cmap: str, dpi: int, layer: str,
+          name: str = "evolution", summed_over: int = 0) -> FigureInfo:
+    """The contact sheet of (S, N, k, k) snapshots; ``summed_over``: the input channels each tile sums (a deeper
+    layer's filters drawn one k x k tile each, as in its filter-change figure, on the same scale)."""
     s_count, n = filters.shape[0], filters.shape[1]
     vlim = weight_scale(filters[:, :capped(n)[0]])  # the run's one scale, as in every other figure of its filters
     cols = evolution_columns(steps)
     panels = sheet_panels(filters, cols)
-    fig = sheet_figure(panels, [f"{int(steps[c]):,}" for c in cols], layer, cmap, vlim)
+    bar = f"weight, summed over {summed_over} inputs" if summed_over else "weight"
+    fig = sheet_figure(panels, [f"{int(steps[c]):,}" for c in cols], layer, cmap, vlim, bar)
     rows = panels.shape[0]
     shown = f"the first {rows} of {n} filters" if rows < n else f"all {n} filters"
     caption = (f"Filter evolution: {shown} of {layer} (rows, numbered from 1) at {len(cols)} of the {s_count} snapshot "
                f"steps (columns, from step {int(steps[0])} to {int(steps[-1])}), raw weights on the {cmap} diverging "
-               f"map centred at zero with one scale for every panel, -{vlim:.3g} to +{vlim:.3g}. evolution.gif shows "
-               "every snapshot.")
+               f"map centred at zero with one scale for every panel, -{vlim:.3g} to +{vlim:.3g}."
+               + (f" Each filter spans {summed_over} input channels; each tile is their sum (the scale is that of the "
+                  "sums, as in the layer's filter-change figure)." if summed_over else " evolution.gif shows every "
+                  "snapshot."))
     alt = (f"A grid of small filter images, one row per filter ({rows}) and one column per training step "
            f"({len(cols)}), from the initial filters on the left to the filters after {int(steps[-1])} steps on the "
            "right.")
-    return save(fig, out_dir, "evolution", caption, alt, dpi)
+    return save(fig, out_dir, name, caption, alt, dpi)
 
 
 # ---------------------------------------------------------------------------------------------------------------------

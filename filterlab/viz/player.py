@@ -77,7 +77,7 @@ def player(fig_dir: Path) -> dict[str, Any] | None:
     try:
         found = read_sidecar(side)  # types and ranges checked, the GIF a regular file inside figures/
         rec = found.meta.get("frames")
-        if not rec or found.image.name != GIF_NAME or len(rec["labels"]) < len(rec["steps"]):
+        if not rec or not rec["steps"] or found.image.name != GIF_NAME or len(rec["labels"]) < len(rec["steps"]):
             return None
         with Image.open(found.image) as im:
             w, h = im.size

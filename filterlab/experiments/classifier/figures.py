@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ...viz.evolution import sheet
 from ...viz.filters import filters_figure
 from ...viz.style import (
     COLORBAR_BELOW_IN,
@@ -262,4 +263,15 @@ def classifier_figures(d: dict[str, Any], out_dir: Path, cmap: str, dpi: int) ->
     ``batch_norm`` and ``activation``.
     """
     drawn = [conv1_filters(d, cmap), feature_maps(d), curves(d), confusion(d)]
-    return save_all([x for x in drawn if x is not None], out_dir, dpi)
+    return save_all([x for x in drawn if x is not None], out_dir, dpi) + deeper_evolution(d, out_dir, cmap, dpi)
+
+
+def deeper_evolution(d: dict[str, Any], out_dir: Path, cmap: str, dpi: int) -> list[FigureInfo]:
+    """The contact sheet of the second conv layer over training (evolution_conv2.png), each filter one tile summed
+    over its input channels (as in filter_change_conv2.png, on the same scale); none for a one-layer model."""
+    convs = [n for n, w in d.get("weights", {}).items() if np.ndim(w) == 5]  # (S, N, Cin, k, k) conv snapshots
+    if len(convs) < 2:
+        return []
+    name = convs[1]
+    w = np.asarray(d["weights"][name], dtype=float)
+    return [sheet(w.sum(axis=2), np.asarray(d["steps"]), out_dir, cmap, dpi, name, f"evolution_{name}", w.shape[2])]
