@@ -15,7 +15,7 @@ from filterlab.cli import app
 from filterlab.core import config as C
 from filterlab.core.geometry import layer_table
 from filterlab.data.idx import read_idx, write_idx
-from filterlab.experiments.classifier.data import random_shift, to_tensor
+from filterlab.experiments.classifier.data import random_flip, random_shift, to_tensor
 from filterlab.experiments.classifier.model import ConvNet
 from filterlab.experiments.classifier.train import evaluate
 from filterlab.lifecycle import DeviceError, resolve_device
@@ -73,6 +73,30 @@ def test_random_shift_moves_whole_images_within_range():
         assert hits, f"image {b} is not a shifted copy"
         offsets.add(hits[0])
     assert len(offsets) > 3  # the offsets really vary
+
+
+def test_random_flip_mirrors_about_half_of_the_images_and_leaves_the_rest():
+    x = to_tensor(read_idx(MINI / "t10k-images-idx3-ubyte.gz")[:64], (0.1307,), (0.3081,), True, torch.device("cpu"))
+    y = random_flip(x, torch.Generator().manual_seed(0))
+    assert y.shape == x.shape
+    mirrored = [torch.equal(y[b], x[b].flip(-1)) for b in range(64)]
+    kept = [torch.equal(y[b], x[b]) for b in range(64)]
+    assert all(m != k for m, k in zip(mirrored, kept))  # each image is exactly one of the two (no digit is symmetric)
+    assert 16 <= sum(mirrored) <= 48
+    again = random_flip(x, torch.Generator().manual_seed(0))
+    assert torch.equal(y, again)  # drawn from the run's generator: the same seed flips the same images
+
+
+def test_flip_augmentation_changes_the_run_and_is_validated(runner, tmp_path):
+    weights = {}
+    for flip in ("false", "true"):
+        r = runner.invoke(app, smoke_args(tmp_path, "output.figures=false", "threads=1",
+                                          f"data.augment_flip={flip}"))
+        assert r.exit_code == 0, r.output
+        weights[flip] = load_checkpoint_dict(Path(r.output.strip().splitlines()[-1]))["model"]["conv1.conv.weight"]
+    assert not torch.equal(weights["false"], weights["true"])
+    r = runner.invoke(app, smoke_args(tmp_path, "data.augment_flip=sometimes"))
+    assert r.exit_code == 2 and "data.augment_flip" in r.output
 
 
 def smoke_args(out: Path, *sets: str) -> list[str]:

@@ -27,6 +27,8 @@ class ClassifierData:
     train_limit: int = opt(0, "use only this many training images after shuffling (0: all); for smoke tests", ge=0)
     test_limit: int = opt(0, "evaluate on only the first N test images (0: all); for smoke tests", ge=0)
     augment_shift: int = opt(0, "random shift of each training image by up to this many pixels (0: off)", ge=0, le=8)
+    augment_flip: bool = opt(False, "mirror each training image left to right with probability 1/2: for datasets whose "
+                             "classes look the same mirrored (Fashion-MNIST's clothes), not for digits or letters")
     channels: int | None = opt(None, "input channels the model is built for; null: the dataset's (1 for MNIST)",
                                ge=1, le=4)
     image_size: int | None = opt(None, "input side in pixels; null: the dataset's (28 for MNIST); a dataset of "

@@ -2,7 +2,7 @@
 
 Everything is found, read and checked before a run folder exists; a missing or malformed dataset raises an
 InputError that says how to fix it. Batches are drawn by a shuffled index on the device (no DataLoader, no per-sample
-transform); the optional random shift is the only augmentation.
+transform); the optional random shift and left-right flip are the only augmentations.
 """
 
 from __future__ import annotations
@@ -160,6 +160,12 @@ def random_shift(x: torch.Tensor, max_shift: int, fill: torch.Tensor, gen: torch
     rows = (torch.arange(h, device=x.device).view(1, h) + off[0].view(b, 1)).view(b, 1, h, 1).expand(b, c, h, w)
     cols = (torch.arange(w, device=x.device).view(1, w) + off[1].view(b, 1)).view(b, 1, 1, w).expand(b, c, h, w)
     return _crop(padded, rows, cols)
+
+
+def random_flip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Mirror each image of a batch left to right with probability 1/2, drawn from ``gen``."""
+    flip = (torch.rand(len(x), generator=gen, device=gen.device) < 0.5).to(x.device).view(-1, 1, 1, 1)
+    return torch.where(flip, x.flip(3), x)
 
 
 def _crop(padded: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:

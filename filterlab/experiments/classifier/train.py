@@ -24,7 +24,7 @@ from ...core.runfiles import read_metrics
 from ...insight import change as ch
 from ..base import Hooks, snapshot_schedule
 from .config import ClassifierConfig, ClassifierTrain
-from .data import Data, random_shift, to_tensor
+from .data import Data, random_flip, random_shift, to_tensor
 from .model import ConvNet
 
 
@@ -124,6 +124,8 @@ def train_one_epoch(model: nn.Module, opt: torch.optim.Optimizer, sched: Any, x:
         xb, yb = x[idx], y[idx]  # indexing on the device: no host round trip, no synchronisation
         if cfg.data.augment_shift:
             xb = random_shift(xb, cfg.data.augment_shift, fill, gen)
+        if cfg.data.augment_flip:
+            xb = random_flip(xb, gen)
         with torch.autocast("cuda", dtype=amp_dtype, enabled=amp_dtype is not None):
             logits = model(xb)
             loss = F.cross_entropy(logits, yb, label_smoothing=t.label_smoothing)
