@@ -195,10 +195,7 @@ class Run:
         """The trained model rebuilt from checkpoint.pt alone, on the CPU, in eval mode. A checkpoint that is not
         this run's (another run's run id, or a model config other than config.yaml's) is refused, as `visualize`
         refuses it."""
-        from .core.artifacts import load_tied_checkpoint  # noqa: PLC0415 - imports torch
-
-        ckpt = load_tied_checkpoint(self.path, C.to_dict(self.config)["model"])
-        return experiments.get(self.kind).build_model(ckpt)
+        return experiments.get(self.kind).build_model(self._tied_checkpoint())
 
     @cached_property
     def _snapshots(self) -> Any:
@@ -256,7 +253,13 @@ class Run:
 
     @cached_property
     def _probing(self) -> Any:
+        self._tied_checkpoint()  # every kind's model, refused when its checkpoint is another run's
         return experiments.get(self.kind).probing(self.path, self.config)
+
+    def _tied_checkpoint(self) -> Any:
+        from .core.artifacts import load_tied_checkpoint  # noqa: PLC0415 - imports torch
+
+        return load_tied_checkpoint(self.path, C.to_dict(self.config)["model"])
 
     def _probe(self, layer: str | None, last: bool = False) -> Any:
         from .insight.probe import conv_probes  # noqa: PLC0415 - imports torch
@@ -390,6 +393,7 @@ class Run:
         require("tensorboard")
         from .board.writer import export  # noqa: PLC0415 - imports torch and TensorBoard
 
+        self._snapshots  # noqa: B018 - what the events are made of, refused when it is another run's
         return export(self.path)
 
     # --- notebook faces -------------------------------------------------------------------------------------------
@@ -664,6 +668,11 @@ def compare(run_dirs: list[Run | str | os.PathLike[str]], out: str | os.PathLike
 
     dirs = [r.path if isinstance(r, Run) else Path(r) for r in run_dirs]
     load_runs(dirs)  # refused before any folder is made
+    from .core.artifacts import load_tied  # noqa: PLC0415 - imports torch
+
+    for d in dirs:  # the filters compared come from snapshots.pt: refused when it is another run's
+        if (d / SNAPSHOTS_FILE).exists():
+            load_tied(d, None, checkpoint=False)
     target = Path(out) if out is not None else create_run_dir(dirs[0].resolve().parent.parent, "compare",
                                                               figures=False)
     with no_empty_folder_on_error(target, fresh=out is None):

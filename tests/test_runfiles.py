@@ -234,6 +234,9 @@ def test_the_python_api_refuses_tensors_of_another_run(four_run, six_filters, tm
     line = refused(fl.open_run(run).filters, "snapshots.pt", "checkpoint.pt")
     assert "was copied from another run folder" in line, line
     refused(lambda: fl.open_run(run).steps, "snapshots.pt", "checkpoint.pt")
+    refused(lambda: fl.open_run(run).saliency("four"), "checkpoint.pt")  # the insight calls' model too
+    refused(fl.open_run(run).export_tensorboard, "snapshots.pt", "checkpoint.pt")
+    assert not (run / "tensorboard").exists()
     for name in ("meta.json", "summary.json"):  # without run ids, the model config and the shapes tell
         (run / name).write_text(json.dumps({k: v for k, v in json.loads((run / name).read_text()).items()
                                             if k != "run_id"}))
@@ -247,6 +250,14 @@ def test_the_python_api_refuses_tensors_of_another_run(four_run, six_filters, tm
     shutil.copy(six_filters / "snapshots.pt", only / "snapshots.pt")
     (only / "checkpoint.pt").unlink()  # and without a checkpoint to compare shapes with
     assert "snapshots.pt: belongs to run" in refused(fl.open_run(only).filters, "snapshots.pt")
+
+
+def test_compare_refuses_snapshots_of_another_run(runner, four_run, six_filters, tmp_path):
+    a, b = copy_run(four_run, tmp_path, "a"), copy_run(four_run, tmp_path, "b")
+    shutil.copy(six_filters / "snapshots.pt", b / "snapshots.pt")
+    line = _one_error_line(runner.invoke(app, ["compare", str(a), str(b), "--out", str(tmp_path / "cmp")]))
+    assert f"{b / 'snapshots.pt'}: belongs to run" in line, line
+    assert not (tmp_path / "cmp").exists()
 
 
 def test_a_run_id_is_written_into_every_file(four_run):
