@@ -47,6 +47,20 @@ def test_a_stored_error_with_escapes_is_shown_escaped(runner, four_run, tmp_path
     assert "boom\\x1b]0;owned\\x07" in r.output
 
 
+def test_a_stored_status_with_escapes_is_shown_escaped(runner, four_run, tmp_path):
+    """meta.json's status is printed by `runs`: one that is not a status (here a screen clear and a forged row) is
+    listed unreadable, with the value escaped on the run's own row."""
+    run = copy_run(four_run, tmp_path)
+    meta = json.loads((run / "meta.json").read_text())
+    (run / "meta.json").write_text(json.dumps({**meta, "status": "\x1b[2J\x1b[Hcompleted\nforged  completed"}))
+    for wide in ([], ["--wide"]):
+        r = runner.invoke(app, ["runs", str(tmp_path), *wide])
+        assert r.exit_code == 0 and "\x1b" not in r.output, r.output
+        rows = [line for line in r.output.splitlines() if line and not line[0].isspace()]
+        assert not any(line.startswith("forged") for line in rows), r.output
+        assert any("unreadable" in line.split() for line in rows), r.output
+
+
 def test_compare_md_escapes_html_from_a_config(runner, four_run, tmp_path):
     """An image path with HTML in it (a config value that differs between the runs) reaches compare.md escaped,
     as report.html escapes it."""

@@ -27,11 +27,12 @@ def _fl(*args, cwd: Path, timeout: float = 60, **kw):
 
 
 def _refused(result, *needles: str) -> str:
-    code, out, err, _ = result
+    code, out, err, peak = result
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and lines[0].startswith("filterlab: error: "), (code, err[-2000:])
     for n in needles:
         assert n in lines[0], (n, lines[0])
+    assert peak < 1.5e9, f"peak resident memory {peak / 1e9:.2f} GB"
     return lines[0]
 
 

@@ -167,6 +167,22 @@ def test_a_huge_figure_is_not_embedded_and_the_report_stays_small(four_run, tmp_
     assert peak < 1.5e9, f"peak resident memory {peak / 1e9:.2f} GB"
 
 
+def test_a_sidecar_naming_a_huge_file_outside_figures_reads_nothing_of_it(four_run, tmp_path):
+    """The issue's case: a sidecar whose figure is a 3 GB file elsewhere (sparse: no disk used) took 13 GB and wrote
+    a 4.3 GB report; now it is refused by its path, in a subprocess whose peak resident memory stays under 1.5 GB."""
+    run = copy_run(four_run, tmp_path / "runs")
+    with open(tmp_path / "elsewhere.png", "wb") as f:
+        f.truncate(3 << 30)
+    (run / "figures" / "zzz.json").write_text(json.dumps({"figure": str(tmp_path / "elsewhere.png"), "caption": "c",
+                                                          "alt": "a"}))
+    code, out, err, peak = run_measured(["python", "-c", f"from filterlab.viz.report import build_report; "
+                                                         f"build_report({str(run)!r})"])
+    assert code == 0, err
+    assert "zzz.json: key 'figure'" in err, err
+    assert (run / "report.html").stat().st_size < 20 << 20
+    assert peak < 1.5e9, f"peak resident memory {peak / 1e9:.2f} GB"
+
+
 def test_a_sidecar_reader_checks_the_frames_the_player_uses(four_run, tmp_path):
     run = copy_run(four_run, tmp_path)
     side = run / "figures" / "evolution_gif.json"

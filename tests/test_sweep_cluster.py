@@ -134,6 +134,22 @@ def test_bad_input_stops_before_anything_is_written(runner, tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+def test_absolute_data_paths_keep_symbolic_links_as_given(monkeypatch, tmp_path):
+    """A preset reached through a symbolic link (as ../shared may be one) and a data root given through one: the
+    paths are made absolute as given, links kept, so they compare equal to what the user wrote."""
+    from filterlab.sweeps.plan import absolute_paths
+
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "c.yaml").write_text("kind: classifier\ndata:\n  root: data\n")
+    (tmp_path / "linked").symlink_to(tmp_path / "real")
+    (tmp_path / "data-link").symlink_to(tmp_path / "real")
+    monkeypatch.chdir(tmp_path)
+    preset = tmp_path / "linked" / "c.yaml"
+    assert experiments.load_config(preset, absolute_paths(preset, [])).data.root == str(tmp_path / "linked" / "data")
+    sets = absolute_paths(preset, [f"data.root={tmp_path / 'data-link'}"])
+    assert experiments.load_config(preset, sets).data.root == str(tmp_path / "data-link")
+
+
 def test_cluster_runs_get_absolute_data_paths(monkeypatch, tmp_path):
     """A job may start in another folder, and a requeued one re-reads the run's saved config: paths must stand alone."""
     from filterlab.sweeps.plan import absolute_paths
