@@ -28,7 +28,6 @@ from . import experiments
 from .core import config as C
 from .core.errors import ConfigError, InputError
 from .core.rundir import (
-    CHECKPOINT_FILE,
     CONFIG_FILE,
     FIGURES_DIR,
     META_FILE,
@@ -200,11 +199,11 @@ class Run:
     @cached_property
     def _snapshots(self) -> Any:
         """snapshots.pt, tied to the run as `visualize` ties it: its run id that of meta.json and summary.json, and
-        its filter shapes those of checkpoint.pt where the run has one."""
+        its filter shapes those of checkpoint.pt where that loads (a broken checkpoint does not stop what reads
+        the snapshots alone)."""
         from .core.artifacts import load_tied  # noqa: PLC0415 - imports torch
 
-        return load_tied(self.path, C.to_dict(self.config)["model"],
-                         checkpoint=(self.path / CHECKPOINT_FILE).exists())[1]
+        return load_tied(self.path, C.to_dict(self.config)["model"], checkpoint_if_readable=True)[1]
 
     @property
     def layers(self) -> list[str]:

@@ -147,15 +147,23 @@ def _check_snapshots(s: Snapshots, path: Path) -> None:
         raise ArtifactError(f"{path}: key 'loss_history': expected a 1-D tensor; {REDO}")
 
 
-def load_tied(run_dir: Path, model_config: dict[str, Any] | None, checkpoint: bool = True
-              ) -> tuple[Checkpoint | None, Snapshots]:
+def load_tied(run_dir: Path, model_config: dict[str, Any] | None, checkpoint: bool = True,
+              checkpoint_if_readable: bool = False) -> tuple[Checkpoint | None, Snapshots]:
     """checkpoint.pt (with ``checkpoint``) and snapshots.pt, refused unless they belong to the run: the same run id
     as meta.json and summary.json where the files carry one, the checkpoint's model config that of config.yaml
     (``model_config``), and the snapshots' filter shapes those of the checkpoint's layers. A file copied in from
-    another run is refused in one line naming it."""
+    another run is refused in one line naming it. With ``checkpoint_if_readable`` (what reads the snapshots alone),
+    a checkpoint that is missing or cannot be loaded is left out of the checks instead of refused."""
     run_dir = Path(run_dir)
     snaps = Snapshots.load(run_dir)
-    ckpt = Checkpoint.load(run_dir) if checkpoint else None
+    ckpt = None
+    if checkpoint_if_readable:
+        try:
+            ckpt = Checkpoint.load(run_dir)
+        except ArtifactError:
+            pass  # the snapshots stand alone; they are tied by their run id
+    elif checkpoint:
+        ckpt = Checkpoint.load(run_dir)
     _check_ids(run_dir, {SNAPSHOTS_FILE: snaps.run_id, CHECKPOINT_FILE: ckpt.run_id if ckpt else None})
     if ckpt is not None:
         _check_model_config(run_dir, ckpt, model_config)
