@@ -212,15 +212,16 @@ def test_last_stdout_line_is_the_run_dir_in_a_real_process(configs, tmp_path):
 def test_train_draws_its_figures_in_a_helper_forked_before_torch(tmp_path):
     """`filterlab train` forks the figure helper before torch is imported (the helper loads matplotlib and the
     kind's drawing code while the parent imports torch and trains), and the helper draws every figure: the parent
-    never imports matplotlib."""
+    never imports matplotlib, and imports torch without the garbage collector (cli.heavy_imports)."""
     code = (
-        "import sys, json, os\n"
+        "import sys, json, os, gc\n"
         "LOG = sys.argv[3]\n"
         "PARENT, _exit = os.getpid(), os._exit\n"
         "def spy_exit(code):\n"
         "    if os.getpid() == PARENT:\n"
         "        with open(LOG + '.exit', 'w') as f:\n"
-        "            f.write(json.dumps({'code': code, 'matplotlib': 'matplotlib' in sys.modules}))\n"
+        "            f.write(json.dumps({'code': code, 'matplotlib': 'matplotlib' in sys.modules,\n"
+        "                                'collector': gc.isenabled(), 'frozen': gc.get_freeze_count() > 10000}))\n"
         "    _exit(code)\n"
         "os._exit = spy_exit\n"
         "from filterlab.viz import worker\n"
@@ -243,6 +244,8 @@ def test_train_draws_its_figures_in_a_helper_forked_before_torch(tmp_path):
     assert p.returncode == 0, p.stderr
     seen = [json.loads(x) for x in log.read_text().splitlines()]
     assert seen == [{"torch": False, "forked": True, "preload": "filterlab.experiments.single_image.figures"}]
-    assert json.loads(Path(f"{log}.exit").read_text()) == {"code": 0, "matplotlib": False}
+    # torch was imported without the garbage collector, its objects frozen after, and the collector is back on
+    assert json.loads(Path(f"{log}.exit").read_text()) == {"code": 0, "matplotlib": False, "collector": True,
+                                                          "frozen": True}
     figures = next((tmp_path / "runs" / "single_four").iterdir()) / "figures"
     assert {"filters_raw.png", "similarity.png", "evolution.gif"} <= {f.name for f in figures.iterdir()}

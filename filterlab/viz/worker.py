@@ -193,7 +193,10 @@ class FigureWorker:
                 os.close(job_w)
                 os.close(result_r)
                 gc.disable()  # imports without collector passes (see cli.heavy_imports), then frozen
-                _warm_up()
+                try:
+                    _warm_up()
+                except Exception:  # noqa: BLE001 - only a head start: a real problem shows when the figures are drawn
+                    pass
                 if preload:
                     import importlib  # noqa: PLC0415
 
