@@ -206,7 +206,8 @@ def test_truncated_dataset_file_is_named(runner, tmp_path):
 
 @pytest.mark.slow
 def test_fashion_mnist_full_reaches_its_accuracy(tmp_path, configs):
-    """The real thing, in CI too: the Fashion preset on all 60,000 training images, >= 91.5% test accuracy."""
+    """The real thing, in CI too: the Fashion preset on all 60,000 training images, >= 92.5% test accuracy (seed 0
+    measured 93.17%; the goal is 93.0%, but a CI run sums in another thread count's order and is not that run)."""
     root = need_dataset("fashion-mnist")
     from filterlab.lifecycle import train_config
 
@@ -214,7 +215,7 @@ def test_fashion_mnist_full_reaches_its_accuracy(tmp_path, configs):
     out = train_config(cfg, out_root=tmp_path)
     assert out.status == "completed", out.error
     assert out.summary["train_images"] == 60000 and out.summary["test_images"] == 10000
-    assert out.summary["test_accuracy"] >= 0.915, out.summary["test_accuracy"]
+    assert out.summary["test_accuracy"] >= 0.925, out.summary["test_accuracy"]
 
 
 @pytest.mark.slow
