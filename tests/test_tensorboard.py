@@ -346,3 +346,35 @@ def test_the_python_api_writes_events_too(tmp_path):
                                                "output.figures": False}, progress=False)
     assert run.status == "completed"
     check_scalars_equal_metrics(run.path)
+
+
+@pytest.mark.parametrize("what", ["fifo", "link", "too much"])
+def test_an_event_folder_holding_a_fifo_a_link_or_too_much_is_refused_by_name(runner, tmp_path, monkeypatch, what):
+    """A run folder is untrusted input: TensorBoard would hang on a FIFO and follow a link out of the run, so
+    `filterlab tensorboard` refuses the run in one line naming the entry, before any TensorBoard starts."""
+    import os
+
+    from filterlab import board
+    from filterlab.board import serve
+
+    run = train(runner, tmp_path / "out", FOUR, "train.steps=20")
+    events = run / EVENTS_DIR
+    assert any(p.name.startswith("events.out.tfevents.") for p in events.iterdir())
+    if what == "fifo":
+        bad = events / "events.out.tfevents.0.fifo"
+        os.mkfifo(bad)
+    elif what == "link":
+        secret = tmp_path / "private.txt"
+        secret.write_text("not the run's")
+        bad = events / "events.out.tfevents.0.link"
+        bad.symlink_to(secret)
+    else:
+        bad = events
+        monkeypatch.setattr(board, "EVENTS_LIMIT_BYTES", 100)
+    started = []
+    monkeypatch.setattr(serve.TensorBoard, "__init__", lambda *a, **k: started.append(a))
+    r = runner.invoke(app, ["tensorboard", str(run)])
+    assert r.exit_code == 2, r.output
+    lines = [x for x in r.output.strip().splitlines() if x.strip()]
+    assert len(lines) == 1 and str(bad) in lines[0] and "Traceback" not in r.output, r.output
+    assert started == []

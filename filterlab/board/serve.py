@@ -23,7 +23,7 @@ from typing import Any
 
 from ..core.errors import InputError
 from ..core.rundir import find_runs, is_run_dir
-from . import events_dir, has_events
+from . import check_events, events_dir, has_events
 
 START_TIMEOUT = 120.0  # seconds for TensorBoard to answer; its first start imports a good deal
 
@@ -218,5 +218,9 @@ def _end(child: subprocess.Popen, log: Any, tmp: tempfile.TemporaryDirectory) ->
 
 
 def split(runs: list[tuple[str, Path]]) -> tuple[list[tuple[str, Path]], list[tuple[str, Path]]]:
-    """(runs with event files, runs without)."""
-    return [r for r in runs if has_events(r[1])], [r for r in runs if not has_events(r[1])]
+    """(runs with event files, runs without); InputError for a run whose event folder holds anything but regular
+    files or too much (:func:`check_events`)."""
+    with_events = [r for r in runs if has_events(r[1])]
+    for _, run in with_events:
+        check_events(run)
+    return with_events, [r for r in runs if not has_events(r[1])]
