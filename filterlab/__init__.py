@@ -7,9 +7,15 @@ command line starts without torch, matplotlib or NumPy.
 from __future__ import annotations
 
 import importlib
+import os
 from typing import TYPE_CHECKING, Any
 
 from .core.version import __version__
+
+if os.environ.get("FILTERLAB_TEST_LAYOUT"):  # a test hook, inert without the variable (filterlab.viz.testwatch)
+    from .viz.testwatch import install
+
+    install()
 
 if TYPE_CHECKING:
     from .api import (

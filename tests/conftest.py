@@ -181,7 +181,7 @@ def full_mnist_run(tmp_path_factory):
 # ---------------------------------------------------------------------------------------------------------------------
 # The layout check on every figure the suite draws (filterlab.viz.layout, issue 21): every matplotlib figure a test
 # saves (to a file or to bytes) and every text Pillow draws is checked; a fault fails the test at its teardown.
-# Figures are drawn in this process (no forked figure helper), where the check is installed. A test that draws a
+# In this process figures are drawn without a forked figure helper. A test that draws a
 # faulty figure on purpose is marked ``layout_unchecked``, or holds its own layout.Watch (the innermost checks).
 
 
@@ -190,17 +190,38 @@ def pytest_configure(config):
                                        "is off")
 
 
+# Figures drawn in other processes (the CLI as a subprocess, its forked figure helpers, sweep workers, notebook
+# kernels) are checked there by filterlab.viz.testwatch: FILTERLAB_TEST_LAYOUT names a folder of this session, set
+# after this process imported filterlab (its hook stays off here: this process has the per-test Watch), and each
+# test fails on the faults those processes wrote there while it ran.
+os.environ.pop("FILTERLAB_TEST_LAYOUT", None)  # this process is checked by the Watch below, never by the hook
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _layout_folder(tmp_path_factory):
+    import filterlab  # noqa: F401 - imported before the variable is set
+    from filterlab.viz import testwatch
+
+    folder = tmp_path_factory.mktemp("layout-faults")
+    os.environ[testwatch.ENV] = str(folder)
+    yield folder
+    os.environ.pop(testwatch.ENV, None)
+
+
 @pytest.fixture(autouse=True)
-def _layout_checked(request, monkeypatch):
+def _layout_checked(request, monkeypatch, _layout_folder):
     if request.node.get_closest_marker("layout_unchecked"):
         yield
         return
-    from filterlab.viz import layout, worker
+    from filterlab.viz import layout, testwatch, worker
 
     monkeypatch.setattr(worker.FigureWorker, "start", classmethod(lambda cls, *a, **k: None))
+    _, since = testwatch.faults(_layout_folder)
     with layout.Watch() as watch:
         yield
     found = watch.problems()
+    others, _ = testwatch.faults(_layout_folder, since)
+    found += [f"{f['figure']} (drawn by process {f['pid']}, {' '.join(f['argv'])}): {f['problem']}" for f in others]
     assert not found, "layout faults in the figures this test drew:\n" + "\n".join(found)
 
 

@@ -314,6 +314,7 @@ class PillowTexts:
 
     def __init__(self) -> None:
         self.records: list[tuple[str, float, tuple[int, int]]] = []
+        self.on_fault: Any = None  # called (where, [fault]) at once for each faulty text (filterlab.viz.testwatch)
 
     def __enter__(self) -> PillowTexts:
         from PIL import ImageDraw  # noqa: PLC0415 - Pillow only where frames are checked
@@ -325,7 +326,11 @@ class PillowTexts:
                 font = kw.get("font") or (a[1] if len(a) > 1 else None)
                 size = float(getattr(font, "size", 10))
                 if str(s).strip() and _PIL_ACTIVE:
-                    _PIL_ACTIVE[-1].records.append((str(s), size, draw.im.size))
+                    rec = _PIL_ACTIVE[-1]
+                    rec.records.append((str(s), size, draw.im.size))
+                    fault = _pillow_problem(str(s), size, draw.im.size)
+                    if fault and rec.on_fault is not None:
+                        rec.on_fault("a Pillow frame", [fault])
                 return orig(draw, xy, s, *a, **kw)
 
             text.original = orig  # type: ignore[attr-defined]
@@ -342,12 +347,15 @@ class PillowTexts:
 
     def problems(self) -> list[str]:
         """Texts under MIN_TEXT_PX once their frame is scaled down to fit SCREEN_PX."""
-        out = []
-        for s, size, (w, h) in self.records:
-            px = size * min(1.0, SCREEN_PX[0] / w, SCREEN_PX[1] / h)
-            if px < MIN_TEXT_PX - 1e-6:
-                out.append(f"Pillow text {s[:40]!r} is {px:.1f} px in a {w}x{h} frame; at least {MIN_TEXT_PX} px reads")
-        return sorted(set(out))
+        return sorted({p for s, size, wh in self.records if (p := _pillow_problem(s, size, wh))})
+
+
+def _pillow_problem(s: str, size: float, frame: tuple[int, int]) -> str | None:
+    w, h = frame
+    px = size * min(1.0, SCREEN_PX[0] / w, SCREEN_PX[1] / h)
+    if px < MIN_TEXT_PX - 1e-6:
+        return f"Pillow text {s[:40]!r} is {px:.1f} px in a {w}x{h} frame; at least {MIN_TEXT_PX} px reads"
+    return None
 
 
 _WATCHES: list[Watch] = []  # nested watches: the innermost checks
@@ -370,6 +378,7 @@ class Watch:
         self.count = self.renders = 0
         self.seconds = 0.0
         self.pillow = PillowTexts()
+        self.on_fault: Any = None  # called (figure name, faults) at once for each faulty figure (viz.testwatch)
 
     def __enter__(self) -> Watch:
         from matplotlib.figure import Figure  # noqa: PLC0415
@@ -433,6 +442,8 @@ def _checked_savefig(savefig: Any) -> Any:
         Watch.names.add(name)
         if found:
             watch.found[name] = watch.found.get(name, []) + found
+            if watch.on_fault is not None:
+                watch.on_fault(name, found)
         return result
 
     checking.original = savefig  # type: ignore[attr-defined]
