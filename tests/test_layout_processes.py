@@ -49,7 +49,9 @@ def test_a_subprocess_reports_its_faulty_figure_and_pillow_text_not_its_clean_fi
             "ImageDraw.Draw(frame).text((0, 0), 'tiny', font=ImageFont.truetype(findfont(FontProperties()), 8))\n")
     _python(code, tmp_path, folder=folder)
     found, offsets = testwatch.faults(folder)
-    by_figure = {f["figure"]: f["problem"] for f in found}
+    by_figure: dict[str, str] = {}
+    for f in found:
+        by_figure[f["figure"]] = by_figure.get(f["figure"], "") + f["problem"] + "\n"
     assert set(by_figure) == {"bad.png", "a Pillow frame"}, found
     assert "overlaps" in by_figure["bad.png"]
     assert "'tiny'" in by_figure["a Pillow frame"]

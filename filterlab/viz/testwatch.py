@@ -12,6 +12,7 @@ variable this module does nothing.
 
 from __future__ import annotations
 
+import importlib.abc
 import json
 import os
 import sys
@@ -37,14 +38,15 @@ def install() -> None:
         else:
             _WAITING[name] = then
     if _WAITING:
-        sys.meta_path.insert(0, _AfterImport())  # type: ignore[arg-type]
+        sys.meta_path.insert(0, _AfterImport())
 
 
-class _AfterImport:
+class _AfterImport(importlib.abc.MetaPathFinder):
     """A meta-path finder that finds nothing itself: it lets the other finders find a waited-for module and runs the
     waiting action right after the module has executed."""
 
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        name = fullname
         if name not in _WAITING:
             return None
         for finder in sys.meta_path:
@@ -108,7 +110,20 @@ def _start() -> None:
     _STATE["watch"] = watch.__enter__()
 
 
+def _in_warm_up() -> bool:
+    """Whether this is the figure helper's warm-up (worker._warm_up): a scrap figure drawn to load the libraries,
+    never saved to a file nor shown."""
+    frame = sys._getframe()
+    while frame is not None:
+        if frame.f_code.co_name == "_warm_up" and frame.f_globals.get("__name__") == "filterlab.viz.worker":
+            return True
+        frame = frame.f_back
+    return False
+
+
 def _report(figure: str, found: list[str]) -> None:
+    if _in_warm_up():
+        return
     folder = Path(_STATE["folder"])
     folder.mkdir(parents=True, exist_ok=True)
     lines = "".join(json.dumps({"pid": os.getpid(), "argv": sys.argv[:4], "figure": figure, "problem": p}) + "\n"
