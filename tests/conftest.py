@@ -193,8 +193,16 @@ def pytest_configure(config):
 # Figures drawn in other processes (the CLI as a subprocess, its forked figure helpers, sweep workers, notebook
 # kernels) are checked there by filterlab.viz.testwatch: FILTERLAB_TEST_LAYOUT names a folder of this session, set
 # after this process imported filterlab (its hook stays off here: this process has the per-test Watch), and each
-# test fails on the faults those processes wrote there while it ran.
+# test fails on the faults those processes wrote there since the previous test's check (so a module fixture's
+# subprocess counts for the first test that uses it).
 os.environ.pop("FILTERLAB_TEST_LAYOUT", None)  # this process is checked by the Watch below, never by the hook
+
+
+def _other_processes(seen: dict) -> list[str]:
+    from filterlab.viz import testwatch
+
+    found, seen["since"] = testwatch.faults(seen["folder"], seen["since"])
+    return [f"{f['figure']} (drawn by process {f['pid']}, {' '.join(f['argv'])}): {f['problem']}" for f in found]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -202,26 +210,26 @@ def _layout_folder(tmp_path_factory):
     import filterlab  # noqa: F401 - imported before the variable is set
     from filterlab.viz import testwatch
 
-    folder = tmp_path_factory.mktemp("layout-faults")
-    os.environ[testwatch.ENV] = str(folder)
-    yield folder
+    seen = {"folder": tmp_path_factory.mktemp("layout-faults"), "since": {}}
+    os.environ[testwatch.ENV] = str(seen["folder"])
+    yield seen
     os.environ.pop(testwatch.ENV, None)
+    found = _other_processes(seen)
+    assert not found, "layout faults in figures drawn after the last test:\n" + "\n".join(found)
 
 
 @pytest.fixture(autouse=True)
 def _layout_checked(request, monkeypatch, _layout_folder):
     if request.node.get_closest_marker("layout_unchecked"):
         yield
+        _other_processes(_layout_folder)  # drawn wrong on purpose: not the next test's fault
         return
-    from filterlab.viz import layout, testwatch, worker
+    from filterlab.viz import layout, worker
 
     monkeypatch.setattr(worker.FigureWorker, "start", classmethod(lambda cls, *a, **k: None))
-    _, since = testwatch.faults(_layout_folder)
     with layout.Watch() as watch:
         yield
-    found = watch.problems()
-    others, _ = testwatch.faults(_layout_folder, since)
-    found += [f"{f['figure']} (drawn by process {f['pid']}, {' '.join(f['argv'])}): {f['problem']}" for f in others]
+    found = watch.problems() + _other_processes(_layout_folder)
     assert not found, "layout faults in the figures this test drew:\n" + "\n".join(found)
 
 
