@@ -113,7 +113,7 @@ def _start() -> None:
 def _in_warm_up() -> bool:
     """Whether this is the figure helper's warm-up (worker._warm_up): a scrap figure drawn to load the libraries,
     never saved to a file nor shown."""
-    frame = sys._getframe()
+    frame: Any = sys._getframe()
     while frame is not None:
         if frame.f_code.co_name == "_warm_up" and frame.f_globals.get("__name__") == "filterlab.viz.worker":
             return True
