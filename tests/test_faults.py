@@ -43,7 +43,8 @@ def only_run(out: Path) -> Path:
 def test_signal_mid_training_marks_interrupted_and_saves_a_checkpoint(tmp_path, sig, code):
     p = cli("train", str(FOUR), "--out", str(tmp_path), "-q", "--set", "train.steps=3000000",
             "--set", "output.snapshot_every=100000")
-    wait_for(lambda: any(tmp_path.glob("*/*/meta.json")))
+    wait_for(lambda: any(tmp_path.glob("*/*/meta.json")) or p.poll() is not None, timeout=120)
+    assert p.poll() is None, p.communicate()[1][-3000:]  # a run that ended on its own says why
     run = only_run(tmp_path)
     wait_training(run)
     p.send_signal(sig)
