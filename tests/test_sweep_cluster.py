@@ -113,7 +113,7 @@ def test_a_killed_task_is_recorded_failed_and_a_rerun_resubmits_only_it(tmp_path
     assert len(launches) == 2 and sorted(launches[1]) == ["1"]
     rows = json.loads((sweep_dir / "sweep.json").read_text())["runs"]
     assert [r["status"] for r in rows] == ["completed", "completed"]
-    assert rows[1]["run_dir"] == str(killed)  # the same folder, started again (it had no checkpoint yet)
+    assert rows[1]["run_dir"] == str(killed)  # the same folder, carried on (resumed from its checkpoint, or started again where it had none yet)
     assert (done / "meta.json").stat().st_mtime_ns == stamp
 
 
