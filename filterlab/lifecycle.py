@@ -299,6 +299,7 @@ def _train_and_end(run: Run, lock: RunLock, exp: Experiment, cfg: Any, inputs: A
     hooks = Hooks(progress=progress, should_stop=stop, diverged=lambda step, value: diverged.append((step, value)),
                   tick=tick)
     board: list[Any] = []  # the TensorBoard writer once open (output.tensorboard), closed by _ended
+    extras: dict[str, Any] = {}  # what the figure helper derived beyond the files (the report's slider data)
     try:
         with cores:
             run.update_meta(interop_threads=torch.get_num_interop_threads())
@@ -311,7 +312,7 @@ def _train_and_end(run: Run, lock: RunLock, exp: Experiment, cfg: Any, inputs: A
             summary = exp.train(cfg, inputs, run, device, hooks, resume)
             at("trained")
             if not (stop() or diverged):
-                _figures(exp, cfg, run, worker)
+                extras = _figures(exp, cfg, run, worker)
                 at("figures")
             elif worker is not None:
                 worker.cancel()  # no figures for a run that did not finish: --resume draws them
@@ -332,7 +333,8 @@ def _train_and_end(run: Run, lock: RunLock, exp: Experiment, cfg: Any, inputs: A
     if stop():
         return _ended(run, lock, None, progress, "interrupted", 128 + int(stop.signum or 0),
                       f"stopped by signal {stop.signum}", summary=summary, board=board, at=at)
-    return _ended(run, lock, None, progress, "completed", EXIT_OK, None, summary=summary, board=board, at=at)
+    return _ended(run, lock, None, progress, "completed", EXIT_OK, None, summary=summary, board=board, at=at,
+                  known_player=extras.get("player"))
 
 
 def os_error_text(e: BaseException) -> str | None:
@@ -344,23 +346,26 @@ def os_error_text(e: BaseException) -> str | None:
     return None
 
 
-def _figures(exp: Experiment, cfg: Any, run: Run, worker: FigureWorker | None) -> None:
-    """The run's figures, from its own files (exactly what `filterlab visualize` draws)."""
+def _figures(exp: Experiment, cfg: Any, run: Run, worker: FigureWorker | None) -> dict[str, Any]:
+    """The run's figures, from its own files (exactly what `filterlab visualize` draws); returns what the figure
+    helper derived beyond them (FigureWorker.extras)."""
     if not cfg.output.figures:
-        return
+        return {}
     data = exp.figure_data(run.dir, cfg, FigureOptions())
     job = dict(kind=cfg.kind, data=data, out_dir=run.figures_dir, cmap=cfg.output.cmap, dpi=cfg.output.dpi)
     if worker is not None:
         worker.submit(**job)
         from .viz import report  # noqa: F401, PLC0415 - jinja2 and the report's code load while the helpers draw
         worker.wait()
-    else:
-        _draw(**job)
+        return worker.extras
+    _draw(**job)
+    return {}
 
 
 def _ended(run: Run, lock: RunLock, worker: FigureWorker | None, progress: Any, status: str, code: int,
            error: str | None, tb: str | None = None, summary: dict[str, Any] | None = None,
-           board: list[Any] | None = None, at: Callable[[str], None] = lambda phase: None) -> Outcome:
+           board: list[Any] | None = None, at: Callable[[str], None] = lambda phase: None,
+           known_player: Any = None) -> Outcome:
     """End a run in one order, so that whenever a kill lands the files agree: report.html (already showing the final
     status), summary.json's status, meta.json's status (the commit), the lock released; the caller then prints the
     run folder and exits with ``code``. Killed before the commit, meta.json still says running (shown as stale) and
@@ -377,7 +382,7 @@ def _ended(run: Run, lock: RunLock, worker: FigureWorker | None, progress: Any, 
     final = {"status": status, "error": error, "end_time": now_iso(), **extra}
     from .viz.report import write_report  # noqa: PLC0415 - jinja2: loaded once training is over
 
-    problem = write_report(run.dir, final)
+    problem = write_report(run.dir, final, known_player)
     if problem is not None and status == "completed":  # no report: the run is not complete (--resume writes it)
         status, code, error = "failed", EXIT_FAILED, f"report.html: {problem}"
         final.update(status=status, error=error)

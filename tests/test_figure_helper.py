@@ -73,6 +73,9 @@ data = experiments.get(cfg.kind).figure_data(Path(RUN), cfg, FigureOptions())
 helper.submit(kind=cfg.kind, data=data, out_dir=Path(OUT), cmap=cfg.output.cmap, dpi=cfg.output.dpi)
 try:
     helper.wait()
+    from filterlab.viz.player import player
+    got = helper.extras["player"][1]
+    print("slider data from the helper:", got is not None and got == player(Path(OUT)))
 except worker.FigureError as e:
     print("FigureError:", e)
 """
@@ -102,6 +105,7 @@ def _helper(tmp_path: Path, run: Path, mode: str) -> tuple[str, list[dict]]:
 def test_the_helper_and_its_copy_draw_every_figure_once(trained, tmp_path):
     out, drawn = _helper(tmp_path, trained, "ok")
     assert "FigureError" not in out
+    assert "slider data from the helper: True" in out  # what the report would read from the GIF, read beside it
     assert len({d["pid"] for d in drawn}) == 2  # the helper and its copy each took their share (maybe none)
     names = [n for d in drawn for n in d["names"]]
     assert len(names) == len(set(names))  # no figure drawn twice

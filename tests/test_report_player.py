@@ -66,6 +66,21 @@ def test_the_sprite_holds_every_frame_of_the_gif(run):
                                                                                         x:x + k * scale:scale])
 
 
+def test_the_report_takes_the_helpers_slider_data_only_while_the_gif_is_the_one_it_read(run, tmp_path):
+    from filterlab.viz.player import found, player_from
+
+    fig = tmp_path / "figures"
+    shutil.copytree(run / "figures", fig)
+    known = found(fig)
+    assert known[1] is not None and known[1] == player(fig)
+    marked = (known[0], {"json": "from the helper"})
+    assert player_from(fig, marked) == {"json": "from the helper"}
+    shutil.copy(fig / "evolution.gif", fig / "new.gif")
+    os.replace(fig / "new.gif", fig / "evolution.gif")  # the same pixels, but not the file the helper read
+    assert player_from(fig, marked) == known[1]
+    assert player_from(fig, None) == known[1]
+
+
 def test_moving_the_slider_shows_another_snapshot(run):
     from playwright.sync_api import sync_playwright
 

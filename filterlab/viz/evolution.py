@@ -248,6 +248,7 @@ def gif(filters: np.ndarray, steps: np.ndarray, loss: np.ndarray, out_dir: Path,
     shown, note = capped(n)
     vlim = weight_scale(filters[:, :shown])
     frames = gif_frames(filters[:, :shown], steps, loss, cmap, vlim, ref, layer)
+    out_dir.mkdir(parents=True, exist_ok=True)  # as style.save does: the GIF may be the first file drawn there
     path = out_dir / "evolution.gif"
     write_gif(frames, path, 120)
     neg, pos = signed_colours(cmap)

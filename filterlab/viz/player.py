@@ -95,3 +95,30 @@ def player(fig_dir: Path) -> dict[str, Any] | None:
     text = json.dumps(data).replace("<", "\\u003c")  # nothing in it can close the <script> element
     return {"json": text, "count": len(frames), "width": frames[0].shape[1], "height": frames[0].shape[0],
             "first_label": rec["labels"][0]}
+
+
+def _stamp(fig_dir: Path) -> tuple[Any, ...]:
+    """What identifies the GIF and its sidecar as written: each one's inode, size and modification time."""
+    out: list[Any] = []
+    for name in (SIDECAR, GIF_NAME):
+        try:
+            st = (fig_dir / name).stat()
+            out.append((st.st_ino, st.st_size, st.st_mtime_ns))
+        except OSError:
+            out.append(None)
+    return tuple(out)
+
+
+def found(fig_dir: Path) -> tuple[tuple[Any, ...], dict[str, Any] | None]:
+    """:func:`player` with the stamp of the files it read (taken first), for :func:`player_from`: the figure helper
+    derives it beside the drawing, the report takes it where the files are still the same."""
+    stamp = _stamp(fig_dir)
+    return stamp, player(fig_dir)
+
+
+def player_from(fig_dir: Path, known: Any = None) -> dict[str, Any] | None:
+    """:func:`player`, taken from ``known`` (what :func:`found` returned) where the GIF and its sidecar are still the
+    files it read."""
+    if isinstance(known, tuple) and len(known) == 2 and known[0] == _stamp(fig_dir):
+        return known[1]
+    return player(fig_dir)

@@ -17,7 +17,7 @@ from .. import experiments
 from ..core.errors import InputError, RunDirError
 from ..core.rundir import CONFIG_FILE, FIGURES_DIR, SUMMARY_FILE, atomic_write_text
 from ..core.runfiles import read_config_text, read_meta, sidecars
-from .player import player
+from .player import player_from
 
 REPORT_FILE = "report.html"
 
@@ -79,10 +79,11 @@ def _figures(fig_dir: Path, problems: list[str]) -> list[dict[str, str]]:
     return out
 
 
-def report_context(run_dir: Path, problems: list[str] | None = None,
-                   final: dict[str, Any] | None = None) -> dict[str, Any]:
+def report_context(run_dir: Path, problems: list[str] | None = None, final: dict[str, Any] | None = None,
+                   known_player: Any = None) -> dict[str, Any]:
     """Everything the template shows, from the run's files (each through its reader); the kind's card names and
-    explains its results. Sidecars that fail their reader are left out and described in ``problems``."""
+    explains its results. Sidecars that fail their reader are left out and described in ``problems``.
+    ``known_player``: the slider data the figure helper read from the GIF it wrote (viz.player.found)."""
     problems = [] if problems is None else problems
     meta = {**read_meta(run_dir), **(final or {})}  # final: the status the run is about to commit (lifecycle)
     kind = meta.get("kind")
@@ -97,17 +98,17 @@ def report_context(run_dir: Path, problems: list[str] | None = None,
         "tables": card.tables(summary) if card and summary else [],
         "run_rows": [(k, _fmt(meta.get(k))) for k in RUN_KEYS if meta.get(k) is not None],
         "figures": _figures(run_dir / FIGURES_DIR, problems),
-        "player": player(run_dir / FIGURES_DIR),
+        "player": player_from(run_dir / FIGURES_DIR, known_player),
         "config_text": read_config_text(run_dir / CONFIG_FILE),
         "command": " ".join(meta.get("command_line", [])),
     }
 
 
-def build_report(run_dir: str | Path, final: dict[str, Any] | None = None) -> Path:
+def build_report(run_dir: str | Path, final: dict[str, Any] | None = None, known_player: Any = None) -> Path:
     """Write RUN_DIR/report.html from the run's files and return its path; a figure sidecar left out is warned of."""
     run_dir = Path(run_dir)
     problems: list[str] = []
-    html = _ENV.get_template("report.html.j2").render(**report_context(run_dir, problems, final))
+    html = _ENV.get_template("report.html.j2").render(**report_context(run_dir, problems, final, known_player))
     path = run_dir / REPORT_FILE
     try:
         atomic_write_text(path, html)
@@ -118,11 +119,11 @@ def build_report(run_dir: str | Path, final: dict[str, Any] | None = None) -> Pa
     return path
 
 
-def write_report(run_dir: Path, final: dict[str, Any] | None = None) -> str | None:
+def write_report(run_dir: Path, final: dict[str, Any] | None = None, known_player: Any = None) -> str | None:
     """The run's report.html (``final``: meta fields the run is about to commit, shown already). A failure is
     warned of and returned (a disk that cannot take the report: the caller does not end such a run completed)."""
     try:
-        build_report(run_dir, final)
+        build_report(run_dir, final, known_player)
     except (InputError, OSError, jinja2.TemplateError) as e:
         print(f"filterlab: warning: could not write {run_dir}/report.html: {e}", file=sys.stderr)
         return str(e)

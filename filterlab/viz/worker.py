@@ -35,7 +35,30 @@ def draw_figures(kind: str, data: dict[str, Any], out_dir: Any, cmap: str, dpi: 
     module = importlib.import_module(experiments.card(kind).figures or experiments.KINDS[kind] + ".experiment")
     tasks = (module.figure_tasks(data, out_dir, cmap, dpi) if hasattr(module, "figure_tasks")
              else [lambda: module.draw_run(data, out_dir, cmap, dpi)])
+    if claim is not None:  # a figure helper: what the report needs from the GIF is derived here, beside the drawing
+        tasks = [_and_player(task, out_dir) for task in tasks]
     return run_tasks(tasks, claim)
+
+
+EXTRAS: dict[str, Any] = {}  # what this helper derived for the parent beyond the files: "player" (see _and_player)
+
+
+def _and_player(task: Callable[[], list[Any]], out_dir: Any) -> Callable[[], list[Any]]:
+    """``task``, and once it has written the evolution GIF, the report's slider data read back from it (as the
+    report would read it: viz.player.found), so the parent does not decode the GIF again after the drawing."""
+    def run() -> list[Any]:
+        infos = task()
+        if any(getattr(info, "name", None) == "evolution_gif" for info in infos):
+            from pathlib import Path  # noqa: PLC0415
+
+            from .player import found  # noqa: PLC0415
+
+            try:
+                EXTRAS["player"] = found(Path(out_dir))
+            except Exception:  # noqa: BLE001 - only a head start: the report reads the GIF itself then
+                EXTRAS.pop("player", None)
+        return infos
+    return run
 
 
 QUEUE = 1024  # task numbers in a shared queue (4 bytes each: well within a pipe's buffer)
@@ -79,7 +102,7 @@ def _render_in_two(render: Callable[..., Any], kwargs: dict[str, Any]) -> None:
         try:
             os.close(result_r)
             render(**kwargs, claim=claims)
-            _write_all(result_w, pickle.dumps(("ok", None)))
+            _write_all(result_w, pickle.dumps(("ok", EXTRAS)))
         except BaseException as e:  # noqa: BLE001 - everything is reported to the helper
             try:
                 _write_all(result_w, pickle.dumps(("error", _why(e))))
@@ -95,9 +118,11 @@ def _render_in_two(render: Callable[..., Any], kwargs: dict[str, Any]) -> None:
         raw = _read_all(result_r)
         os.close(result_r)
         _, status = os.waitpid(pid, 0)
-    outcome = pickle.loads(raw) if raw else ("error", f"the second figure helper died (wait status {status})")
+    outcome: tuple[str, Any] = (pickle.loads(raw) if raw
+                                else ("error", f"the second figure helper died (wait status {status})"))
     if outcome[0] != "ok":
         raise FigureError(outcome[1])
+    EXTRAS.update(outcome[1] or {})
 
 
 def _why(e: BaseException) -> str:
@@ -170,6 +195,7 @@ class FigureWorker:
     def __init__(self, pid: int, job_w: int, result_r: int):
         self.pid, self._job_w, self._result_r = pid, job_w, result_r
         self._done = False
+        self.extras: dict[str, Any] = {}  # what the helpers derived beyond the files (EXTRAS), once wait returned
 
     @classmethod
     def start(cls, render: Callable[..., Any], preload: str = "") -> FigureWorker | None:
@@ -206,7 +232,7 @@ class FigureWorker:
                 payload = _read_all(job_r)
                 if payload:
                     _render_in_two(render, pickle.loads(payload))
-                _write_all(result_w, pickle.dumps(("ok", None)))
+                _write_all(result_w, pickle.dumps(("ok", EXTRAS)))
             except BaseException as e:  # noqa: BLE001 - everything is reported to the parent
                 why = str(e) if isinstance(e, FigureError) else _why(e)  # the copy's own report, as it gave it
                 try:
@@ -238,9 +264,11 @@ class FigureWorker:
         os.close(self._result_r)
         _, status = os.waitpid(self.pid, 0)
         self._done = True
-        outcome = pickle.loads(raw) if raw else ("error", f"the figure helper died (wait status {status})")
+        outcome: tuple[str, Any] = (pickle.loads(raw) if raw
+                                    else ("error", f"the figure helper died (wait status {status})"))
         if outcome[0] != "ok":
             raise FigureError(f"drawing the figures failed:\n{outcome[1]}")
+        self.extras = outcome[1] or {}
 
     def cancel(self) -> None:
         """Stop waiting for figures that will not come (the run failed); the helper exits."""

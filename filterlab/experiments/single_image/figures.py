@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from matplotlib.ticker import NullLocator
 
-from ...viz.evolution import evolution_figures
+from ...viz.evolution import gif, sheet
 from ...viz.filters import Notes, Reference, binarised, filters_figure
 from ...viz.style import (
     LABEL,
@@ -321,9 +321,16 @@ def _loss_figure(values: np.ndarray) -> Any:
     return layout.fig
 
 
-def figure_tasks(d: dict[str, Any], out_dir: Path, cmap: str, dpi: int) -> list[Callable[[], list[FigureInfo]]]:
-    """Every figure of a single-image run as independent tasks, in reading order: each draws and saves its own
-    files, so the figure helper runs them in two processes at once (:func:`filterlab.viz.worker.draw_figures`).
+# figure_tasks' order for the figure helper: the slowest first (the three-panel similarity figure, the GIF with the
+# report's slider data the helper derives from it, the contact sheet), so that its two processes end about together
+SLOWEST_FIRST = (3, 6, 5, 0, 4, 2, 1)
+
+
+def figure_tasks(d: dict[str, Any], out_dir: Path, cmap: str, dpi: int,
+                 slowest_first: bool = True) -> list[Callable[[], list[FigureInfo]]]:
+    """Every figure of a single-image run as independent tasks, in SLOWEST_FIRST order (else in reading order):
+    each draws and saves its own files, so the figure helper runs them in two processes at once
+    (:func:`filterlab.viz.worker.draw_figures`).
 
     ``d`` holds: ``image`` (H, W) as the network saw it, ``scale``, ``target``, ``steps`` (S,) snapshot steps,
     ``filters`` (S, N, k, k), ``loss`` (T,) per step, and ``similarity`` with (S, N) arrays.
@@ -334,14 +341,15 @@ def figure_tasks(d: dict[str, Any], out_dir: Path, cmap: str, dpi: int) -> list[
     def one(figure: Callable[[], Drawn]) -> Callable[[], list[FigureInfo]]:
         return lambda: save_all([figure()], out_dir, dpi)
 
-    return [one(lambda: filters_raw(d, cmap)), one(lambda: filters_binarised(d)), one(lambda: filter_change(d, cmap)),
-            one(lambda: similarity(d)), one(lambda: loss(d)),
-            lambda: evolution_figures(filters, steps, loss_at, out_dir, cmap, dpi, "conv",
-                                      Reference(d["image"], "image"))]
+    tasks = [one(lambda: filters_raw(d, cmap)), one(lambda: filters_binarised(d)), one(lambda: filter_change(d, cmap)),
+             one(lambda: similarity(d)), one(lambda: loss(d)),
+             lambda: [sheet(filters, steps, out_dir, cmap, dpi, "conv")],
+             lambda: [gif(filters, steps, loss_at, out_dir, cmap, "conv", Reference(d["image"], "image"))]]
+    return [tasks[i] for i in (SLOWEST_FIRST if slowest_first else range(len(tasks)))]
 
 
 def draw_run(d: dict[str, Any], out_dir: Path, cmap: str, dpi: int) -> list[FigureInfo]:
     """Every figure of a single-image run, from the plain arrays of ``experiment.figure_data`` (no torch here: the
     figure helper draws them while the parent process imports torch and trains)."""
-    return [info for task in figure_tasks(d, out_dir, cmap, dpi) for info in task()]
+    return [info for task in figure_tasks(d, out_dir, cmap, dpi, slowest_first=False) for info in task()]
 
