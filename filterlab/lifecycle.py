@@ -338,9 +338,8 @@ def _train_and_end(run: Run, lock: RunLock, exp: Experiment, cfg: Any, inputs: A
 
 
 def os_error_text(e: BaseException) -> str | None:
-    """An OSError (no space left, read-only, permission) as one line naming the path and the cause; torch's
-    RuntimeError for a failed write (``[enforce fail at inline_container.cc...] file write failed``) included, as
-    core.rundir.atomic_torch_save turns it into the OSError it stands for. None for any other exception."""
+    """An OSError (no space left, read-only, permission) as one line naming the path and the cause (the run's own
+    writes name their file: core.rundir.atomic_open). None for any other exception."""
     if isinstance(e, OSError) and e.strerror:
         return f"{e.filename or '?'}: {e.strerror}"
     return None

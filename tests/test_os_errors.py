@@ -80,14 +80,19 @@ def test_a_read_only_run_folder_is_one_line(read_only_run, tmp_path):
     assert {p.name: p.stat().st_mtime_ns for p in run.rglob("*")} == before
 
 
-@pytest.fixture
-def tiny_disk(tmp_path):
-    """A 2 MB tmpfs: a run's snapshots (about 1.7 MB) and report do not fit. Needs root to mount."""
+# tmpfs sizes that fill up at different points of a run: its snapshots (about 1.7 MB), the figures one after
+# another, the report (2m: the size this test first used)
+DISK_SIZES = ["1800k", "2m", "2300k", "2600k", "3m"]
+
+
+@pytest.fixture(params=DISK_SIZES)
+def tiny_disk(tmp_path, request):
+    """A small tmpfs that a run's files do not fit on. Needs root to mount."""
     if not ROOT or shutil.which("mount") is None:
         pytest.skip("mounting a small tmpfs needs root")
     disk = tmp_path / "disk"
     disk.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)],
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={request.param}", "tmpfs", str(disk)],
                       capture_output=True).returncode != 0:
         pytest.skip("cannot mount a tmpfs here")
     try:
@@ -104,5 +109,16 @@ def test_a_full_disk_says_no_space_left_on_device(tiny_disk, tmp_path):
     run = Path(out.strip().splitlines()[-1])
     meta = json.loads((run / "meta.json").read_text())
     assert meta["status"] == "failed" and "No space left on device" in meta["error"], meta["error"]
+    assert f"{run}/" in meta["error"] and "?:" not in meta["error"], meta["error"]  # it names the file it could not write
     assert not (run / "summary.json").exists() or json.loads((run / "summary.json").read_text())["status"] != \
         "completed"
+
+
+def test_a_run_holds_space_back_for_its_end_and_gives_it_up_there(tmp_path):
+    from filterlab.core.rundir import RESERVE_BYTES, RESERVE_FILE, Run
+
+    run = Run(tmp_path, {"status": "running"})
+    assert (tmp_path / RESERVE_FILE).stat().st_size == RESERVE_BYTES
+    run.finish("completed")
+    assert not (tmp_path / RESERVE_FILE).exists()
+    assert json.loads((tmp_path / "meta.json").read_text())["status"] == "completed"

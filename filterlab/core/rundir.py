@@ -30,6 +30,11 @@ CONFIG_FILE = "config.yaml"
 META_FILE = "meta.json"
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
+# Space a run holds back from its start to its end, so that a disk filled while it ran can still take the record of
+# how it ended (summary.json and meta.json, some 15 KB, each written beside itself before the rename): Run.finish
+# removes it first. A run killed outright leaves it behind; --resume takes it over.
+RESERVE_FILE = ".reserve"
+RESERVE_BYTES = 128 * 1024
 CHECKPOINT_FILE = "checkpoint.pt"
 SNAPSHOTS_FILE = "snapshots.pt"
 FIGURES_DIR = "figures"
@@ -67,6 +72,11 @@ def atomic_open(path: str | Path, suffix: str = ".tmp") -> Iterator[BinaryIO]:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        _unlink_quietly(tmp)
+        if e.filename is None and e.errno is not None:  # a failed write(2) names no file: name the one meant
+            raise OSError(e.errno, e.strerror, str(path)) from e
+        raise
     except BaseException:
         _unlink_quietly(tmp)
         raise
@@ -86,30 +96,18 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` through atomic_open: the file at ``path`` is always a complete checkpoint (or absent)."""
+    """``torch.save`` through atomic_open: the file at ``path`` is always a complete checkpoint (or absent).
+
+    The archive is built in memory, then written: torch's own file writer reports a failed write(2) as a
+    RuntimeError that names neither the file nor the cause ("[enforce fail at inline_container.cc...]"), while
+    this write fails as the OSError it is (no space left, with the path)."""
+    import io  # noqa: PLC0415
+
     import torch  # noqa: PLC0415 - only when saving: this module serves `filterlab runs`, which must not import torch
 
-    path = Path(path)
-    try:
-        with atomic_open(path) as f:
-            torch.save(obj, f)
-    except RuntimeError as e:  # torch's writer reports a failed write(2) as "[enforce fail ...] file write failed"
-        if "write" not in str(e):
-            raise
-        raise _write_error(path) from None
-
-
-def _write_error(path: Path) -> OSError:
-    """The OSError behind a write that failed without saying why: no space left, or else an I/O error."""
-    import errno  # noqa: PLC0415
-
-    try:
-        st = os.statvfs(path.parent)
-        full = st.f_bavail * st.f_frsize < (1 << 20)
-    except OSError:
-        full = False
-    code = errno.ENOSPC if full else errno.EIO
-    return OSError(code, os.strerror(code), str(path))
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def atomic_savefig(fig: Any, path: str | Path, **kwargs: Any) -> None:
@@ -242,6 +240,16 @@ class Run:
         self._metrics = open(self.dir / METRICS_FILE, "a", encoding="utf-8")  # noqa: SIM115 - closed in finish()
         self.observers: list[Callable[[dict[str, Any]], None]] = []  # each gets every record as metrics.jsonl has it
         self.write_meta()
+        self._hold_reserve()
+
+    def _hold_reserve(self) -> None:
+        """Write RESERVE_FILE (see there). Best effort: on a disk too full for it, the run goes on without."""
+        path = self.dir / RESERVE_FILE
+        try:
+            with open(path, "wb") as f:
+                f.write(bytes(RESERVE_BYTES))
+        except OSError:
+            _unlink_quietly(path)
 
     @property
     def figures_dir(self) -> Path:
@@ -282,6 +290,7 @@ class Run:
             self._metrics.flush()
             os.fsync(self._metrics.fileno())
             self._metrics.close()
+        _unlink_quietly(self.dir / RESERVE_FILE)  # the space held back for the writes that follow
         path = self.dir / SUMMARY_FILE
         if path.is_file():
             try:
