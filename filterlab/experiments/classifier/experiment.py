@@ -60,8 +60,7 @@ def figure_data(run_dir: Path, cfg: ClassifierConfig, options: FigureOptions) ->
         "test_accuracy": summary["test_accuracy"], "dataset": summary["dataset"],
         "batch_norm": bool(cfg.model.batch_norm), "activation": cfg.model.activation,
         "pool_first": bool(cfg.model.pool_first) and any(q > 1 for q in cfg.model.pool),
-        "positive_scale": {n: (int((b.bn.weight > 0).sum()), int(b.bn.weight.numel()))
-                           for n, b in zip(model.block_names, model.blocks) if hasattr(b.bn, "running_mean")},
+        "positive_scale": model.positive_scales(),
     }
 
 

@@ -88,6 +88,15 @@ class ConvNet(nn.Module):
     def blocks(self) -> list[ConvBlock]:
         return [getattr(self, n) for n in self.block_names]
 
+    def positive_scales(self) -> dict[str, tuple[int, int]]:
+        """Per conv layer with batch norm: (channels whose batch-norm scale is positive, channels)."""
+        out = {}
+        for n, b in zip(self.block_names, self.blocks):
+            if isinstance(b.bn, nn.BatchNorm2d):
+                w = b.bn.weight.detach()
+                out[n] = (int((w > 0).sum()), int(w.numel()))
+        return out
+
     def conv_weights(self) -> dict[str, torch.Tensor]:
         """Each conv layer's filters, detached copies on the CPU: {"conv1": (C1, C_in, k, k), ...}."""
         return {n: b.conv.weight.detach().cpu().clone() for n, b in zip(self.block_names, self.blocks)}
