@@ -203,7 +203,7 @@ class Run:
         the snapshots alone)."""
         from .core.artifacts import load_tied  # noqa: PLC0415 - imports torch
 
-        return load_tied(self.path, C.to_dict(self.config)["model"], checkpoint_if_readable=True)[1]
+        return load_tied(self.path, C.tied(self.config.model), checkpoint_if_readable=True)[1]
 
     @property
     def layers(self) -> list[str]:
@@ -258,7 +258,7 @@ class Run:
     def _tied_checkpoint(self) -> Any:
         from .core.artifacts import load_tied_checkpoint  # noqa: PLC0415 - imports torch
 
-        return load_tied_checkpoint(self.path, C.to_dict(self.config)["model"])
+        return load_tied_checkpoint(self.path, C.tied(self.config.model))
 
     def _probe(self, layer: str | None, last: bool = False) -> Any:
         from .insight.probe import conv_probes  # noqa: PLC0415 - imports torch

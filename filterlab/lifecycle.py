@@ -242,7 +242,7 @@ def _resumable(run_dir: Path, cfg: Any) -> Checkpoint:
         raise InputError(f"{run_dir}: no checkpoint to resume from (the run stopped before its first one); "
                          f"start it again with: filterlab train {run_dir / CONFIG_FILE}")
     try:
-        ckpt = load_tied(run_dir, C.to_dict(cfg)["model"])[0]
+        ckpt = load_tied(run_dir, C.tied(cfg.model))[0]
         assert ckpt is not None
     except ArtifactError as e:
         raise InputError(f"{run_dir}: {e}") from None

@@ -29,6 +29,18 @@ def test_format_1_runs_still_load_and_draw(runner, tmp_path, kind):
     assert any(p.suffix == ".png" for p in (tmp_path / "figs").iterdir())
 
 
+def test_a_key_added_since_counts_as_its_default_and_no_other_value(runner, tmp_path):
+    """The format-1 classifier's checkpoint has no model.pool_first (added later): it was trained as the default,
+    false, so a config.yaml that says true is another net's and is refused, naming the key."""
+    run = tmp_path / "classifier"
+    shutil.copytree(V1 / "classifier", run)
+    text = (run / "config.yaml").read_text()
+    (run / "config.yaml").write_text(text.replace("  pool_type: max\n", "  pool_type: max\n  pool_first: true\n"))
+    r = runner.invoke(app, ["visualize", str(run), "--out", str(tmp_path / "figs")])
+    assert r.exit_code == 2, r.output
+    assert "trained with model.pool_first=False, but config.yaml says True" in r.output, r.output
+
+
 def test_format_2_round_trip(tmp_path):
     c = Checkpoint("single_image", {"kind": "single_image"}, {"w": torch.ones(2)}, 7, {}, {"target": 4},
                    {"optimizer": {"m": torch.zeros(2)}})

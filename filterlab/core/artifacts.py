@@ -199,8 +199,15 @@ def _check_ids(run_dir: Path, files: dict[str, str | None]) -> None:
 
 
 def _check_model_config(run_dir: Path, ckpt: Checkpoint, model_config: dict[str, Any] | None) -> None:
-    if model_config is not None and isinstance(ckpt.config, dict) and ckpt.config.get("model") != model_config:
-        got = ckpt.config.get("model")
+    """The checkpoint's model config against config.yaml's. A key the checkpoint lacks (written before the key
+    existed) counts as its default, where ``model_config`` carries the defaults (core.config.tied)."""
+    if model_config is None or not isinstance(ckpt.config, dict):
+        return
+    got = ckpt.config.get("model")
+    if isinstance(got, dict):
+        defaults = getattr(model_config, "defaults", {})
+        got = {**{k: v for k, v in defaults.items() if k in model_config and k not in got}, **got}
+    if got != model_config:
         theirs: dict[str, Any] = got if isinstance(got, dict) else {}
         diff = sorted(k for k in set(theirs) | set(model_config) if theirs.get(k) != model_config.get(k))
         raise ArtifactError(f"{run_dir / CHECKPOINT_FILE}: trained with model.{diff[0] if diff else '?'}="

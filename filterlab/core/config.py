@@ -329,6 +329,21 @@ def to_dict(cfg: Any) -> dict:
     return plain(dataclasses.asdict(cfg))
 
 
+class Tied(dict):
+    """A config section as :func:`to_dict` gives it, with ``defaults``: what each of its keys means when a file
+    written before the key existed lacks it (a key added to a section defaults to what the code did before it)."""
+
+    defaults: dict
+
+
+def tied(section: Any) -> Tied:
+    """``section`` (a config section's dataclass) as a :class:`Tied` dict, for the checkpoint check of
+    core.artifacts: a key the checkpoint's config lacks counts as its default there."""
+    out = Tied(to_dict(section))
+    out.defaults = to_dict(type(section)())
+    return out
+
+
 class _Dumper(yaml.SafeDumper):
     """Sections in block style, short lists such as ``channels: [32, 64]`` on one line."""
 

@@ -34,7 +34,7 @@ def build_model(ckpt: Checkpoint) -> ConvNet:
 
 def figure_data(run_dir: Path, cfg: ClassifierConfig, options: FigureOptions) -> dict[str, Any]:
     """Plain arrays for the figures, from the run's files alone (the same at the end of training and later)."""
-    ckpt, snaps = load_tied(run_dir, C.to_dict(cfg)["model"])
+    ckpt, snaps = load_tied(run_dir, C.tied(cfg.model))
     assert ckpt is not None
     summary = read_summary(run_dir, CARD.summary_fields)
     records = read_metrics(run_dir)
@@ -115,7 +115,7 @@ def probing(run_dir: Path, cfg: ClassifierConfig) -> Probing:
 def insight(run_dir: Path, cfg: ClassifierConfig, options: FigureOptions, out_dir: Path
             ) -> tuple[list[FigureInfo], list[str]]:
     """Top test patches and feature visualisation (``--insight``); probabilities and saliency for ``--image``."""
-    ckpt = load_tied(run_dir, C.to_dict(cfg)["model"])[0]
+    ckpt = load_tied(run_dir, C.tied(cfg.model))[0]
     assert ckpt is not None
     model, scale = build_model(ckpt), input_scale(ckpt)
     figures: list[FigureInfo] = []

@@ -54,7 +54,7 @@ def figure_data(run_dir: Path, cfg: SingleImageConfig, options: FigureOptions) -
         raise InputError("image: a single-image run is tied to its own image; retrain to use another")
     if options.layer not in (None, "conv"):
         raise InputError(f"layer: {options.layer!r}; a single-image run has one layer, conv")
-    ckpt, snaps = load_tied(run_dir, C.to_dict(cfg)["model"])
+    ckpt, snaps = load_tied(run_dir, C.tied(cfg.model))
     assert ckpt is not None
     x = scale_image(ckpt.inputs["image"].numpy(), cfg.data.scale)
     filters = snaps.weights[snaps.first_layer]
@@ -84,7 +84,7 @@ def insight(run_dir: Path, cfg: SingleImageConfig, options: FigureOptions, out_d
     the article preset's figure time) is drawn only when asked for, like the classifier's top patches."""
     if not options.insight:
         return [], []
-    ckpt, snaps = load_tied(run_dir, C.to_dict(cfg)["model"])
+    ckpt, snaps = load_tied(run_dir, C.tied(cfg.model))
     assert ckpt is not None
     x = scale_image(ckpt.inputs["image"].numpy(), cfg.data.scale)
     filters = snaps.weights[snaps.first_layer]
@@ -118,7 +118,7 @@ def probing(run_dir: Path, cfg: SingleImageConfig) -> Probing:
         except ImageError as e:
             raise InputError(f"image: {e}") from None
 
-    net = build_model(load_tied_checkpoint(run_dir, C.to_dict(cfg)["model"]))
+    net = build_model(load_tied_checkpoint(run_dir, C.tied(cfg.model)))
     return Probing(net, SCALES[cfg.data.scale], None, split, image)
 
 
