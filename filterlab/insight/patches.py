@@ -129,7 +129,7 @@ def caption_top_patches(tp: TopPatches, split: str = "test") -> tuple[str, str]:
     pure = [i + 1 for i in range(c) if purity[i] >= 2 / 3 and tp.values[i, 0] > 0]
     pad = _padding_share(tp)
     dead_text = (f" Filters {', '.join(map(str, dead))} never respond above 0 on this split." if dead else "")
-    pure_text = (f" For {len(pure)} of {c} filters at least two thirds of the patches come from one digit class "
+    pure_text = (f" For {len(pure)} of {c} filters at least two thirds of the patches come from one class "
                  f"(filters {', '.join(map(str, pure[:12]))}{', ...' if len(pure) > 12 else ''})."
                  if pure else " No filter draws two thirds of its patches from one class.")
     pad_text = (f" Light blue marks the field running over the image edge ({100 * pad:.1f}% of the pixels shown)."
