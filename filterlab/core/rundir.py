@@ -72,13 +72,10 @@ def atomic_open(path: str | Path, suffix: str = ".tmp") -> Iterator[BinaryIO]:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except OSError as e:
+    except BaseException as e:
         _unlink_quietly(tmp)
-        if e.filename is None and e.errno is not None:  # a failed write(2) names no file: name the one meant
-            raise OSError(e.errno, e.strerror, str(path)) from e
-        raise
-    except BaseException:
-        _unlink_quietly(tmp)
+        if isinstance(e, OSError) and e.filename is None and e.errno is not None:  # a failed write(2) names no
+            raise OSError(e.errno, e.strerror, str(path)) from e  # file: name the one meant
         raise
 
 

@@ -86,13 +86,15 @@ def feature_maps(d: dict[str, Any]) -> Drawn:
                      if len(shown[n]) < m.shape[0]]
     cap_text = f" Only {', '.join(capped_layers)} are drawn." if capped_layers else ""
     if d.get("pool_first"):  # the net pools before its batch norm and activation (model.pool_first)
-        stats = " (batch norm with its running statistics)" if norm else ""
+        if norm:
+            positive = ", ".join(f"{pos} of {n} {name} channels" for name, (pos, n) in d["positive_scale"].items())
+            stats, where = (" (batch norm with its running statistics)",
+                            f" wherever that channel's batch-norm scale is positive ({positive})")
+        else:
+            stats, where = "", ""
         cap_text += (f" This net pools straight after each convolution, then applies {norm}{act}; the maps apply "
-                     f"them at the convolution's full resolution{stats}"
-                     f", so max-pooling a map gives what the next layer receives"
-                     + (" wherever that channel's batch-norm scale is positive ("
-                        + ", ".join(f"{pos} of {n} {name} channels" for name, (pos, n) in d["positive_scale"].items())
-                        + ")." if norm else "."))
+                     f"them at the convolution's full resolution{stats}, so max-pooling a map gives what the next "
+                     f"layer receives{where}.")
     caption = (f"Feature maps of {d['sample_desc']} ({beside[0]}, {beside[1]}): the activations "
                f"after each conv layer's convolution, {norm}{act} (before pooling), one grayscale panel per channel, "
                f"numbered from 1, white = strongest response. One scale per layer, on the colour bar under it: "

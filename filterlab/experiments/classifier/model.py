@@ -36,12 +36,13 @@ class ConvBlock(nn.Module):
         self.conv = nn.Conv2d(cin, cout, k, stride=stride, padding=padding, bias=not batch_norm)
         self.pool_first = pool_first
         pool_cls = nn.MaxPool2d if pool_type == "max" else nn.AvgPool2d
+        pooling = pool_cls(pool) if pool > 1 else nn.Identity()
         if pool_first:  # registered in the order they run, so a trace of the leaf modules sees that order
-            self.pool = pool_cls(pool) if pool > 1 else nn.Identity()
+            self.pool = pooling
         self.bn = nn.BatchNorm2d(cout) if batch_norm else nn.Identity()
         self.act = ACTIVATIONS[activation]()
         if not pool_first:
-            self.pool = pool_cls(pool) if pool > 1 else nn.Identity()
+            self.pool = pooling
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.pool_first:

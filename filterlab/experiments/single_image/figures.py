@@ -321,9 +321,11 @@ def _loss_figure(values: np.ndarray) -> Any:
     return layout.fig
 
 
-# figure_tasks' order for the figure helper: the slowest first (the three-panel similarity figure, the GIF with the
-# report's slider data the helper derives from it, the contact sheet), so that its two processes end about together
-SLOWEST_FIRST = (3, 6, 5, 0, 4, 2, 1)
+# figure_tasks' order for the figure helper, by figure name: the slowest first (the three-panel similarity figure,
+# the GIF with the report's slider data the helper derives from it, the contact sheet), so that its two processes
+# end about together
+SLOWEST_FIRST = ("similarity", "evolution_gif", "evolution", "filters_raw", "loss", "filter_change",
+                 "filters_binarised")
 
 
 def figure_tasks(d: dict[str, Any], out_dir: Path, cmap: str, dpi: int,
@@ -341,11 +343,16 @@ def figure_tasks(d: dict[str, Any], out_dir: Path, cmap: str, dpi: int,
     def one(figure: Callable[[], Drawn]) -> Callable[[], list[FigureInfo]]:
         return lambda: save_all([figure()], out_dir, dpi)
 
-    tasks = [one(lambda: filters_raw(d, cmap)), one(lambda: filters_binarised(d)), one(lambda: filter_change(d, cmap)),
-             one(lambda: similarity(d)), one(lambda: loss(d)),
-             lambda: [sheet(filters, steps, out_dir, cmap, dpi, "conv")],
-             lambda: [gif(filters, steps, loss_at, out_dir, cmap, "conv", Reference(d["image"], "image"))]]
-    return [tasks[i] for i in (SLOWEST_FIRST if slowest_first else range(len(tasks)))]
+    tasks = {  # in reading order
+        "filters_raw": one(lambda: filters_raw(d, cmap)),
+        "filters_binarised": one(lambda: filters_binarised(d)),
+        "filter_change": one(lambda: filter_change(d, cmap)),
+        "similarity": one(lambda: similarity(d)),
+        "loss": one(lambda: loss(d)),
+        "evolution": lambda: [sheet(filters, steps, out_dir, cmap, dpi, "conv")],
+        "evolution_gif": lambda: [gif(filters, steps, loss_at, out_dir, cmap, "conv", Reference(d["image"], "image"))],
+    }
+    return [tasks[name] for name in SLOWEST_FIRST] if slowest_first else list(tasks.values())
 
 
 def draw_run(d: dict[str, Any], out_dir: Path, cmap: str, dpi: int) -> list[FigureInfo]:
