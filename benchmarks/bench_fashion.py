@@ -57,9 +57,10 @@ def main() -> None:
             accs.append(acc)
             passed.append(ok)
             rows.append([str(seed), f"{wall:.1f}", f"{cpu:.1f}", f"{s['train_seconds']:.1f}", str(s["epochs_done"]),
-                         f"{100 * acc:.2f}", f"{load:.2f}", "pass" if ok else "FAIL"])
+                         s.get("precision", "float32"), f"{100 * acc:.2f}", f"{load:.2f}", "pass" if ok else "FAIL"])
             print(" | ".join(rows[-1]), flush=True)  # each seed as it ends: a cut-short run keeps what it measured
-    body = table(["seed", "whole process s", "its CPU s", "of which training s", "epochs", "final test acc %",
+    body = table(["seed", "whole process s", "its CPU s", "of which training s", "epochs", "training step in",
+                  "final test acc %",
                   "load before", f"{100 * args.target:.1f}% within {args.limit:g} s"], rows)
     body += (
         f"\n\n**{'PASS' if all(passed) else 'FAIL'}** ({sum(passed)} of {len(passed)} seeds). Whole-process wall time: "

@@ -29,11 +29,15 @@ def machine() -> dict[str, str]:
 
         tv = torch.__version__
         gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+        from filterlab.experiments.classifier.train import native_bf16
+
+        bf16 = "yes (AMX or AVX-512 BF16)" if native_bf16(torch.device("cpu")) else "no"
     except ImportError:  # pragma: no cover
-        tv, gpu = "not installed", "none"
+        tv, gpu, bf16 = "not installed", "none", "unknown"
     return {
         "cpu": cpu,
         "cores available": str(len(os.sched_getaffinity(0))),
+        "cpu computes bf16 natively": bf16,
         "gpu": gpu,
         "python": platform.python_version(),
         "torch": tv,

@@ -44,7 +44,7 @@ CASES: dict[str, tuple[str, list[str]]] = {
     "classifier, 100 conv1 channels (capped at 64)": ("smoke_two_conv.yaml", [*MINI, "--set", "data.train_limit=64",
                                                                                "--set", "model.channels=[100, 8]"]),
     "mnist_fast, 2 epochs (one-cycle, label smoothing)": ("mnist_fast.yaml", [*MINI, "--set", "data.train_limit=256"]),
-    "fashion_two_conv, 12 epochs": ("fashion_two_conv.yaml", ["--set", "data.train_limit=128"]),
+    "fashion_two_conv, 18 epochs (32/64, pool first, amp auto)": ("fashion_two_conv.yaml", ["--set", "data.train_limit=128"]),
     "fashion_quick, 2 epochs": ("fashion_quick.yaml", ["--set", "data.train_limit=256"]),
     "notebook_two_conv, 3 epochs, no normalisation": ("notebook_two_conv.yaml", [*MINI, "--set", "data.train_limit=128"]),
 }

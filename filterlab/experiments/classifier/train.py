@@ -48,6 +48,27 @@ def make_schedule(opt: torch.optim.Optimizer, t: ClassifierTrain, steps_per_epoc
     return None
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether the device computes bfloat16 natively: a CUDA GPU that supports it, or a CPU with AMX or AVX-512 BF16
+    (elsewhere a CPU emulates bf16, slower than float32)."""
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")  # torch.cpu's own probes, absent on old builds
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
+
+
+def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    """The dtype train.amp runs the training step in on this device; None: float32 (fp16 on a CPU, or auto without
+    native bf16)."""
+    if amp == "auto":
+        amp = "bf16" if native_bf16(device) else "none"
+    if amp == "bf16":
+        return torch.bfloat16
+    if amp == "fp16" and device.type == "cuda":
+        return torch.float16
+    return None
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, n_classes: int,
              confusion: bool = False) -> dict[str, Any]:
@@ -115,8 +136,7 @@ def train_one_epoch(model: nn.Module, opt: torch.optim.Optimizer, sched: Any, x:
     else:
         perm, start, seen = partial["perm"].to(x.device), int(partial["position"]), int(partial["seen"])
         total, correct = partial["total"].to(x.device), partial["correct"].to(x.device)
-    cuda = x.device.type == "cuda"
-    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(t.amp) if cuda else None
+    amp_dtype = autocast_dtype(t.amp, x.device)
     state.start_clock()
     stopped_at = None
     for i in range(start, n, t.batch_size):
@@ -126,7 +146,7 @@ def train_one_epoch(model: nn.Module, opt: torch.optim.Optimizer, sched: Any, x:
             xb = random_shift(xb, cfg.data.augment_shift, fill, gen)
         if cfg.data.augment_flip:
             xb = random_flip(xb, gen)
-        with torch.autocast("cuda", dtype=amp_dtype, enabled=amp_dtype is not None):
+        with torch.autocast(x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             logits = model(xb)
             loss = F.cross_entropy(logits, yb, label_smoothing=t.label_smoothing)
         opt.zero_grad(set_to_none=True)
@@ -453,6 +473,8 @@ def summarise(cfg: ClassifierConfig, data: Data, s: Setup, state: LoopState, rec
         "train_seconds": round(state.train_seconds, 3),
         "seconds_to_target": round(state.reached_target_at, 3) if state.reached_target_at is not None else None,
         "target_accuracy": t.target_accuracy,
+        "precision": {torch.bfloat16: "bf16", torch.float16: "fp16", None: "float32"}[
+            autocast_dtype(t.amp, s.xs["train"].device)],  # of the training step (train.amp on this device)
         "images_per_second": round(state.step * t.batch_size / state.train_seconds, 1) if state.train_seconds else None,
         "parameters": sum(p.numel() for p in s.model.parameters()),
         "train_images": len(data.train_y), "test_images": len(data.test_y),
