@@ -57,6 +57,9 @@ def native_bf16(device: torch.device) -> bool:
     return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
 
 
+PRECISION = {torch.bfloat16: "bf16", torch.float16: "fp16", None: "float32"}  # autocast_dtype's answer, by name
+
+
 def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
     """The dtype train.amp runs the training step in on this device; None: float32 (fp16 on a CPU, or auto without
     native bf16)."""
@@ -214,7 +217,7 @@ def build(cfg: ClassifierConfig, data: Data, device: torch.device) -> Setup:
     steps_per_epoch = math.ceil(len(xs["train"]) / t.batch_size)
     opt = make_optimizer(model.parameters(), t)
     sched = make_schedule(opt, t, steps_per_epoch)
-    scaler = torch.amp.GradScaler("cuda") if (t.amp == "fp16" and device.type == "cuda") else None
+    scaler = torch.amp.GradScaler("cuda") if autocast_dtype(t.amp, device) is torch.float16 else None
     return Setup(model, opt, sched, scaler, gen, xs, ys, fill, steps_per_epoch, t.epochs)
 
 
@@ -473,8 +476,7 @@ def summarise(cfg: ClassifierConfig, data: Data, s: Setup, state: LoopState, rec
         "train_seconds": round(state.train_seconds, 3),
         "seconds_to_target": round(state.reached_target_at, 3) if state.reached_target_at is not None else None,
         "target_accuracy": t.target_accuracy,
-        "precision": {torch.bfloat16: "bf16", torch.float16: "fp16", None: "float32"}[
-            autocast_dtype(t.amp, s.xs["train"].device)],  # of the training step (train.amp on this device)
+        "precision": PRECISION[autocast_dtype(t.amp, s.xs["train"].device)],  # of the training step
         "images_per_second": round(state.step * t.batch_size / state.train_seconds, 1) if state.train_seconds else None,
         "parameters": sum(p.numel() for p in s.model.parameters()),
         "train_images": len(data.train_y), "test_images": len(data.test_y),
